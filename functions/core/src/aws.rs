@@ -1,0 +1,85 @@
+//! AWS clients and Secrets Manager reads, configured once per cold start.
+
+use crate::secret::Secret;
+use aws_config::SdkConfig;
+
+/// The shared SDK configuration from the standard chain (environment, profile, the
+/// Lambda role's credentials).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An S3 client; with an `endpoint` (a local S3-compatible server) it addresses buckets
+/// path-style, since such servers rarely resolve `bucket.host` names.
+pub fn s3_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url).force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("could not read secret {secret_id}: {reason}")]
+    Read { secret_id: String, reason: String },
+    #[error("secret {secret_id} has no SecretString (binary secrets are not supported)")]
+    NotAString { secret_id: String },
+    #[error("secret {secret_id} is empty")]
+    Empty { secret_id: String },
+    #[error("secret {secret_id} is JSON but has no string field {field:?}: store the key as plain text or as {{\"{field}\": \"...\"}}")]
+    MissingField { secret_id: String, field: &'static str },
+}
+
+/// Reads a secret's string value.
+pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<Secret, SecretError> {
+    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| SecretError::Read {
+        secret_id: secret_id.to_owned(),
+        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+    })?;
+    let value = output.secret_string.ok_or_else(|| SecretError::NotAString { secret_id: secret_id.to_owned() })?;
+    Ok(Secret::new(value))
+}
+
+/// The CMC API key from a secret stored either as the plain key or as `{"api_key": "..."}`.
+pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, SecretError> {
+    let text = value.expose().trim();
+    if text.is_empty() {
+        return Err(SecretError::Empty { secret_id: secret_id.to_owned() });
+    }
+    if !text.starts_with('{') {
+        return Ok(Secret::new(text));
+    }
+    let missing = || SecretError::MissingField { secret_id: secret_id.to_owned(), field: "api_key" };
+    let json: serde_json::Value = serde_json::from_str(text).map_err(|_| missing())?;
+    match json.get("api_key").and_then(|v| v.as_str()).map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(Secret::new(key)),
+        _ => Err(missing()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(value: &str) -> Result<String, String> {
+        api_key_from_secret("arn:s", &Secret::new(value)).map(|s| s.expose().to_owned()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_plain_and_json_secrets() {
+        assert_eq!(key("abc-123\n").unwrap(), "abc-123");
+        assert_eq!(key(r#"{"api_key": "abc-123", "note": "x"}"#).unwrap(), "abc-123");
+    }
+
+    #[test]
+    fn refuses_empty_and_wrongly_shaped_secrets_without_echoing_them() {
+        assert!(key("  ").unwrap_err().contains("is empty"));
+        let error = key(r#"{"key": "abc-123"}"#).unwrap_err();
+        assert!(error.contains("api_key") && !error.contains("abc-123"), "{error}");
+        let error = key(r#"{"api_key": 42}"#).unwrap_err();
+        assert!(error.contains("api_key"), "{error}");
+        let error = key(r#"{not json abc-123"#).unwrap_err();
+        assert!(!error.contains("abc-123"), "{error}");
+    }
+}

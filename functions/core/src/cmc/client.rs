@@ -1,0 +1,283 @@
+//! The HTTP client: one GET per call, retried with bounded, jittered exponential backoff
+//! on transient errors, and never past the invocation's deadline.
+
+use super::error::CmcError;
+use super::wire::{Envelope, Status};
+use crate::secret::Secret;
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use serde_json::value::RawValue;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// A request shorter than this cannot complete against a real API; starting one would
+/// only turn a clear "out of time" into a confusing timeout.
+const MIN_ATTEMPT: Duration = Duration::from_millis(250);
+
+/// How long the start of an unexpected body shown in an error may be.
+const SNIPPET_CHARS: usize = 120;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// The first backoff; each later one doubles, plus random jitter, up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest one attempt may take (further capped by the deadline).
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(8),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The CoinMarketCap calls coinlake makes.
+#[derive(Clone, Copy, Debug)]
+pub enum Endpoint<'a> {
+    /// v2 `quotes/latest?id=…`: `data` is an object keyed by id.
+    QuotesById(&'a [i64]),
+    /// v2 `quotes/latest?symbol=…`: `data` maps each symbol to an array of coins.
+    QuotesBySymbol(&'a [String]),
+    /// v1 `listings/latest`: `data` is an array, ranked, paginated by `start`/`limit`.
+    Listings { start: u32, limit: u32 },
+}
+
+impl Endpoint<'_> {
+    fn path(&self) -> &'static str {
+        match self {
+            Endpoint::QuotesById(_) | Endpoint::QuotesBySymbol(_) => "/v2/cryptocurrency/quotes/latest",
+            Endpoint::Listings { .. } => "/v1/cryptocurrency/listings/latest",
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Endpoint::QuotesById(_) => "quotes_by_id",
+            Endpoint::QuotesBySymbol(_) => "quotes_by_symbol",
+            Endpoint::Listings { .. } => "listings",
+        }
+    }
+
+    fn query(&self, convert: &str) -> Vec<(&'static str, String)> {
+        let join = |items: Vec<String>| items.join(",");
+        let mut query = match self {
+            // skip_invalid: one unknown id or symbol is reported as missing instead of
+            // failing the whole request with HTTP 400.
+            Endpoint::QuotesById(ids) => vec![
+                ("id", join(ids.iter().map(i64::to_string).collect())),
+                ("skip_invalid", "true".to_owned()),
+            ],
+            Endpoint::QuotesBySymbol(symbols) => {
+                vec![("symbol", join(symbols.to_vec())), ("skip_invalid", "true".to_owned())]
+            }
+            Endpoint::Listings { start, limit } => vec![("start", start.to_string()), ("limit", limit.to_string())],
+        };
+        query.push(("convert", convert.to_owned()));
+        query
+    }
+}
+
+/// A successful reply: its `status` (credits, notice) and its raw `data`.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: Status,
+    pub data: Box<RawValue>,
+    pub attempts: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error("the CoinMarketCap API key contains characters an HTTP header cannot carry")]
+    KeyNotAHeaderValue,
+    #[error("could not build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+pub struct CmcClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_key: Secret,
+    retry: RetryPolicy,
+}
+
+impl CmcClient {
+    pub fn new(base_url: &str, api_key: Secret, retry: RetryPolicy) -> Result<CmcClient, ClientBuildError> {
+        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| ClientBuildError::KeyNotAHeaderValue)?;
+        // Sensitive values print as "Sensitive" in reqwest's and hyper's Debug output.
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("X-CMC_PRO_API_KEY", key);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .gzip(true)
+            .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(CmcClient { http, base_url: base_url.trim_end_matches('/').to_owned(), api_key, retry })
+    }
+
+    /// Calls `endpoint` for one quote currency, retrying transient failures while the
+    /// deadline allows. Logs the credits, elapsed time and notice CMC reports.
+    pub async fn get(&self, endpoint: Endpoint<'_>, convert: &str, deadline: Instant) -> Result<Reply, CmcError> {
+        let attempts = AtomicU32::new(0);
+        let out_of_time = AtomicBool::new(false);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.base_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(endpoint, convert, deadline).await
+        })
+        .retry(backoff)
+        .when(CmcError::is_transient)
+        .adjust(|_, next| {
+            let next = next?;
+            if Instant::now() + next + MIN_ATTEMPT < deadline {
+                Some(next)
+            } else {
+                out_of_time.store(true, Ordering::Relaxed);
+                None
+            }
+        })
+        .notify(|error, wait| {
+            tracing::warn!(
+                endpoint = endpoint.name(),
+                convert,
+                error = %error,
+                error_kind = error.kind(),
+                retry_in_ms = wait.as_millis() as u64,
+                "CoinMarketCap call failed; retrying"
+            );
+        })
+        .await;
+
+        let attempts = attempts.into_inner();
+        match result {
+            Ok(mut reply) => {
+                reply.attempts = attempts;
+                let status = &reply.status;
+                tracing::info!(
+                    endpoint = endpoint.name(),
+                    convert,
+                    credit_count = status.credit_count,
+                    elapsed_ms = status.elapsed,
+                    notice = status.notice.as_deref(),
+                    attempts,
+                    "CoinMarketCap call succeeded"
+                );
+                Ok(reply)
+            }
+            Err(last) if last.is_transient() => Err(CmcError::GaveUp {
+                attempts,
+                why: if out_of_time.into_inner() {
+                    "the invocation's time budget ran out"
+                } else {
+                    "the retry limit was reached"
+                },
+                last: Box::new(last),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn attempt(&self, endpoint: Endpoint<'_>, convert: &str, deadline: Instant) -> Result<Reply, CmcError> {
+        let budget = deadline.saturating_duration_since(Instant::now());
+        if budget < MIN_ATTEMPT {
+            return Err(CmcError::NoTimeLeft);
+        }
+        let timeout = budget.min(self.retry.request_timeout);
+        let response = self
+            .http
+            .get(format!("{}{}", self.base_url, endpoint.path()))
+            .query(&endpoint.query(convert))
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e, timeout))?;
+        let http = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = response.bytes().await.map_err(|e| self.transport_error(&e, timeout))?;
+        self.interpret(http, &content_type, &body)
+    }
+
+    fn interpret(&self, http: u16, content_type: &str, body: &[u8]) -> Result<Reply, CmcError> {
+        let envelope = serde_json::from_slice::<Envelope>(body);
+        let Ok(Envelope { status: Some(status), data }) = envelope else {
+            // Not CMC's JSON: a proxy's HTML error page, a truncated body. An error status
+            // still says what happened; a success status with such a body is malformed.
+            let snippet = self.snippet(body);
+            let described = format!("non-JSON body ({content_type:?}) starting {snippet:?}");
+            if let Some(error) = CmcError::classify(http, 0, described) {
+                return Err(error);
+            }
+            let reason = match envelope {
+                Err(e) => format!("invalid JSON ({e})"),
+                Ok(_) => "the JSON has no \"status\" object".to_owned(),
+            };
+            return Err(CmcError::Malformed { http, content_type: content_type.to_owned(), reason, snippet });
+        };
+        let message = self.api_key.redact_from(status.error_message.as_deref().unwrap_or("no message"));
+        if let Some(error) = CmcError::classify(http, status.error_code.unwrap_or(0), message) {
+            return Err(error);
+        }
+        match data {
+            Some(data) if data.get() != "null" => Ok(Reply { status, data, attempts: 0 }),
+            _ => Err(CmcError::Malformed {
+                http,
+                content_type: content_type.to_owned(),
+                reason: "the response has no \"data\"".to_owned(),
+                snippet: self.snippet(body),
+            }),
+        }
+    }
+
+    fn transport_error(&self, error: &reqwest::Error, timeout: Duration) -> CmcError {
+        if error.is_timeout() {
+            return CmcError::Timeout { timeout_ms: timeout.as_millis() };
+        }
+        let mut reason = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let reason = self.api_key.redact_from(&reason);
+        if error.is_decode() || error.is_body() {
+            CmcError::Malformed { http: 200, content_type: String::new(), reason, snippet: String::new() }
+        } else {
+            CmcError::Unreachable { base_url: self.base_url.clone(), reason }
+        }
+    }
+
+    fn snippet(&self, body: &[u8]) -> String {
+        let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
+        let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.api_key.redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
+    }
+}
+
+impl std::fmt::Debug for CmcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CmcClient")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}

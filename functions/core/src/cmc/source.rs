@@ -1,0 +1,188 @@
+//! What to fetch (ids, symbols or the top of the listings) and how: symbols are resolved to
+//! the highest-ranked coin once and remembered, listings are paged.
+
+use super::client::{CmcClient, Endpoint, Reply};
+use super::error::CmcError;
+use super::wire::{read_coin, Coin, UnreadableCoin};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// CMC's largest page for `listings/latest`.
+pub const MAX_LISTINGS_PAGE: u32 = 5000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// `quotes/latest` for these ids and symbols.
+    Quotes { ids: Vec<i64>, symbols: Vec<String> },
+    /// The top `limit` coins by rank, `page_size` per request.
+    Listings { limit: u32, page_size: u32 },
+}
+
+/// Coins one quote currency's calls returned.
+#[derive(Debug, Default)]
+pub struct Fetched {
+    pub coins: Vec<Coin>,
+    /// Coin objects that could not be read at all.
+    pub unreadable: Vec<UnreadableCoin>,
+    /// Requested ids or symbols CMC returned nothing for.
+    pub missing: Vec<String>,
+    pub credits: i64,
+    pub calls: u32,
+}
+
+impl Fetched {
+    fn account(&mut self, reply: &Reply) {
+        self.credits += reply.status.credit_count.unwrap_or(0);
+        self.calls += 1;
+    }
+}
+
+/// Symbols collide (several coins share "BTC"-like tickers), so a configured symbol means
+/// the highest-ranked coin with it. The choice is remembered for the life of the process:
+/// later runs query by id, which is exact and cheaper to answer.
+#[derive(Debug, Default)]
+pub struct SymbolResolver {
+    resolved: Mutex<HashMap<String, i64>>,
+}
+
+impl SymbolResolver {
+    pub fn resolved(&self, symbol: &str) -> Option<i64> {
+        self.lock().get(symbol).copied()
+    }
+
+    fn remember(&self, symbol: &str, id: i64) {
+        self.lock().insert(symbol.to_owned(), id);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        // A poisoned map still holds valid ids: a panic cannot leave one half-written.
+        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl CmcClient {
+    /// Fetches `selection` in one quote currency.
+    pub async fn fetch(
+        &self,
+        selection: &Selection,
+        resolver: &SymbolResolver,
+        convert: &str,
+        deadline: Instant,
+    ) -> Result<Fetched, CmcError> {
+        match selection {
+            Selection::Quotes { ids, symbols } => self.fetch_quotes(ids, symbols, resolver, convert, deadline).await,
+            Selection::Listings { limit, page_size } => self.fetch_listings(*limit, *page_size, convert, deadline).await,
+        }
+    }
+
+    async fn fetch_quotes(
+        &self,
+        ids: &[i64],
+        symbols: &[String],
+        resolver: &SymbolResolver,
+        convert: &str,
+        deadline: Instant,
+    ) -> Result<Fetched, CmcError> {
+        let mut fetched = Fetched::default();
+        let unresolved: Vec<String> = symbols.iter().filter(|s| resolver.resolved(s).is_none()).cloned().collect();
+        let mut by_symbol_ids = Vec::new();
+        if !unresolved.is_empty() {
+            let reply = self.get(Endpoint::QuotesBySymbol(&unresolved), convert, deadline).await?;
+            fetched.account(&reply);
+            let mut candidates = by_key(&reply)?;
+            for symbol in &unresolved {
+                match candidates.remove(symbol.as_str()).and_then(|raw| highest_ranked(&raw)) {
+                    Some((id, coin)) => {
+                        tracing::info!(symbol = symbol.as_str(), cmc_id = id, "resolved symbol to the highest-ranked coin");
+                        resolver.remember(symbol, id);
+                        by_symbol_ids.push(id);
+                        fetched.coins.push(coin);
+                    }
+                    None => fetched.missing.push(format!("symbol {symbol}")),
+                }
+            }
+        }
+
+        let mut wanted: Vec<i64> = ids.to_vec();
+        wanted.extend(symbols.iter().filter_map(|s| resolver.resolved(s)));
+        let mut seen = by_symbol_ids;
+        wanted.retain(|id| {
+            let new = !seen.contains(id);
+            seen.push(*id);
+            new
+        });
+        if !wanted.is_empty() {
+            let reply = self.get(Endpoint::QuotesById(&wanted), convert, deadline).await?;
+            fetched.account(&reply);
+            let mut coins = by_key(&reply)?;
+            for id in &wanted {
+                match coins.remove(id.to_string().as_str()) {
+                    Some(raw) => match read_coin(&raw, format!("id {id}")) {
+                        Ok(coin) => fetched.coins.push(coin),
+                        Err(unreadable) => fetched.unreadable.push(unreadable),
+                    },
+                    None => fetched.missing.push(format!("id {id}")),
+                }
+            }
+        }
+        Ok(fetched)
+    }
+
+    async fn fetch_listings(&self, limit: u32, page_size: u32, convert: &str, deadline: Instant) -> Result<Fetched, CmcError> {
+        let mut fetched = Fetched::default();
+        let page_size = page_size.clamp(1, MAX_LISTINGS_PAGE);
+        let mut start = 1;
+        while start <= limit {
+            let want = page_size.min(limit - start + 1);
+            let reply = self.get(Endpoint::Listings { start, limit: want }, convert, deadline).await?;
+            fetched.account(&reply);
+            let page: Vec<Box<RawValue>> = serde_json::from_str(reply.data.get())
+                .map_err(|_| unexpected_shape("listings \"data\" is not an array", &reply))?;
+            let got = page.len() as u32;
+            for (offset, raw) in page.iter().enumerate() {
+                match read_coin(raw, format!("listing #{}", start as usize + offset)) {
+                    Ok(coin) => fetched.coins.push(coin),
+                    Err(unreadable) => fetched.unreadable.push(unreadable),
+                }
+            }
+            // A short page means the market has fewer coins than asked for.
+            if got < want {
+                break;
+            }
+            start += want;
+        }
+        Ok(fetched)
+    }
+}
+
+/// `data` of a quotes reply: an object keyed by id or by symbol.
+fn by_key(reply: &Reply) -> Result<BTreeMap<String, Box<RawValue>>, CmcError> {
+    serde_json::from_str(reply.data.get()).map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply))
+}
+
+/// The highest-ranked readable coin among a symbol's candidates (an array in v2; a single
+/// object in v1-shaped replies). Unranked coins lose to ranked ones; ties go to the
+/// oldest (lowest) id.
+fn highest_ranked(raw: &RawValue) -> Option<(i64, Coin)> {
+    let candidates: Vec<Box<RawValue>> = match raw.get().as_bytes().first() {
+        Some(b'[') => serde_json::from_str(raw.get()).ok()?,
+        Some(b'{') => vec![raw.to_owned()],
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .filter_map(|candidate| read_coin(candidate, "candidate").ok())
+        .filter_map(|coin| Some((coin.id?, coin)))
+        .min_by_key(|(id, coin)| (coin.cmc_rank.unwrap_or(i64::MAX), *id))
+}
+
+fn unexpected_shape(reason: &str, reply: &Reply) -> CmcError {
+    CmcError::Malformed {
+        http: 200,
+        content_type: "application/json".to_owned(),
+        reason: reason.to_owned(),
+        snippet: reply.data.get().chars().take(120).collect(),
+    }
+}

@@ -1,0 +1,19 @@
+//! coinlake's library: everything the Lambda binaries do, with no Lambda types in sight.
+//!
+//! The binaries parse their events and call in here; the adapters (`cmc`, `store`) sit
+//! behind narrow types so the ingest flow can be driven from tests against real servers.
+
+pub mod aws;
+pub mod cmc;
+pub mod config;
+pub mod csv_codec;
+pub mod decimal;
+pub mod ingest;
+pub mod layout;
+pub mod normalize;
+pub mod quote;
+pub mod schema;
+pub mod secret;
+pub mod slot;
+pub mod store;
+pub mod telemetry;
