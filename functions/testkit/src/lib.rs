@@ -1,1 +1,21 @@
+//! Test support shared by coinlake's crates: a real S3-compatible server (moto) with a
+//! bucket per test, CoinMarketCap stand-ins on wiremock, log capture and fixtures.
 
+pub mod cmc;
+pub mod logs;
+pub mod s3;
+
+pub use s3::TestBucket;
+
+use std::path::PathBuf;
+
+/// The workspace root, for fixtures and the project's `.venv`.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A committed fixture file under `functions/testkit/fixtures/`.
+pub fn fixture(path: &str) -> String {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", full.display()))
+}

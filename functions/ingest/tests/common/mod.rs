@@ -1,0 +1,75 @@
+//! The world an ingest test runs in: a CMC stand-in, a bucket on a real S3 server, and
+//! the handler called the way the Lambda runtime calls it.
+
+#![allow(dead_code)] // each test file uses its own subset
+
+use coinlake::config::IngestConfig;
+use ingest::App;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use testkit::TestBucket;
+use wiremock::MockServer;
+
+pub const API_KEY: &str = "cmc-test-key-6f1d2a9b";
+
+pub struct World {
+    pub cmc: MockServer,
+    pub bucket: TestBucket,
+}
+
+impl World {
+    pub async fn new() -> World {
+        World { cmc: MockServer::start().await, bucket: TestBucket::new().await }
+    }
+
+    /// The configuration a deployment would have, pointed at this world, plus `extra`.
+    pub fn config(&self, extra: &[(&str, &str)]) -> IngestConfig {
+        let mut vars: Vec<(String, String)> = vec![
+            ("BUCKET_NAME".into(), self.bucket.name.clone()),
+            ("CMC_API_KEY".into(), API_KEY.into()),
+            ("CMC_BASE_URL".into(), self.cmc.uri()),
+            ("AWS_ENDPOINT_URL_S3".into(), self.bucket.endpoint.clone()),
+            ("CMC_RETRY_BASE_MS".into(), "10".into()),
+        ];
+        for (name, value) in extra {
+            vars.retain(|(n, _)| n != name);
+            vars.push(((*name).into(), (*value).into()));
+        }
+        IngestConfig::from_lookup(|name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
+            .expect("test configuration is valid")
+    }
+
+    pub async fn app(&self, extra: &[(&str, &str)]) -> App {
+        App::new(self.config(extra), &self.bucket.sdk).await.expect("app starts")
+    }
+
+    /// How many requests the CMC stand-in has received.
+    pub async fn cmc_requests(&self) -> Vec<wiremock::Request> {
+        self.cmc.received_requests().await.unwrap_or_default()
+    }
+}
+
+/// An invocation of `payload` with `budget` left before the deadline.
+pub fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    context.deadline = now_ms + budget.as_millis() as u64;
+    context.request_id = "test-request".to_owned();
+    LambdaEvent::new(payload, context)
+}
+
+pub fn schedule(time: &str) -> LambdaEvent<Value> {
+    invocation(serde_json::json!({ "scheduled_time": time }), Duration::from_secs(30))
+}
+
+/// A sample event from `events/`.
+pub fn sample_event(name: &str) -> Value {
+    let path = testkit::workspace_root().join("events").join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event exists")).expect("sample event is JSON")
+}
+
+/// A query parameter of a received request.
+pub fn param(request: &wiremock::Request, name: &str) -> Option<String> {
+    request.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,162 @@
+//! CoinMarketCap stand-ins: response builders in CMC's recorded shapes, and a `Market`
+//! responder that answers quotes (by id or symbol) and listings from one list of coins.
+
+use serde_json::{json, Value};
+use wiremock::{Request, Respond, ResponseTemplate};
+
+pub const QUOTES_PATH: &str = "/v2/cryptocurrency/quotes/latest";
+pub const LISTINGS_PATH: &str = "/v1/cryptocurrency/listings/latest";
+
+/// The `status` object of a successful reply.
+pub fn status_ok(credits: i64) -> Value {
+    json!({
+        "timestamp": "2024-06-01T12:35:02.511Z",
+        "error_code": 0,
+        "error_message": null,
+        "elapsed": 31,
+        "credit_count": credits,
+        "notice": null
+    })
+}
+
+/// HTTP 200 with `data`.
+pub fn ok(data: Value, credits: i64) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({ "status": status_ok(credits), "data": data }))
+}
+
+/// An error reply as CMC sends it: a `status` with the code and message, no `data`.
+pub fn error(http: u16, code: i64, message: &str) -> ResponseTemplate {
+    ResponseTemplate::new(http).set_body_json(json!({
+        "status": {
+            "timestamp": "2024-06-01T12:35:02.511Z",
+            "error_code": code,
+            "error_message": message,
+            "elapsed": 0,
+            "credit_count": 0
+        }
+    }))
+}
+
+/// A coin as `quotes/latest` and `listings/latest` send it, with one quote per
+/// `(currency, price)`; the other metrics are plausible fixed values.
+pub fn coin(id: i64, symbol: &str, name: &str, rank: Option<i64>, prices: &[(&str, Value)]) -> Value {
+    let quotes: serde_json::Map<String, Value> = prices
+        .iter()
+        .map(|(currency, price)| ((*currency).to_owned(), quote(price.clone())))
+        .collect();
+    json!({
+        "id": id,
+        "name": name,
+        "symbol": symbol,
+        "slug": name.to_lowercase().replace(' ', "-"),
+        "num_market_pairs": 512,
+        "date_added": "2013-04-28T00:00:00.000Z",
+        "tags": ["mineable"],
+        "max_supply": null,
+        "circulating_supply": 19_700_000,
+        "total_supply": 19_700_000,
+        "is_active": 1,
+        "infinite_supply": false,
+        "platform": null,
+        "cmc_rank": rank,
+        "is_fiat": 0,
+        "self_reported_circulating_supply": null,
+        "self_reported_market_cap": null,
+        "tvl_ratio": null,
+        "last_updated": "2024-06-01T12:34:00.000Z",
+        "quote": quotes
+    })
+}
+
+fn quote(price: Value) -> Value {
+    json!({
+        "price": price,
+        "volume_24h": 23_000_000_000.5,
+        "volume_change_24h": -3.2,
+        "percent_change_1h": 0.12,
+        "percent_change_24h": 1.5,
+        "percent_change_7d": -2.25,
+        "percent_change_30d": 10,
+        "percent_change_60d": 12.1,
+        "percent_change_90d": 20.3,
+        "market_cap": 1_300_000_000_000.25,
+        "market_cap_dominance": 54.1,
+        "fully_diluted_market_cap": 1_400_000_000_000.75,
+        "tvl": null,
+        "last_updated": "2024-06-01T12:34:00.000Z"
+    })
+}
+
+/// Answers quotes (by `id` or `symbol`) and listings (`start`/`limit`) from a fixed list
+/// of coins, for any `convert`: each coin's first quote is served under the requested
+/// currency's name. Each reply costs 1 credit.
+#[derive(Clone)]
+pub struct Market {
+    pub coins: Vec<Value>,
+}
+
+impl Market {
+    pub fn new(coins: Vec<Value>) -> Market {
+        Market { coins }
+    }
+
+    /// The recorded-shape market in `fixtures/cmc/market.json`.
+    pub fn recorded() -> Market {
+        let coins: Vec<Value> = serde_json::from_str(&crate::fixture("cmc/market.json")).expect("market fixture is JSON");
+        Market { coins }
+    }
+
+    fn priced_in(&self, coin: &Value, convert: &str) -> Value {
+        let mut coin = coin.clone();
+        let first = coin["quote"].as_object().and_then(|q| q.values().next().cloned()).unwrap_or(Value::Null);
+        coin["quote"] = json!({ convert: first });
+        coin
+    }
+}
+
+impl Respond for Market {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let param = |name: &str| request.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let convert = param("convert").unwrap_or_else(|| "USD".to_owned());
+        let path = request.url.path();
+        if path == LISTINGS_PATH {
+            let start = param("start").and_then(|s| s.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let limit = param("limit").and_then(|s| s.parse::<usize>().ok()).unwrap_or(100);
+            let mut ranked = self.coins.clone();
+            ranked.retain(|c| c["cmc_rank"].is_i64());
+            ranked.sort_by_key(|c| c["cmc_rank"].as_i64());
+            let page: Vec<Value> = ranked.iter().skip(start - 1).take(limit).map(|c| self.priced_in(c, &convert)).collect();
+            let credits = (page.len() as i64 + 199) / 200;
+            return ok(Value::Array(page), credits.max(1));
+        }
+        if path != QUOTES_PATH {
+            return error(404, 404, "Not found");
+        }
+        if let Some(ids) = param("id") {
+            let data: serde_json::Map<String, Value> = ids
+                .split(',')
+                .filter_map(|id| {
+                    let coin = self.coins.iter().find(|c| c["id"].to_string() == id)?;
+                    Some((id.to_owned(), self.priced_in(coin, &convert)))
+                })
+                .collect();
+            return ok(Value::Object(data), 1);
+        }
+        if let Some(symbols) = param("symbol") {
+            let data: serde_json::Map<String, Value> = symbols
+                .split(',')
+                .map(|symbol| {
+                    let matches: Vec<Value> = self
+                        .coins
+                        .iter()
+                        .filter(|c| c["symbol"].as_str() == Some(symbol))
+                        .map(|c| self.priced_in(c, &convert))
+                        .collect();
+                    (symbol.to_owned(), Value::Array(matches))
+                })
+                .collect();
+            return ok(Value::Object(data), 1);
+        }
+        error(400, 400, "\"id\" or \"symbol\" is required")
+    }
+}
