@@ -28,16 +28,31 @@ pub enum SecretError {
     #[error("secret {secret_id} is empty")]
     Empty { secret_id: String },
     #[error("secret {secret_id} is JSON but has no string field {field:?}: store the key as plain text or as {{\"{field}\": \"...\"}}")]
-    MissingField { secret_id: String, field: &'static str },
+    MissingField {
+        secret_id: String,
+        field: &'static str,
+    },
 }
 
 /// Reads a secret's string value.
-pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &str) -> Result<Secret, SecretError> {
-    let output = client.get_secret_value().secret_id(secret_id).send().await.map_err(|e| SecretError::Read {
-        secret_id: secret_id.to_owned(),
-        reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-    })?;
-    let value = output.secret_string.ok_or_else(|| SecretError::NotAString { secret_id: secret_id.to_owned() })?;
+pub async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Secret, SecretError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| SecretError::Read {
+            secret_id: secret_id.to_owned(),
+            reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    let value = output
+        .secret_string
+        .ok_or_else(|| SecretError::NotAString {
+            secret_id: secret_id.to_owned(),
+        })?;
     Ok(Secret::new(value))
 }
 
@@ -45,12 +60,17 @@ pub async fn read_secret(client: &aws_sdk_secretsmanager::Client, secret_id: &st
 pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, SecretError> {
     let text = value.expose().trim();
     if text.is_empty() {
-        return Err(SecretError::Empty { secret_id: secret_id.to_owned() });
+        return Err(SecretError::Empty {
+            secret_id: secret_id.to_owned(),
+        });
     }
     if !text.starts_with('{') {
         return Ok(Secret::new(text));
     }
-    let missing = || SecretError::MissingField { secret_id: secret_id.to_owned(), field: "api_key" };
+    let missing = || SecretError::MissingField {
+        secret_id: secret_id.to_owned(),
+        field: "api_key",
+    };
     let json: serde_json::Value = serde_json::from_str(text).map_err(|_| missing())?;
     match json.get("api_key").and_then(|v| v.as_str()).map(str::trim) {
         Some(key) if !key.is_empty() => Ok(Secret::new(key)),
@@ -63,20 +83,28 @@ mod tests {
     use super::*;
 
     fn key(value: &str) -> Result<String, String> {
-        api_key_from_secret("arn:s", &Secret::new(value)).map(|s| s.expose().to_owned()).map_err(|e| e.to_string())
+        api_key_from_secret("arn:s", &Secret::new(value))
+            .map(|s| s.expose().to_owned())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn reads_plain_and_json_secrets() {
         assert_eq!(key("abc-123\n").unwrap(), "abc-123");
-        assert_eq!(key(r#"{"api_key": "abc-123", "note": "x"}"#).unwrap(), "abc-123");
+        assert_eq!(
+            key(r#"{"api_key": "abc-123", "note": "x"}"#).unwrap(),
+            "abc-123"
+        );
     }
 
     #[test]
     fn refuses_empty_and_wrongly_shaped_secrets_without_echoing_them() {
         assert!(key("  ").unwrap_err().contains("is empty"));
         let error = key(r#"{"key": "abc-123"}"#).unwrap_err();
-        assert!(error.contains("api_key") && !error.contains("abc-123"), "{error}");
+        assert!(
+            error.contains("api_key") && !error.contains("abc-123"),
+            "{error}"
+        );
         let error = key(r#"{"api_key": 42}"#).unwrap_err();
         assert!(error.contains("api_key"), "{error}");
         let error = key(r#"{not json abc-123"#).unwrap_err();

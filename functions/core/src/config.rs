@@ -12,9 +12,16 @@ pub const DEFAULT_LISTINGS_LIMIT: u32 = 100;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is not set: {hint}")]
-    Missing { name: &'static str, hint: &'static str },
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
     #[error("{name}={value:?} is invalid: {reason}")]
-    Invalid { name: &'static str, value: String, reason: String },
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("{0}")]
     Conflict(&'static str),
 }
@@ -45,7 +52,9 @@ impl IngestConfig {
     }
 
     /// Reads the configuration through `lookup`; empty values count as unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<IngestConfig, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<IngestConfig, ConfigError> {
         let env = Env(&lookup);
         let bucket = env.get("BUCKET_NAME").ok_or(ConfigError::Missing {
             name: "BUCKET_NAME",
@@ -66,11 +75,19 @@ impl IngestConfig {
                 })
             }
         };
-        let cmc_base_url = env.get("CMC_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        let cmc_base_url = env
+            .get("CMC_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
         if !(cmc_base_url.starts_with("https://") || cmc_base_url.starts_with("http://")) {
-            return Err(env.invalid("CMC_BASE_URL", &cmc_base_url, "expected an http:// or https:// URL"));
+            return Err(env.invalid(
+                "CMC_BASE_URL",
+                &cmc_base_url,
+                "expected an http:// or https:// URL",
+            ));
         }
-        let s3_endpoint = env.get("AWS_ENDPOINT_URL_S3").or_else(|| env.get("AWS_ENDPOINT_URL"));
+        let s3_endpoint = env
+            .get("AWS_ENDPOINT_URL_S3")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
 
         let selection = match env.get("CMC_MODE").as_deref().unwrap_or("quotes") {
             "quotes" => quotes_selection(&env)?,
@@ -78,14 +95,24 @@ impl IngestConfig {
                 limit: env.number("CMC_LISTINGS_LIMIT", DEFAULT_LISTINGS_LIMIT, 1..=5000)?,
                 page_size: env.number("CMC_LISTINGS_PAGE_SIZE", 5000, 1..=5000)?,
             },
-            other => return Err(env.invalid("CMC_MODE", other, "expected \"quotes\" or \"listings\"")),
+            other => {
+                return Err(env.invalid("CMC_MODE", other, "expected \"quotes\" or \"listings\""))
+            }
         };
 
-        let convert_text = env.get("CMC_CONVERT").unwrap_or_else(|| DEFAULT_CONVERT.to_owned());
+        let convert_text = env
+            .get("CMC_CONVERT")
+            .unwrap_or_else(|| DEFAULT_CONVERT.to_owned());
         let mut converts = Vec::new();
         for currency in list(&convert_text).map(|c| c.to_ascii_uppercase()) {
-            if !(2..=10).contains(&currency.len()) || !currency.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(env.invalid("CMC_CONVERT", &convert_text, "expected currency symbols such as USD or USD,BRL"));
+            if !(2..=10).contains(&currency.len())
+                || !currency.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(env.invalid(
+                    "CMC_CONVERT",
+                    &convert_text,
+                    "expected currency symbols such as USD or USD,BRL",
+                ));
             }
             if !converts.contains(&currency) {
                 converts.push(currency);
@@ -98,11 +125,23 @@ impl IngestConfig {
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
             max_attempts: env.number("CMC_MAX_ATTEMPTS", defaults.max_attempts, 1..=10)?,
-            base_delay: Duration::from_millis(env.number("CMC_RETRY_BASE_MS", 500, 1..=60_000)?.into()),
+            base_delay: Duration::from_millis(
+                env.number("CMC_RETRY_BASE_MS", 500, 1..=60_000)?.into(),
+            ),
             max_delay: defaults.max_delay,
-            request_timeout: Duration::from_millis(env.number("CMC_TIMEOUT_MS", 10_000, 100..=300_000)?.into()),
+            request_timeout: Duration::from_millis(
+                env.number("CMC_TIMEOUT_MS", 10_000, 100..=300_000)?.into(),
+            ),
         };
-        Ok(IngestConfig { bucket, s3_endpoint, cmc_base_url, api_key, selection, converts, retry })
+        Ok(IngestConfig {
+            bucket,
+            s3_endpoint,
+            cmc_base_url,
+            api_key,
+            selection,
+            converts,
+            retry,
+        })
     }
 }
 
@@ -116,46 +155,87 @@ fn quotes_selection(env: &Env<'_>) -> Result<Selection, ConfigError> {
                     ids.push(id);
                 }
             }
-            _ => return Err(env.invalid("CMC_IDS", ids_text.as_deref().unwrap_or(""), "expected positive CoinMarketCap ids such as 1,1027")),
+            _ => {
+                return Err(env.invalid(
+                    "CMC_IDS",
+                    ids_text.as_deref().unwrap_or(""),
+                    "expected positive CoinMarketCap ids such as 1,1027",
+                ))
+            }
         }
     }
     // Symbols default only when no ids are given: CMC_IDS alone means exactly those coins.
-    let symbols_text = env.get("CMC_SYMBOLS").or_else(|| ids.is_empty().then(|| DEFAULT_SYMBOLS.to_owned()));
+    let symbols_text = env
+        .get("CMC_SYMBOLS")
+        .or_else(|| ids.is_empty().then(|| DEFAULT_SYMBOLS.to_owned()));
     let mut symbols = Vec::new();
     for symbol in list(symbols_text.as_deref().unwrap_or("")).map(|s| s.to_ascii_uppercase()) {
-        if symbol.len() > 20 || !symbol.bytes().all(|b| b.is_ascii_alphanumeric() || b"$._-".contains(&b)) {
-            return Err(env.invalid("CMC_SYMBOLS", symbols_text.as_deref().unwrap_or(""), "expected ticker symbols such as BTC,ETH"));
+        if symbol.len() > 20
+            || !symbol
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"$._-".contains(&b))
+        {
+            return Err(env.invalid(
+                "CMC_SYMBOLS",
+                symbols_text.as_deref().unwrap_or(""),
+                "expected ticker symbols such as BTC,ETH",
+            ));
         }
         if !symbols.contains(&symbol) {
             symbols.push(symbol);
         }
     }
     if ids.is_empty() && symbols.is_empty() {
-        return Err(ConfigError::Conflict("CMC_IDS and CMC_SYMBOLS are both empty: name at least one coin"));
+        return Err(ConfigError::Conflict(
+            "CMC_IDS and CMC_SYMBOLS are both empty: name at least one coin",
+        ));
     }
     Ok(Selection::Quotes { ids, symbols })
 }
 
 fn list(text: &str) -> impl Iterator<Item = &str> {
-    text.split(',').map(str::trim).filter(|item| !item.is_empty())
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
     fn get(&self, name: &str) -> Option<String> {
-        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn invalid(&self, name: &'static str, value: &str, reason: &str) -> ConfigError {
-        ConfigError::Invalid { name, value: value.to_owned(), reason: reason.to_owned() }
+        ConfigError::Invalid {
+            name,
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 
-    fn number(&self, name: &'static str, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32, ConfigError> {
-        let Some(text) = self.get(name) else { return Ok(default) };
+    fn number(
+        &self,
+        name: &'static str,
+        default: u32,
+        range: std::ops::RangeInclusive<u32>,
+    ) -> Result<u32, ConfigError> {
+        let Some(text) = self.get(name) else {
+            return Ok(default);
+        };
         match text.parse::<u32>() {
             Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(self.invalid(name, &text, &format!("expected a whole number from {} to {}", range.start(), range.end()))),
+            _ => Err(self.invalid(
+                name,
+                &text,
+                &format!(
+                    "expected a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )),
         }
     }
 }
@@ -166,7 +246,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         IngestConfig::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -185,7 +268,12 @@ mod tests {
         assert_eq!(c.converts, ["USD"]);
         assert_eq!(
             c.selection,
-            Selection::Quotes { ids: vec![], symbols: ["BTC", "ETH", "SOL", "BNB", "ADA"].map(String::from).to_vec() }
+            Selection::Quotes {
+                ids: vec![],
+                symbols: ["BTC", "ETH", "SOL", "BNB", "ADA"]
+                    .map(String::from)
+                    .to_vec()
+            }
         );
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.s3_endpoint, None);
@@ -194,9 +282,21 @@ mod tests {
     #[test]
     fn ids_alone_mean_only_those_coins() {
         let c = with(&[("CMC_IDS", "1, 1027,1")]).unwrap();
-        assert_eq!(c.selection, Selection::Quotes { ids: vec![1, 1027], symbols: vec![] });
+        assert_eq!(
+            c.selection,
+            Selection::Quotes {
+                ids: vec![1, 1027],
+                symbols: vec![]
+            }
+        );
         let c = with(&[("CMC_IDS", "1"), ("CMC_SYMBOLS", "eth")]).unwrap();
-        assert_eq!(c.selection, Selection::Quotes { ids: vec![1], symbols: vec!["ETH".into()] });
+        assert_eq!(
+            c.selection,
+            Selection::Quotes {
+                ids: vec![1],
+                symbols: vec!["ETH".into()]
+            }
+        );
     }
 
     #[test]
@@ -209,18 +309,48 @@ mod tests {
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ])
         .unwrap();
-        assert_eq!(c.selection, Selection::Listings { limit: 250, page_size: 100 });
+        assert_eq!(
+            c.selection,
+            Selection::Listings {
+                limit: 250,
+                page_size: 100
+            }
+        );
         assert_eq!(c.converts, ["USD", "BRL"]);
         assert_eq!(c.s3_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
     }
 
     #[test]
     fn the_key_comes_from_the_environment_or_a_secret_never_both() {
-        let c = config(&[("BUCKET_NAME", "b"), ("CMC_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:x")]).unwrap();
-        assert_eq!(c.api_key, ApiKeySource::SecretsManager { secret_id: "arn:aws:secretsmanager:x".into() });
-        assert!(matches!(with(&[("CMC_API_KEY_SECRET_ARN", "arn")]), Err(ConfigError::Conflict(_))));
-        assert!(matches!(config(&[("BUCKET_NAME", "b")]), Err(ConfigError::Missing { name: "CMC_API_KEY", .. })));
-        assert!(matches!(config(&[("CMC_API_KEY", "k")]), Err(ConfigError::Missing { name: "BUCKET_NAME", .. })));
+        let c = config(&[
+            ("BUCKET_NAME", "b"),
+            ("CMC_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:x"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.api_key,
+            ApiKeySource::SecretsManager {
+                secret_id: "arn:aws:secretsmanager:x".into()
+            }
+        );
+        assert!(matches!(
+            with(&[("CMC_API_KEY_SECRET_ARN", "arn")]),
+            Err(ConfigError::Conflict(_))
+        ));
+        assert!(matches!(
+            config(&[("BUCKET_NAME", "b")]),
+            Err(ConfigError::Missing {
+                name: "CMC_API_KEY",
+                ..
+            })
+        ));
+        assert!(matches!(
+            config(&[("CMC_API_KEY", "k")]),
+            Err(ConfigError::Missing {
+                name: "BUCKET_NAME",
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -249,7 +379,11 @@ mod tests {
 
     #[test]
     fn the_api_key_never_appears_in_the_config_debug_output() {
-        let c = config(&[("BUCKET_NAME", "b"), ("CMC_API_KEY", "super-secret-key-value")]).unwrap();
+        let c = config(&[
+            ("BUCKET_NAME", "b"),
+            ("CMC_API_KEY", "super-secret-key-value"),
+        ])
+        .unwrap();
         assert!(!format!("{c:?}").contains("super-secret-key-value"));
     }
 }

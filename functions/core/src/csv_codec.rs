@@ -38,5 +38,7 @@ pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
         }
         writer.write_byte_record(&record)?;
     }
-    writer.into_inner().map_err(|e| EncodeError(e.into_error().into()))
+    writer
+        .into_inner()
+        .map_err(|e| EncodeError(e.into_error().into()))
 }

@@ -26,9 +26,11 @@ impl DecimalText {
     pub fn parse(text: &str) -> Result<DecimalText, NotADecimal> {
         match classify(text) {
             Some(Shape::Plain) => Ok(DecimalText(text.to_owned())),
-            Some(Shape::Exponent(exponent)) if exponent.abs() <= MAX_EXPONENT => BigDecimal::from_str(text)
-                .map(|value| DecimalText(value.to_plain_string()))
-                .map_err(|_| NotADecimal(text.to_owned())),
+            Some(Shape::Exponent(exponent)) if exponent.abs() <= MAX_EXPONENT => {
+                BigDecimal::from_str(text)
+                    .map(|value| DecimalText(value.to_plain_string()))
+                    .map_err(|_| NotADecimal(text.to_owned()))
+            }
             _ => Err(NotADecimal(text.to_owned())),
         }
     }
@@ -64,7 +66,12 @@ enum Shape {
 fn classify(text: &str) -> Option<Shape> {
     let bytes = text.as_bytes();
     let mut i = usize::from(bytes.first() == Some(&b'-'));
-    let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        bytes[from..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
 
     let whole = digits(i);
     if whole == 0 || (whole > 1 && bytes[i] == b'0') {
@@ -105,7 +112,16 @@ mod tests {
 
     #[test]
     fn keeps_plain_numbers_byte_for_byte() {
-        for text in ["0", "-0", "42", "67432.1234567891234", "0.10000", "-3.5", "21000000", "123456789012345678901234567890.5"] {
+        for text in [
+            "0",
+            "-0",
+            "42",
+            "67432.1234567891234",
+            "0.10000",
+            "-3.5",
+            "21000000",
+            "123456789012345678901234567890.5",
+        ] {
             assert_eq!(plain(text), text);
         }
     }
@@ -116,13 +132,36 @@ mod tests {
         assert_eq!(plain("1.5E-7"), "0.00000015");
         assert_eq!(plain("2e3"), "2000");
         assert_eq!(plain("2.5e+3"), "2500");
-        assert_eq!(plain("-1.23456789012345678e-10"), "-0.000000000123456789012345678");
+        assert_eq!(
+            plain("-1.23456789012345678e-10"),
+            "-0.000000000123456789012345678"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_json_number() {
-        for text in ["", "-", "abc", "1.", ".5", "01", "1e", "1e+", "NaN", "Infinity", "1,5", " 1", "1 ", "0x10", "1e999999", "1e99999999999999999999"] {
-            assert!(DecimalText::parse(text).is_err(), "{text:?} should be refused");
+        for text in [
+            "",
+            "-",
+            "abc",
+            "1.",
+            ".5",
+            "01",
+            "1e",
+            "1e+",
+            "NaN",
+            "Infinity",
+            "1,5",
+            " 1",
+            "1 ",
+            "0x10",
+            "1e999999",
+            "1e99999999999999999999",
+        ] {
+            assert!(
+                DecimalText::parse(text).is_err(),
+                "{text:?} should be refused"
+            );
         }
     }
 
@@ -132,6 +171,11 @@ mod tests {
         assert_eq!(DecimalText::parse("42.000").unwrap().to_integer(), Some(42));
         assert_eq!(DecimalText::parse("4.2e1").unwrap().to_integer(), Some(42));
         assert_eq!(DecimalText::parse("42.5").unwrap().to_integer(), None);
-        assert_eq!(DecimalText::parse("99999999999999999999").unwrap().to_integer(), None);
+        assert_eq!(
+            DecimalText::parse("99999999999999999999")
+                .unwrap()
+                .to_integer(),
+            None
+        );
     }
 }

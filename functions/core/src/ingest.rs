@@ -32,9 +32,18 @@ pub struct IngestSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("slot {slot}: fetching {currency} quotes failed: {source}")]
-    Cmc { slot: Slot, currency: String, source: CmcError },
+    Cmc {
+        slot: Slot,
+        currency: String,
+        source: CmcError,
+    },
     #[error("slot {slot}: CoinMarketCap returned no usable {currency} quote ({skipped} coins skipped{detail}); nothing was written")]
-    NoRows { slot: Slot, currency: String, skipped: usize, detail: String },
+    NoRows {
+        slot: Slot,
+        currency: String,
+        skipped: usize,
+        detail: String,
+    },
     #[error("slot {slot}: {source}")]
     Encode { slot: Slot, source: EncodeError },
     #[error("slot {slot}: {source}")]
@@ -63,12 +72,20 @@ pub struct Ingest<S> {
 
 impl<S: ObjectStore> Ingest<S> {
     pub fn new(cmc: CmcClient, store: S, selection: Selection, converts: Vec<String>) -> Ingest<S> {
-        Ingest { cmc, store, selection, converts, resolver: SymbolResolver::default() }
+        Ingest {
+            cmc,
+            store,
+            selection,
+            converts,
+            resolver: SymbolResolver::default(),
+        }
     }
 
     /// Runs the slot's ingest, finishing (or failing) before `deadline`.
     pub async fn run(&self, slot: Slot, deadline: Instant) -> Result<IngestSummary, IngestError> {
-        let fetch_deadline = deadline.checked_sub(WRITE_RESERVE).unwrap_or_else(Instant::now);
+        let fetch_deadline = deadline
+            .checked_sub(WRITE_RESERVE)
+            .unwrap_or_else(Instant::now);
         let ingested_at = now_millis();
         let mut rows = Vec::new();
         let mut skipped_coins = Vec::new();
@@ -78,7 +95,11 @@ impl<S: ObjectStore> Ingest<S> {
                 .cmc
                 .fetch(&self.selection, &self.resolver, currency, fetch_deadline)
                 .await
-                .map_err(|source| IngestError::Cmc { slot, currency: currency.clone(), source })?;
+                .map_err(|source| IngestError::Cmc {
+                    slot,
+                    currency: currency.clone(),
+                    source,
+                })?;
             calls += fetched.calls;
             credits += fetched.credits;
             let normalized = normalize(&fetched, currency, slot, ingested_at);
@@ -86,8 +107,17 @@ impl<S: ObjectStore> Ingest<S> {
                 tracing::warn!(%slot, coin = skip.coin, quote_currency = skip.quote_currency, reason = skip.reason, "coin skipped");
             }
             if normalized.rows.is_empty() {
-                let detail = normalized.skipped.first().map(|s| format!("; first: {}: {}", s.coin, s.reason)).unwrap_or_default();
-                return Err(IngestError::NoRows { slot, currency: currency.clone(), skipped: normalized.skipped.len(), detail });
+                let detail = normalized
+                    .skipped
+                    .first()
+                    .map(|s| format!("; first: {}: {}", s.coin, s.reason))
+                    .unwrap_or_default();
+                return Err(IngestError::NoRows {
+                    slot,
+                    currency: currency.clone(),
+                    skipped: normalized.skipped.len(),
+                    detail,
+                });
             }
             rows.extend(normalized.rows);
             skipped_coins.extend(normalized.skipped);
@@ -105,7 +135,10 @@ impl<S: ObjectStore> Ingest<S> {
                 ("quote-currencies".to_owned(), self.converts.join(",")),
             ],
         };
-        self.store.put(&key, body, meta).await.map_err(|source| IngestError::Store { slot, source })?;
+        self.store
+            .put(&key, body, meta)
+            .await
+            .map_err(|source| IngestError::Store { slot, source })?;
 
         let summary = IngestSummary {
             slot,
@@ -134,5 +167,6 @@ impl<S: ObjectStore> Ingest<S> {
 /// Millisecond precision: the CSV carries milliseconds, so what is written is what is read.
 fn now_millis() -> DateTime<Utc> {
     let now = Utc::now();
-    now.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(now)
+    now.duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(now)
 }

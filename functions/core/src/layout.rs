@@ -62,8 +62,13 @@ pub fn parse_object_key(key: &str) -> Option<(Dataset, Slot)> {
     let (dataset_name, rest) = rest.split_once('/')?;
     let dataset = Dataset::parse(dataset_name)?;
     let file = rest.rsplit('/').next()?;
-    let stamp = file.strip_prefix(dataset_name)?.strip_prefix('_')?.strip_suffix(".csv")?;
-    let at = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d_%H-%M-%S").ok()?.and_utc();
+    let stamp = file
+        .strip_prefix(dataset_name)?
+        .strip_prefix('_')?
+        .strip_suffix(".csv")?;
+    let at = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d_%H-%M-%S")
+        .ok()?
+        .and_utc();
     let slot = Slot::containing(at);
     (slot.start() == at && object_key(dataset, slot) == key).then_some((dataset, slot))
 }
@@ -74,7 +79,11 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     fn slot(text: &str) -> Slot {
-        Slot::containing(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
+        Slot::containing(
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc),
+        )
     }
 
     #[test]

@@ -26,14 +26,29 @@ pub struct Normalized {
 }
 
 /// Normalizes one quote currency's coins, ordered by rank (unranked last), then id.
-pub fn normalize(fetched: &Fetched, currency: &str, slot: Slot, ingested_at: DateTime<Utc>) -> Normalized {
+pub fn normalize(
+    fetched: &Fetched,
+    currency: &str,
+    slot: Slot,
+    ingested_at: DateTime<Utc>,
+) -> Normalized {
     let mut out = Normalized::default();
-    let skip = |coin: String, reason: String| Skipped { coin, quote_currency: currency.to_owned(), reason };
+    let skip = |coin: String, reason: String| Skipped {
+        coin,
+        quote_currency: currency.to_owned(),
+        reason,
+    };
     for unreadable in &fetched.unreadable {
-        out.skipped.push(skip(unreadable.position.clone(), format!("unreadable coin object: {}", unreadable.reason)));
+        out.skipped.push(skip(
+            unreadable.position.clone(),
+            format!("unreadable coin object: {}", unreadable.reason),
+        ));
     }
     for missing in &fetched.missing {
-        out.skipped.push(skip(missing.clone(), "CoinMarketCap returned no coin for it".to_owned()));
+        out.skipped.push(skip(
+            missing.clone(),
+            "CoinMarketCap returned no coin for it".to_owned(),
+        ));
     }
     for coin in &fetched.coins {
         match row(coin, currency, slot, ingested_at) {
@@ -41,7 +56,8 @@ pub fn normalize(fetched: &Fetched, currency: &str, slot: Slot, ingested_at: Dat
             Err(reason) => out.skipped.push(skip(label(coin), reason)),
         }
     }
-    out.rows.sort_by_key(|r| (r.cmc_rank.is_none(), r.cmc_rank, r.cmc_id));
+    out.rows
+        .sort_by_key(|r| (r.cmc_rank.is_none(), r.cmc_rank, r.cmc_id));
     out
 }
 
@@ -54,10 +70,23 @@ fn label(coin: &Coin) -> String {
     }
 }
 
-fn row(coin: &Coin, currency: &str, slot: Slot, ingested_at: DateTime<Utc>) -> Result<QuoteRow, String> {
+fn row(
+    coin: &Coin,
+    currency: &str,
+    slot: Slot,
+    ingested_at: DateTime<Utc>,
+) -> Result<QuoteRow, String> {
     let cmc_id = coin.id.ok_or("no id")?;
-    let symbol = coin.symbol.clone().filter(|s| !s.is_empty()).ok_or("no symbol")?;
-    let name = coin.name.clone().filter(|s| !s.is_empty()).ok_or("no name")?;
+    let symbol = coin
+        .symbol
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or("no symbol")?;
+    let name = coin
+        .name
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or("no name")?;
     let quote: &Quote = coin
         .quote
         .as_ref()
@@ -68,11 +97,17 @@ fn row(coin: &Coin, currency: &str, slot: Slot, ingested_at: DateTime<Utc>) -> R
         Some(Err(raw)) => return Err(format!("price {raw} is not a number")),
         Some(Ok(Some(price))) => price,
     };
-    let updated_text = quote.last_updated.as_deref().or(coin.last_updated.as_deref()).ok_or("no last_updated")?;
+    let updated_text = quote
+        .last_updated
+        .as_deref()
+        .or(coin.last_updated.as_deref())
+        .ok_or("no last_updated")?;
     let last_updated = DateTime::parse_from_rfc3339(updated_text)
         .map_err(|_| format!("last_updated {updated_text:?} is not an RFC 3339 time"))?
         .with_timezone(&Utc);
-    let metric = |name: &str, raw: &Option<Box<RawValue>>| optional_metric(coin, currency, name, raw.as_deref());
+    let metric = |name: &str, raw: &Option<Box<RawValue>>| {
+        optional_metric(coin, currency, name, raw.as_deref())
+    };
     Ok(QuoteRow {
         slot_at: slot.start(),
         cmc_id,
@@ -88,7 +123,10 @@ fn row(coin: &Coin, currency: &str, slot: Slot, ingested_at: DateTime<Utc>) -> R
         percent_change_30d: metric("percent_change_30d", &quote.percent_change_30d),
         market_cap: metric("market_cap", &quote.market_cap),
         market_cap_dominance: metric("market_cap_dominance", &quote.market_cap_dominance),
-        fully_diluted_market_cap: metric("fully_diluted_market_cap", &quote.fully_diluted_market_cap),
+        fully_diluted_market_cap: metric(
+            "fully_diluted_market_cap",
+            &quote.fully_diluted_market_cap,
+        ),
         circulating_supply: metric("circulating_supply", &coin.circulating_supply),
         total_supply: metric("total_supply", &coin.total_supply),
         max_supply: metric("max_supply", &coin.max_supply),
@@ -102,11 +140,22 @@ fn row(coin: &Coin, currency: &str, slot: Slot, ingested_at: DateTime<Utc>) -> R
 
 /// A metric that is present but not a number is stored as null, with a warning: one odd
 /// field is not worth losing the coin's price over.
-fn optional_metric(coin: &Coin, currency: &str, field: &str, raw: Option<&RawValue>) -> Option<DecimalText> {
+fn optional_metric(
+    coin: &Coin,
+    currency: &str,
+    field: &str,
+    raw: Option<&RawValue>,
+) -> Option<DecimalText> {
     match raw.map(crate::cmc::wire::decimal)? {
         Ok(value) => value,
         Err(shown) => {
-            tracing::warn!(coin = label(coin), quote_currency = currency, field, value = shown, "metric is not a number; stored as empty");
+            tracing::warn!(
+                coin = label(coin),
+                quote_currency = currency,
+                field,
+                value = shown,
+                "metric is not a number; stored as empty"
+            );
             None
         }
     }

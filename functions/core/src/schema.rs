@@ -30,7 +30,11 @@ pub struct Column {
 }
 
 const fn column(name: &'static str, column_type: ColumnType, nullable: bool) -> Column {
-    Column { name, column_type, nullable }
+    Column {
+        name,
+        column_type,
+        nullable,
+    }
 }
 
 use ColumnType::{Decimal, Integer, Text, Timestamp};
@@ -114,14 +118,20 @@ mod tests {
         let row = row_with_every_optional_empty();
         for (field, column) in row.fields().iter().zip(QUOTE_COLUMNS) {
             let empty = matches!(field, Field::Integer(None) | Field::Decimal(None));
-            assert!(!empty || column.nullable, "{} is empty but not nullable", column.name);
+            assert!(
+                !empty || column.nullable,
+                "{} is empty but not nullable",
+                column.name
+            );
         }
     }
 
     #[test]
     fn column_names_are_unique_snake_case() {
         let mut names: Vec<_> = quote_column_names().collect();
-        assert!(names.iter().all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
+        assert!(names.iter().all(|n| n
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')));
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), QUOTE_COLUMNS.len());

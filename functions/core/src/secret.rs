@@ -53,7 +53,10 @@ mod tests {
     #[test]
     fn redacts_the_value_from_foreign_text() {
         let secret = Secret::new("k3y");
-        assert_eq!(secret.redact_from("bad key k3y, k3y!"), "bad key [redacted], [redacted]!");
+        assert_eq!(
+            secret.redact_from("bad key k3y, k3y!"),
+            "bad key [redacted], [redacted]!"
+        );
         assert_eq!(Secret::new("").redact_from("text"), "text");
     }
 }

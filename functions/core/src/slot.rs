@@ -49,14 +49,25 @@ mod tests {
     use super::*;
 
     fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn floors_to_the_five_minute_boundary() {
-        assert_eq!(Slot::containing(utc("2024-06-01T12:34:59.999Z")).start(), utc("2024-06-01T12:30:00Z"));
-        assert_eq!(Slot::containing(utc("2024-06-01T12:35:00Z")).start(), utc("2024-06-01T12:35:00Z"));
-        assert_eq!(Slot::containing(utc("2024-06-01T12:35:00.001Z")).start(), utc("2024-06-01T12:35:00Z"));
+        assert_eq!(
+            Slot::containing(utc("2024-06-01T12:34:59.999Z")).start(),
+            utc("2024-06-01T12:30:00Z")
+        );
+        assert_eq!(
+            Slot::containing(utc("2024-06-01T12:35:00Z")).start(),
+            utc("2024-06-01T12:35:00Z")
+        );
+        assert_eq!(
+            Slot::containing(utc("2024-06-01T12:35:00.001Z")).start(),
+            utc("2024-06-01T12:35:00Z")
+        );
     }
 
     #[test]

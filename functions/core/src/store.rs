@@ -20,7 +20,12 @@ pub struct StoreError {
 
 pub trait ObjectStore: Send + Sync {
     /// Writes `body` at `key`, replacing any object already there.
-    fn put(&self, key: &str, body: Vec<u8>, meta: ObjectMeta) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: ObjectMeta,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The bucket, for messages and summaries.
     fn bucket(&self) -> &str;
@@ -34,7 +39,10 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> S3Store {
-        S3Store { client, bucket: bucket.into() }
+        S3Store {
+            client,
+            bucket: bucket.into(),
+        }
     }
 }
 

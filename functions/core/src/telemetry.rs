@@ -8,7 +8,11 @@ use tracing_subscriber::EnvFilter;
 pub fn init_json_logs() {
     let filter = std::env::var("RUST_LOG")
         .ok()
-        .or_else(|| std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().map(|l| l.to_ascii_lowercase()))
+        .or_else(|| {
+            std::env::var("AWS_LAMBDA_LOG_LEVEL")
+                .ok()
+                .map(|l| l.to_ascii_lowercase())
+        })
         .and_then(|directive| EnvFilter::try_new(directive).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     // Another subscriber (a test harness) may already be installed; keep it.

@@ -15,7 +15,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const GOLDEN: &str = "golden/quotes_edge_cases.csv";
 
 fn utc(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 #[tokio::test]
@@ -35,25 +37,42 @@ async fn recorded_response_encodes_to_the_golden_csv() {
         .expect(1)
         .mount(&cmc)
         .await;
-    let client = CmcClient::new(&cmc.uri(), Secret::new("golden-key"), RetryPolicy::default()).unwrap();
-    let selection = Selection::Quotes { ids: vec![1, 1027, 28301, 30001, 30002], symbols: vec![] };
+    let client = CmcClient::new(
+        &cmc.uri(),
+        Secret::new("golden-key"),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let selection = Selection::Quotes {
+        ids: vec![1, 1027, 28301, 30001, 30002],
+        symbols: vec![],
+    };
 
     // WHEN it is fetched, normalized and encoded
     let deadline = Instant::now() + Duration::from_secs(10);
-    let fetched = client.fetch(&selection, &SymbolResolver::default(), "USD", deadline).await.unwrap();
+    let fetched = client
+        .fetch(&selection, &SymbolResolver::default(), "USD", deadline)
+        .await
+        .unwrap();
     let slot = Slot::containing(utc("2024-06-01T12:35:00Z"));
     let normalized = normalize(&fetched, "USD", slot, utc("2024-06-01T12:35:02.123Z"));
     let csv = String::from_utf8(encode_quotes(&normalized.rows).unwrap()).unwrap();
 
     // THEN the bytes are the golden file's, and the priceless coin is reported
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/fixtures").join(GOLDEN);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testkit/fixtures")
+            .join(GOLDEN);
         std::fs::write(path, &csv).unwrap();
     }
     assert_eq!(csv, testkit::fixture(GOLDEN));
     assert_eq!(fetched.credits, 1);
     assert_eq!(
         normalized.skipped,
-        [Skipped { coin: "DLT (id 30001)".into(), quote_currency: "USD".into(), reason: "no price".into() }]
+        [Skipped {
+            coin: "DLT (id 30001)".into(),
+            quote_currency: "USD".into(),
+            reason: "no price".into()
+        }]
     );
 }

@@ -41,7 +41,12 @@ impl App {
             }
         };
         let cmc = CmcClient::new(&config.cmc_base_url, api_key, config.retry.clone())?;
-        let store = S3Store::new(s3_client(sdk, config.s3_endpoint.as_deref()), config.bucket.clone());
-        Ok(App { ingest: Ingest::new(cmc, store, config.selection, config.converts) })
+        let store = S3Store::new(
+            s3_client(sdk, config.s3_endpoint.as_deref()),
+            config.bucket.clone(),
+        );
+        Ok(App {
+            ingest: Ingest::new(cmc, store, config.selection, config.converts),
+        })
     }
 }

@@ -37,15 +37,17 @@ impl Trigger {
             return Ok(Trigger::Manual);
         }
         if object.contains_key("detail-type") {
-            let rule: EventBridgeEvent =
-                serde_json::from_value(event.clone()).map_err(|e| EventError::InvalidRuleEvent(e.to_string()))?;
+            let rule: EventBridgeEvent = serde_json::from_value(event.clone())
+                .map_err(|e| EventError::InvalidRuleEvent(e.to_string()))?;
             if rule.detail_type != "Scheduled Event" {
                 return Err(EventError::InvalidRuleEvent(format!(
                     "detail-type is {:?}, expected \"Scheduled Event\"",
                     rule.detail_type
                 )));
             }
-            let time = rule.time.ok_or_else(|| EventError::InvalidRuleEvent("it has no \"time\"".to_owned()))?;
+            let time = rule
+                .time
+                .ok_or_else(|| EventError::InvalidRuleEvent("it has no \"time\"".to_owned()))?;
             return Ok(Trigger::Rule { time });
         }
         if let Some(value) = object.get("scheduled_time") {
@@ -53,7 +55,9 @@ impl Trigger {
                 .as_str()
                 .and_then(|text| DateTime::parse_from_rfc3339(text).ok())
                 .ok_or_else(|| EventError::InvalidScheduledTime(truncate(&value.to_string())))?;
-            return Ok(Trigger::Schedule { time: time.with_timezone(&Utc) });
+            return Ok(Trigger::Schedule {
+                time: time.with_timezone(&Utc),
+            });
         }
         Err(EventError::Unrecognised(describe(event)))
     }

@@ -17,15 +17,24 @@ fn diagnostic(error: HandlerError) -> Diagnostic {
 }
 
 /// Runs the 12:35 slot for BTC by id against whatever the stand-in serves.
-async fn run(world: &World, extra: &[(&str, &str)]) -> Result<coinlake::ingest::IngestSummary, Diagnostic> {
+async fn run(
+    world: &World,
+    extra: &[(&str, &str)],
+) -> Result<coinlake::ingest::IngestSummary, Diagnostic> {
     let mut vars = vec![("CMC_IDS", "1")];
     vars.extend_from_slice(extra);
     let app = world.app(&vars).await;
-    ingest::handle(&app, schedule("2024-06-01T12:35:00Z")).await.map_err(diagnostic)
+    ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
+        .await
+        .map_err(diagnostic)
 }
 
 async fn assert_nothing_written(world: &World) {
-    assert_eq!(world.bucket.keys().await, Vec::<String>::new(), "no object may be written");
+    assert_eq!(
+        world.bucket.keys().await,
+        Vec::<String>::new(),
+        "no object may be written"
+    );
 }
 
 #[tokio::test]
@@ -37,7 +46,11 @@ async fn retries_429_then_writes_one_object() {
         .up_to_n_times(1)
         .mount(&world.cmc)
         .await;
-    Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(Market::recorded()).mount(&world.cmc).await;
+    Mock::given(method("GET"))
+        .and(path(QUOTES_PATH))
+        .respond_with(Market::recorded())
+        .mount(&world.cmc)
+        .await;
 
     let summary = run(&world, &[]).await.unwrap();
 
@@ -50,7 +63,11 @@ async fn retries_a_500_html_page_then_writes_one_object() {
     let world = World::new().await;
     Mock::given(method("GET"))
         .and(path(QUOTES_PATH))
-        .respond_with(ResponseTemplate::new(502).insert_header("content-type", "text/html").set_body_string("<html><body><h1>502 Bad Gateway</h1></body></html>"))
+        .respond_with(
+            ResponseTemplate::new(502)
+                .insert_header("content-type", "text/html")
+                .set_body_string("<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        )
         .up_to_n_times(1)
         .mount(&world.cmc)
         .await;
@@ -60,7 +77,11 @@ async fn retries_a_500_html_page_then_writes_one_object() {
         .up_to_n_times(1)
         .mount(&world.cmc)
         .await;
-    Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(Market::recorded()).mount(&world.cmc).await;
+    Mock::given(method("GET"))
+        .and(path(QUOTES_PATH))
+        .respond_with(Market::recorded())
+        .mount(&world.cmc)
+        .await;
 
     let summary = run(&world, &[]).await.unwrap();
 
@@ -71,25 +92,73 @@ async fn retries_a_500_html_page_then_writes_one_object() {
 #[tokio::test]
 async fn key_payment_plan_and_quota_errors_fail_fast_without_retry() {
     for (http, code, message, error_type, hint) in [
-        (401, 1001, "This API Key is invalid.", "CmcUnauthorized", "CMC_API_KEY"),
-        (401, 1002, "API key missing.", "CmcUnauthorized", "CMC_API_KEY"),
-        (402, 1003, "Your API Key must be activated.", "CmcPaymentRequired", "billing"),
-        (403, 1006, "Your API Key subscription plan doesn't support this endpoint.", "CmcPlanForbidden", "plan"),
-        (429, 1009, "You've exceeded your API Key's daily rate limit.", "CmcQuotaExhausted", "daily"),
-        (429, 1010, "You've exceeded your API Key's monthly credit limit.", "CmcQuotaExhausted", "monthly"),
+        (
+            401,
+            1001,
+            "This API Key is invalid.",
+            "CmcUnauthorized",
+            "CMC_API_KEY",
+        ),
+        (
+            401,
+            1002,
+            "API key missing.",
+            "CmcUnauthorized",
+            "CMC_API_KEY",
+        ),
+        (
+            402,
+            1003,
+            "Your API Key must be activated.",
+            "CmcPaymentRequired",
+            "billing",
+        ),
+        (
+            403,
+            1006,
+            "Your API Key subscription plan doesn't support this endpoint.",
+            "CmcPlanForbidden",
+            "plan",
+        ),
+        (
+            429,
+            1009,
+            "You've exceeded your API Key's daily rate limit.",
+            "CmcQuotaExhausted",
+            "daily",
+        ),
+        (
+            429,
+            1010,
+            "You've exceeded your API Key's monthly credit limit.",
+            "CmcQuotaExhausted",
+            "monthly",
+        ),
     ] {
         // GIVEN CMC answers every call with this error
         let world = World::new().await;
-        Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(error(http, code, message)).mount(&world.cmc).await;
+        Mock::given(method("GET"))
+            .and(path(QUOTES_PATH))
+            .respond_with(error(http, code, message))
+            .mount(&world.cmc)
+            .await;
 
         // WHEN the run goes
         let failure = run(&world, &[]).await.unwrap_err();
 
         // THEN one request only, a typed error naming CMC's message and what to do
-        assert_eq!(world.cmc_requests().await.len(), 1, "{code} must not be retried");
+        assert_eq!(
+            world.cmc_requests().await.len(),
+            1,
+            "{code} must not be retried"
+        );
         assert_eq!(failure.error_type, error_type);
         for expected in [message, hint, "2024-06-01T12:35:00Z"] {
-            assert!(failure.error_message.contains(expected), "{expected:?} missing from {:?}", failure.error_message);
+            assert!(
+                failure.error_message.contains(expected),
+                "{expected:?} missing from {:?}",
+                failure.error_message
+            );
         }
         assert_nothing_written(&world).await;
     }
@@ -98,26 +167,50 @@ async fn key_payment_plan_and_quota_errors_fail_fast_without_retry() {
 #[tokio::test]
 async fn a_persistent_server_error_gives_up_after_the_attempt_limit() {
     let world = World::new().await;
-    Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(error(503, 0, "Service Unavailable")).mount(&world.cmc).await;
+    Mock::given(method("GET"))
+        .and(path(QUOTES_PATH))
+        .respond_with(error(503, 0, "Service Unavailable"))
+        .mount(&world.cmc)
+        .await;
 
     let failure = run(&world, &[("CMC_MAX_ATTEMPTS", "3")]).await.unwrap_err();
 
     assert_eq!(world.cmc_requests().await.len(), 3);
     assert_eq!(failure.error_type, "CmcOutOfTime");
-    assert!(failure.error_message.contains("after 3 attempts (the retry limit was reached)"), "{}", failure.error_message);
-    assert!(failure.error_message.contains("HTTP 503"), "{}", failure.error_message);
+    assert!(
+        failure
+            .error_message
+            .contains("after 3 attempts (the retry limit was reached)"),
+        "{}",
+        failure.error_message
+    );
+    assert!(
+        failure.error_message.contains("HTTP 503"),
+        "{}",
+        failure.error_message
+    );
     assert_nothing_written(&world).await;
 }
 
 #[tokio::test]
 async fn a_200_with_an_error_code_writes_nothing() {
     let world = World::new().await;
-    Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(error(200, 500, "Something went wrong on our end.")).mount(&world.cmc).await;
+    Mock::given(method("GET"))
+        .and(path(QUOTES_PATH))
+        .respond_with(error(200, 500, "Something went wrong on our end."))
+        .mount(&world.cmc)
+        .await;
 
     let failure = run(&world, &[]).await.unwrap_err();
 
     assert_eq!(failure.error_type, "CmcApiError");
-    assert!(failure.error_message.contains("error 500: Something went wrong on our end."), "{}", failure.error_message);
+    assert!(
+        failure
+            .error_message
+            .contains("error 500: Something went wrong on our end."),
+        "{}",
+        failure.error_message
+    );
     assert_eq!(world.cmc_requests().await.len(), 1);
     assert_nothing_written(&world).await;
 }
@@ -125,24 +218,56 @@ async fn a_200_with_an_error_code_writes_nothing() {
 #[tokio::test]
 async fn malformed_json_and_html_pages_with_200_write_nothing() {
     for (content_type, body, reason) in [
-        ("application/json", r#"{"status": {"error_code": 0}, "data": {"1": {"id": 1,"#, "invalid JSON"),
-        ("text/html", "<!DOCTYPE html><html><title>Just a moment...</title></html>", "invalid JSON"),
-        ("application/json", r#"{"data": {}}"#, "no \"status\" object"),
-        ("application/json", r#"{"status": {"error_code": 0, "credit_count": 1}}"#, "no \"data\""),
-        ("application/json", r#"{"status": {"error_code": 0}, "data": [1, 2]}"#, "not an object"),
+        (
+            "application/json",
+            r#"{"status": {"error_code": 0}, "data": {"1": {"id": 1,"#,
+            "invalid JSON",
+        ),
+        (
+            "text/html",
+            "<!DOCTYPE html><html><title>Just a moment...</title></html>",
+            "invalid JSON",
+        ),
+        (
+            "application/json",
+            r#"{"data": {}}"#,
+            "no \"status\" object",
+        ),
+        (
+            "application/json",
+            r#"{"status": {"error_code": 0, "credit_count": 1}}"#,
+            "no \"data\"",
+        ),
+        (
+            "application/json",
+            r#"{"status": {"error_code": 0}, "data": [1, 2]}"#,
+            "not an object",
+        ),
     ] {
         let world = World::new().await;
         Mock::given(method("GET"))
             .and(path(QUOTES_PATH))
-            .respond_with(ResponseTemplate::new(200).insert_header("content-type", content_type).set_body_string(body))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header("content-type", content_type)
+                    .set_body_string(body),
+            )
             .mount(&world.cmc)
             .await;
 
         let failure = run(&world, &[]).await.unwrap_err();
 
         assert_eq!(failure.error_type, "CmcMalformedResponse", "{body}");
-        assert!(failure.error_message.contains(reason), "{reason:?} missing from {}", failure.error_message);
-        assert_eq!(world.cmc_requests().await.len(), 1, "a malformed body is not retried");
+        assert!(
+            failure.error_message.contains(reason),
+            "{reason:?} missing from {}",
+            failure.error_message
+        );
+        assert_eq!(
+            world.cmc_requests().await.len(),
+            1,
+            "a malformed body is not retried"
+        );
         assert_nothing_written(&world).await;
     }
 }
@@ -160,15 +285,29 @@ async fn a_slow_server_fails_the_run_before_the_invocation_deadline() {
     let started = Instant::now();
 
     // WHEN it runs
-    let failure: Diagnostic = ingest::handle(&app, invocation(json!({ "scheduled_time": "2024-06-01T12:35:00Z" }), Duration::from_secs(3)))
-        .await
-        .map_err(Diagnostic::from)
-        .unwrap_err();
+    let failure: Diagnostic = ingest::handle(
+        &app,
+        invocation(
+            json!({ "scheduled_time": "2024-06-01T12:35:00Z" }),
+            Duration::from_secs(3),
+        ),
+    )
+    .await
+    .map_err(Diagnostic::from)
+    .unwrap_err();
 
     // THEN it stops on its own before Lambda would kill it, says why, and writes nothing
-    assert!(started.elapsed() < Duration::from_secs(3), "returned after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "returned after {:?}",
+        started.elapsed()
+    );
     assert_eq!(failure.error_type, "CmcOutOfTime");
-    assert!(failure.error_message.contains("time budget"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("time budget"),
+        "{}",
+        failure.error_message
+    );
     assert_nothing_written(&world).await;
 }
 
@@ -178,17 +317,32 @@ async fn empty_data_and_coins_without_prices_write_nothing() {
     for (data, expected) in [
         (json!({}), "CoinMarketCap returned no coin for it"),
         (json!({ "1": priceless }), "no price"),
-        (json!({ "1": { "id": 1, "symbol": "BTC", "name": "Bitcoin" } }), "no USD quote"),
+        (
+            json!({ "1": { "id": 1, "symbol": "BTC", "name": "Bitcoin" } }),
+            "no USD quote",
+        ),
         (json!({ "1": "not a coin" }), "unreadable coin object"),
     ] {
         let world = World::new().await;
-        Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(ok(data, 1)).mount(&world.cmc).await;
+        Mock::given(method("GET"))
+            .and(path(QUOTES_PATH))
+            .respond_with(ok(data, 1))
+            .mount(&world.cmc)
+            .await;
 
         let failure = run(&world, &[]).await.unwrap_err();
 
         assert_eq!(failure.error_type, "NoUsableQuotes");
-        assert!(failure.error_message.contains(expected), "{expected:?} missing from {}", failure.error_message);
-        assert!(failure.error_message.contains("nothing was written"), "{}", failure.error_message);
+        assert!(
+            failure.error_message.contains(expected),
+            "{expected:?} missing from {}",
+            failure.error_message
+        );
+        assert!(
+            failure.error_message.contains("nothing was written"),
+            "{}",
+            failure.error_message
+        );
         assert_nothing_written(&world).await;
     }
 }
@@ -197,22 +351,43 @@ async fn empty_data_and_coins_without_prices_write_nothing() {
 async fn an_unreachable_api_is_retried_then_reported() {
     let world = World::new().await;
     // A port nothing listens on: bind one, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{port}");
 
-    let failure = run(&world, &[("CMC_BASE_URL", &base), ("CMC_MAX_ATTEMPTS", "2")]).await.unwrap_err();
+    let failure = run(
+        &world,
+        &[("CMC_BASE_URL", &base), ("CMC_MAX_ATTEMPTS", "2")],
+    )
+    .await
+    .unwrap_err();
 
     assert_eq!(failure.error_type, "CmcOutOfTime");
-    assert!(failure.error_message.contains("could not reach CoinMarketCap"), "{}", failure.error_message);
+    assert!(
+        failure
+            .error_message
+            .contains("could not reach CoinMarketCap"),
+        "{}",
+        failure.error_message
+    );
     assert_nothing_written(&world).await;
 }
 
 #[tokio::test]
 async fn a_missing_bucket_fails_with_the_bucket_and_key_named() {
     let world = World::new().await;
-    Mock::given(method("GET")).and(path(QUOTES_PATH)).respond_with(Market::recorded()).mount(&world.cmc).await;
+    Mock::given(method("GET"))
+        .and(path(QUOTES_PATH))
+        .respond_with(Market::recorded())
+        .mount(&world.cmc)
+        .await;
 
-    let failure = run(&world, &[("BUCKET_NAME", "coinlake-no-such-bucket")]).await.unwrap_err();
+    let failure = run(&world, &[("BUCKET_NAME", "coinlake-no-such-bucket")])
+        .await
+        .unwrap_err();
 
     assert_eq!(failure.error_type, "S3WriteFailed");
     assert!(
@@ -220,5 +395,9 @@ async fn a_missing_bucket_fails_with_the_bucket_and_key_named() {
         "{}",
         failure.error_message
     );
-    assert!(failure.error_message.contains("NoSuchBucket"), "{}", failure.error_message);
+    assert!(
+        failure.error_message.contains("NoSuchBucket"),
+        "{}",
+        failure.error_message
+    );
 }

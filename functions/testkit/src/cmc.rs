@@ -39,7 +39,13 @@ pub fn error(http: u16, code: i64, message: &str) -> ResponseTemplate {
 
 /// A coin as `quotes/latest` and `listings/latest` send it, with one quote per
 /// `(currency, price)`; the other metrics are plausible fixed values.
-pub fn coin(id: i64, symbol: &str, name: &str, rank: Option<i64>, prices: &[(&str, Value)]) -> Value {
+pub fn coin(
+    id: i64,
+    symbol: &str,
+    name: &str,
+    rank: Option<i64>,
+    prices: &[(&str, Value)],
+) -> Value {
     let quotes: serde_json::Map<String, Value> = prices
         .iter()
         .map(|(currency, price)| ((*currency).to_owned(), quote(price.clone())))
@@ -102,13 +108,17 @@ impl Market {
 
     /// The recorded-shape market in `fixtures/cmc/market.json`.
     pub fn recorded() -> Market {
-        let coins: Vec<Value> = serde_json::from_str(&crate::fixture("cmc/market.json")).expect("market fixture is JSON");
+        let coins: Vec<Value> = serde_json::from_str(&crate::fixture("cmc/market.json"))
+            .expect("market fixture is JSON");
         Market { coins }
     }
 
     fn priced_in(&self, coin: &Value, convert: &str) -> Value {
         let mut coin = coin.clone();
-        let first = coin["quote"].as_object().and_then(|q| q.values().next().cloned()).unwrap_or(Value::Null);
+        let first = coin["quote"]
+            .as_object()
+            .and_then(|q| q.values().next().cloned())
+            .unwrap_or(Value::Null);
         coin["quote"] = json!({ convert: first });
         coin
     }
@@ -116,16 +126,32 @@ impl Market {
 
 impl Respond for Market {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let param = |name: &str| request.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        let param = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
         let convert = param("convert").unwrap_or_else(|| "USD".to_owned());
         let path = request.url.path();
         if path == LISTINGS_PATH {
-            let start = param("start").and_then(|s| s.parse::<usize>().ok()).unwrap_or(1).max(1);
-            let limit = param("limit").and_then(|s| s.parse::<usize>().ok()).unwrap_or(100);
+            let start = param("start")
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
+            let limit = param("limit")
+                .and_then(|s| s.parse::<usize>().ok())
+                .unwrap_or(100);
             let mut ranked = self.coins.clone();
             ranked.retain(|c| c["cmc_rank"].is_i64());
             ranked.sort_by_key(|c| c["cmc_rank"].as_i64());
-            let page: Vec<Value> = ranked.iter().skip(start - 1).take(limit).map(|c| self.priced_in(c, &convert)).collect();
+            let page: Vec<Value> = ranked
+                .iter()
+                .skip(start - 1)
+                .take(limit)
+                .map(|c| self.priced_in(c, &convert))
+                .collect();
             let credits = (page.len() as i64 + 199) / 200;
             return ok(Value::Array(page), credits.max(1));
         }
@@ -133,13 +159,15 @@ impl Respond for Market {
             return error(404, 404, "Not found");
         }
         if let Some(ids) = param("id") {
-            let data: serde_json::Map<String, Value> = ids
-                .split(',')
-                .filter_map(|id| {
-                    let coin = self.coins.iter().find(|c| c["id"].to_string() == id)?;
-                    Some((id.to_owned(), self.priced_in(coin, &convert)))
-                })
-                .collect();
+            let data: serde_json::Map<String, Value> =
+                ids.split(',')
+                    .filter_map(|id| {
+                        let coin = self.coins.iter().find(|c| {
+                            c["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id)
+                        })?;
+                        Some((id.to_owned(), self.priced_in(coin, &convert)))
+                    })
+                    .collect();
             return ok(Value::Object(data), 1);
         }
         if let Some(symbols) = param("symbol") {

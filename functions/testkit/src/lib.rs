@@ -16,6 +16,9 @@ pub fn workspace_root() -> PathBuf {
 
 /// A committed fixture file under `functions/testkit/fixtures/`.
 pub fn fixture(path: &str) -> String {
-    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path);
-    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", full.display()))
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(path);
+    std::fs::read_to_string(&full)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", full.display()))
 }

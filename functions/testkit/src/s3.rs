@@ -16,7 +16,9 @@ pub const ENDPOINT_VAR: &str = "COINLAKE_TEST_S3_ENDPOINT";
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "testkit"))
+        .credentials_provider(Credentials::new(
+            "testing", "testing", None, None, "testkit",
+        ))
         .endpoint_url(endpoint)
         .load()
         .await
@@ -33,19 +35,31 @@ impl Drop for OwnedServer {
 }
 
 fn start_moto() -> (String, OwnedServer) {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     let venv_binary = crate::workspace_root().join(".venv/bin/moto_server");
-    let binary = if venv_binary.exists() { venv_binary.into_os_string() } else { "moto_server".into() };
+    let binary = if venv_binary.exists() {
+        venv_binary.into_os_string()
+    } else {
+        "moto_server".into()
+    };
     let child = Command::new(&binary)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start moto_server ({e}); run scripts/setup.sh or set {ENDPOINT_VAR}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot start moto_server ({e}); run scripts/setup.sh or set {ENDPOINT_VAR}")
+        });
     let server = OwnedServer(child);
     let started = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(20), "moto_server did not start on port {port}");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "moto_server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     (format!("http://127.0.0.1:{port}"), server)
@@ -93,8 +107,19 @@ impl TestBucket {
             SEQUENCE.fetch_add(1, Ordering::Relaxed),
             chrono::Utc::now().timestamp_micros() % 1_000_000
         );
-        client.create_bucket().bucket(&name).send().await.expect("create test bucket");
-        TestBucket { name, endpoint, sdk, client, server }
+        client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create test bucket");
+        TestBucket {
+            name,
+            endpoint,
+            sdk,
+            client,
+            server,
+        }
     }
 
     /// Every key in the bucket, sorted.
@@ -103,25 +128,57 @@ impl TestBucket {
     }
 
     pub async fn get(&self, key: &str) -> StoredObject {
-        let output = self.client.get_object().bucket(&self.name).key(key).send().await.expect("get object");
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.name)
+            .key(key)
+            .send()
+            .await
+            .expect("get object");
         let content_type = output.content_type.clone();
         let metadata = output.metadata.clone().unwrap_or_default();
-        let body = output.body.collect().await.expect("read object body").into_bytes().to_vec();
-        StoredObject { body, content_type, metadata }
+        let body = output
+            .body
+            .collect()
+            .await
+            .expect("read object body")
+            .into_bytes()
+            .to_vec();
+        StoredObject {
+            body,
+            content_type,
+            metadata,
+        }
     }
 
     /// Writes an object directly, as another writer would.
     pub async fn put_object(&self, key: &str, body: &str) {
-        self.client.put_object().bucket(&self.name).key(key).body(body.as_bytes().to_vec().into()).send().await.expect("put object");
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(key)
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put object");
     }
 }
 
 async fn list_keys(client: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     let mut keys = Vec::new();
-    let mut pages = client.list_objects_v2().bucket(bucket).into_paginator().send();
+    let mut pages = client
+        .list_objects_v2()
+        .bucket(bucket)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.expect("list objects");
-        keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned)),
+        );
     }
     keys.sort();
     keys
@@ -137,7 +194,10 @@ impl Drop for TestBucket {
         // Drop cannot await; a short-lived runtime on its own thread empties and deletes
         // the bucket so a shared server is left as it was found.
         let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async move {
                 let sdk = sdk_config(&endpoint).await;
                 let client = coinlake::aws::s3_client(&sdk, Some(&endpoint));

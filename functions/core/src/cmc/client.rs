@@ -53,7 +53,9 @@ pub enum Endpoint<'a> {
 impl Endpoint<'_> {
     fn path(&self) -> &'static str {
         match self {
-            Endpoint::QuotesById(_) | Endpoint::QuotesBySymbol(_) => "/v2/cryptocurrency/quotes/latest",
+            Endpoint::QuotesById(_) | Endpoint::QuotesBySymbol(_) => {
+                "/v2/cryptocurrency/quotes/latest"
+            }
             Endpoint::Listings { .. } => "/v1/cryptocurrency/listings/latest",
         }
     }
@@ -76,9 +78,14 @@ impl Endpoint<'_> {
                 ("skip_invalid", "true".to_owned()),
             ],
             Endpoint::QuotesBySymbol(symbols) => {
-                vec![("symbol", join(symbols.to_vec())), ("skip_invalid", "true".to_owned())]
+                vec![
+                    ("symbol", join(symbols.to_vec())),
+                    ("skip_invalid", "true".to_owned()),
+                ]
             }
-            Endpoint::Listings { start, limit } => vec![("start", start.to_string()), ("limit", limit.to_string())],
+            Endpoint::Listings { start, limit } => {
+                vec![("start", start.to_string()), ("limit", limit.to_string())]
+            }
         };
         query.push(("convert", convert.to_owned()));
         query
@@ -109,8 +116,13 @@ pub struct CmcClient {
 }
 
 impl CmcClient {
-    pub fn new(base_url: &str, api_key: Secret, retry: RetryPolicy) -> Result<CmcClient, ClientBuildError> {
-        let mut key = HeaderValue::from_str(api_key.expose()).map_err(|_| ClientBuildError::KeyNotAHeaderValue)?;
+    pub fn new(
+        base_url: &str,
+        api_key: Secret,
+        retry: RetryPolicy,
+    ) -> Result<CmcClient, ClientBuildError> {
+        let mut key = HeaderValue::from_str(api_key.expose())
+            .map_err(|_| ClientBuildError::KeyNotAHeaderValue)?;
         // Sensitive values print as "Sensitive" in reqwest's and hyper's Debug output.
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
@@ -121,12 +133,22 @@ impl CmcClient {
             .gzip(true)
             .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(CmcClient { http, base_url: base_url.trim_end_matches('/').to_owned(), api_key, retry })
+        Ok(CmcClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key,
+            retry,
+        })
     }
 
     /// Calls `endpoint` for one quote currency, retrying transient failures while the
     /// deadline allows. Logs the credits, elapsed time and notice CMC reports.
-    pub async fn get(&self, endpoint: Endpoint<'_>, convert: &str, deadline: Instant) -> Result<Reply, CmcError> {
+    pub async fn get(
+        &self,
+        endpoint: Endpoint<'_>,
+        convert: &str,
+        deadline: Instant,
+    ) -> Result<Reply, CmcError> {
         let attempts = AtomicU32::new(0);
         let out_of_time = AtomicBool::new(false);
         let backoff = ExponentialBuilder::default()
@@ -190,7 +212,12 @@ impl CmcClient {
         }
     }
 
-    async fn attempt(&self, endpoint: Endpoint<'_>, convert: &str, deadline: Instant) -> Result<Reply, CmcError> {
+    async fn attempt(
+        &self,
+        endpoint: Endpoint<'_>,
+        convert: &str,
+        deadline: Instant,
+    ) -> Result<Reply, CmcError> {
         let budget = deadline.saturating_duration_since(Instant::now());
         if budget < MIN_ATTEMPT {
             return Err(CmcError::NoTimeLeft);
@@ -211,13 +238,20 @@ impl CmcClient {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
-        let body = response.bytes().await.map_err(|e| self.transport_error(&e, timeout))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&e, timeout))?;
         self.interpret(http, &content_type, &body)
     }
 
     fn interpret(&self, http: u16, content_type: &str, body: &[u8]) -> Result<Reply, CmcError> {
         let envelope = serde_json::from_slice::<Envelope>(body);
-        let Ok(Envelope { status: Some(status), data }) = envelope else {
+        let Ok(Envelope {
+            status: Some(status),
+            data,
+        }) = envelope
+        else {
             // Not CMC's JSON: a proxy's HTML error page, a truncated body. An error status
             // still says what happened; a success status with such a body is malformed.
             let snippet = self.snippet(body);
@@ -229,14 +263,25 @@ impl CmcClient {
                 Err(e) => format!("invalid JSON ({e})"),
                 Ok(_) => "the JSON has no \"status\" object".to_owned(),
             };
-            return Err(CmcError::Malformed { http, content_type: content_type.to_owned(), reason, snippet });
+            return Err(CmcError::Malformed {
+                http,
+                content_type: content_type.to_owned(),
+                reason,
+                snippet,
+            });
         };
-        let message = self.api_key.redact_from(status.error_message.as_deref().unwrap_or("no message"));
+        let message = self
+            .api_key
+            .redact_from(status.error_message.as_deref().unwrap_or("no message"));
         if let Some(error) = CmcError::classify(http, status.error_code.unwrap_or(0), message) {
             return Err(error);
         }
         match data {
-            Some(data) if data.get() != "null" => Ok(Reply { status, data, attempts: 0 }),
+            Some(data) if data.get() != "null" => Ok(Reply {
+                status,
+                data,
+                attempts: 0,
+            }),
             _ => Err(CmcError::Malformed {
                 http,
                 content_type: content_type.to_owned(),
@@ -248,7 +293,9 @@ impl CmcClient {
 
     fn transport_error(&self, error: &reqwest::Error, timeout: Duration) -> CmcError {
         if error.is_timeout() {
-            return CmcError::Timeout { timeout_ms: timeout.as_millis() };
+            return CmcError::Timeout {
+                timeout_ms: timeout.as_millis(),
+            };
         }
         let mut reason = error.to_string();
         let mut source = std::error::Error::source(error);
@@ -259,16 +306,25 @@ impl CmcClient {
         }
         let reason = self.api_key.redact_from(&reason);
         if error.is_decode() || error.is_body() {
-            CmcError::Malformed { http: 200, content_type: String::new(), reason, snippet: String::new() }
+            CmcError::Malformed {
+                http: 200,
+                content_type: String::new(),
+                reason,
+                snippet: String::new(),
+            }
         } else {
-            CmcError::Unreachable { base_url: self.base_url.clone(), reason }
+            CmcError::Unreachable {
+                base_url: self.base_url.clone(),
+                reason,
+            }
         }
     }
 
     fn snippet(&self, body: &[u8]) -> String {
         let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
         let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.api_key.redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
+        self.api_key
+            .redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
     }
 }
 

@@ -6,19 +6,39 @@
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CmcError {
     #[error("CoinMarketCap rejected the API key (HTTP {http}, error {code}: {message}); set a valid key in CMC_API_KEY or the secret CMC_API_KEY_SECRET_ARN names")]
-    Unauthorized { http: u16, code: i64, message: String },
+    Unauthorized {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("CoinMarketCap requires payment for this request (HTTP {http}, error {code}: {message}); check the account's billing")]
-    PaymentRequired { http: u16, code: i64, message: String },
+    PaymentRequired {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("the CoinMarketCap plan does not allow this request (HTTP {http}, error {code}: {message}); use an endpoint, convert currency or limit the plan covers")]
-    PlanForbidden { http: u16, code: i64, message: String },
+    PlanForbidden {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("the CoinMarketCap {period} credit quota is used up (error {code}: {message}); the schedule resumes when it resets, or raise the plan")]
-    QuotaExhausted { period: &'static str, code: i64, message: String },
+    QuotaExhausted {
+        period: &'static str,
+        code: i64,
+        message: String,
+    },
 
     #[error("CoinMarketCap rate limit hit (HTTP {http}, error {code}: {message})")]
-    RateLimited { http: u16, code: i64, message: String },
+    RateLimited {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("CoinMarketCap server error (HTTP {http}): {detail}")]
     Server { http: u16, detail: String },
@@ -30,16 +50,33 @@ pub enum CmcError {
     Unreachable { base_url: String, reason: String },
 
     #[error("CoinMarketCap refused the request (HTTP {http}, error {code}: {message}); check CMC_IDS, CMC_SYMBOLS and CMC_CONVERT")]
-    BadRequest { http: u16, code: i64, message: String },
+    BadRequest {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("CoinMarketCap answered HTTP {http} with error {code}: {message}")]
-    Api { http: u16, code: i64, message: String },
+    Api {
+        http: u16,
+        code: i64,
+        message: String,
+    },
 
     #[error("CoinMarketCap sent a response that is not the expected JSON (HTTP {http}, content type {content_type:?}): {reason}; the body starts {snippet:?}")]
-    Malformed { http: u16, content_type: String, reason: String, snippet: String },
+    Malformed {
+        http: u16,
+        content_type: String,
+        reason: String,
+        snippet: String,
+    },
 
     #[error("gave up on CoinMarketCap after {attempts} attempts ({why}); last error: {last}")]
-    GaveUp { attempts: u32, why: &'static str, last: Box<CmcError> },
+    GaveUp {
+        attempts: u32,
+        why: &'static str,
+        last: Box<CmcError>,
+    },
 
     #[error("no time was left in the invocation's budget to call CoinMarketCap")]
     NoTimeLeft,
@@ -51,7 +88,10 @@ impl CmcError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            CmcError::RateLimited { .. } | CmcError::Server { .. } | CmcError::Timeout { .. } | CmcError::Unreachable { .. }
+            CmcError::RateLimited { .. }
+                | CmcError::Server { .. }
+                | CmcError::Timeout { .. }
+                | CmcError::Unreachable { .. }
         )
     }
 
@@ -78,16 +118,51 @@ impl CmcError {
     /// (0 when the body had none). Returns `None` for a success.
     pub(crate) fn classify(http: u16, code: i64, message: String) -> Option<CmcError> {
         let error = match (http, code) {
-            (_, 1009) => CmcError::QuotaExhausted { period: "daily", code, message },
-            (_, 1010) => CmcError::QuotaExhausted { period: "monthly", code, message },
-            (401, _) | (_, 1001 | 1002) => CmcError::Unauthorized { http, code, message },
-            (402, _) | (_, 1003 | 1004) => CmcError::PaymentRequired { http, code, message },
-            (403, _) | (_, 1005..=1007) => CmcError::PlanForbidden { http, code, message },
-            (429, _) | (_, 1008 | 1011) => CmcError::RateLimited { http, code, message },
-            (500..=599, _) => CmcError::Server { http, detail: format!("error {code}: {message}") },
-            (400, _) => CmcError::BadRequest { http, code, message },
+            (_, 1009) => CmcError::QuotaExhausted {
+                period: "daily",
+                code,
+                message,
+            },
+            (_, 1010) => CmcError::QuotaExhausted {
+                period: "monthly",
+                code,
+                message,
+            },
+            (401, _) | (_, 1001 | 1002) => CmcError::Unauthorized {
+                http,
+                code,
+                message,
+            },
+            (402, _) | (_, 1003 | 1004) => CmcError::PaymentRequired {
+                http,
+                code,
+                message,
+            },
+            (403, _) | (_, 1005..=1007) => CmcError::PlanForbidden {
+                http,
+                code,
+                message,
+            },
+            (429, _) | (_, 1008 | 1011) => CmcError::RateLimited {
+                http,
+                code,
+                message,
+            },
+            (500..=599, _) => CmcError::Server {
+                http,
+                detail: format!("error {code}: {message}"),
+            },
+            (400, _) => CmcError::BadRequest {
+                http,
+                code,
+                message,
+            },
             (200..=299, 0) => return None,
-            _ => CmcError::Api { http, code, message },
+            _ => CmcError::Api {
+                http,
+                code,
+                message,
+            },
         };
         Some(error)
     }
@@ -120,11 +195,29 @@ mod tests {
 
     #[test]
     fn only_rate_limits_server_errors_and_network_failures_are_retried() {
-        let transient: Vec<bool> = [(429, 1008), (500, 0), (502, 0), (429, 1011), (401, 1001), (402, 1003), (403, 1005), (429, 1009), (400, 400), (200, 1)]
-            .iter()
-            .map(|&(http, code)| CmcError::classify(http, code, String::new()).unwrap().is_transient())
-            .collect();
-        assert_eq!(transient, [true, true, true, true, false, false, false, false, false, false]);
+        let transient: Vec<bool> = [
+            (429, 1008),
+            (500, 0),
+            (502, 0),
+            (429, 1011),
+            (401, 1001),
+            (402, 1003),
+            (403, 1005),
+            (429, 1009),
+            (400, 400),
+            (200, 1),
+        ]
+        .iter()
+        .map(|&(http, code)| {
+            CmcError::classify(http, code, String::new())
+                .unwrap()
+                .is_transient()
+        })
+        .collect();
+        assert_eq!(
+            transient,
+            [true, true, true, true, false, false, false, false, false, false]
+        );
         assert!(CmcError::Timeout { timeout_ms: 1 }.is_transient());
         assert!(!CmcError::NoTimeLeft.is_transient());
     }

@@ -15,7 +15,9 @@ pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>
 /// An integer, an integral float (`3.0`) or a numeric string; anything else is absent.
 pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let raw = Option::<Box<RawValue>>::deserialize(deserializer)?;
-    Ok(raw.and_then(|raw| decimal(&raw).ok().flatten()).and_then(|d| d.to_integer()))
+    Ok(raw
+        .and_then(|raw| decimal(&raw).ok().flatten())
+        .and_then(|d| d.to_integer()))
 }
 
 /// A JSON value as decimal text: `Ok(None)` for null, `Err` with the raw JSON for a value
@@ -25,7 +27,11 @@ pub fn decimal(raw: &RawValue) -> Result<Option<DecimalText>, String> {
     if json == "null" {
         return Ok(None);
     }
-    let candidate = if json.starts_with('"') { raw_text(raw) } else { Some(json.to_owned()) };
+    let candidate = if json.starts_with('"') {
+        raw_text(raw)
+    } else {
+        Some(json.to_owned())
+    };
     candidate
         .and_then(|text| DecimalText::parse(text.trim()).ok())
         .map(Some)
@@ -72,7 +78,10 @@ mod tests {
     #[test]
     fn takes_text_from_strings_and_numbers() {
         assert_eq!(probe(r#"{"t": "Bitcoin"}"#).t.as_deref(), Some("Bitcoin"));
-        assert_eq!(probe(r#"{"t": "say \"hi\""}"#).t.as_deref(), Some("say \"hi\""));
+        assert_eq!(
+            probe(r#"{"t": "say \"hi\""}"#).t.as_deref(),
+            Some("say \"hi\"")
+        );
         assert_eq!(probe(r#"{"t": 42}"#).t.as_deref(), Some("42"));
         assert_eq!(probe(r#"{"t": {"a": 1}}"#).t, None);
         assert_eq!(probe(r#"{"t": null}"#).t, None);

@@ -58,7 +58,9 @@ impl SymbolResolver {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
         // A poisoned map still holds valid ids: a panic cannot leave one half-written.
-        self.resolved.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.resolved
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -72,8 +74,14 @@ impl CmcClient {
         deadline: Instant,
     ) -> Result<Fetched, CmcError> {
         match selection {
-            Selection::Quotes { ids, symbols } => self.fetch_quotes(ids, symbols, resolver, convert, deadline).await,
-            Selection::Listings { limit, page_size } => self.fetch_listings(*limit, *page_size, convert, deadline).await,
+            Selection::Quotes { ids, symbols } => {
+                self.fetch_quotes(ids, symbols, resolver, convert, deadline)
+                    .await
+            }
+            Selection::Listings { limit, page_size } => {
+                self.fetch_listings(*limit, *page_size, convert, deadline)
+                    .await
+            }
         }
     }
 
@@ -86,16 +94,29 @@ impl CmcClient {
         deadline: Instant,
     ) -> Result<Fetched, CmcError> {
         let mut fetched = Fetched::default();
-        let unresolved: Vec<String> = symbols.iter().filter(|s| resolver.resolved(s).is_none()).cloned().collect();
+        let unresolved: Vec<String> = symbols
+            .iter()
+            .filter(|s| resolver.resolved(s).is_none())
+            .cloned()
+            .collect();
         let mut by_symbol_ids = Vec::new();
         if !unresolved.is_empty() {
-            let reply = self.get(Endpoint::QuotesBySymbol(&unresolved), convert, deadline).await?;
+            let reply = self
+                .get(Endpoint::QuotesBySymbol(&unresolved), convert, deadline)
+                .await?;
             fetched.account(&reply);
             let mut candidates = by_key(&reply)?;
             for symbol in &unresolved {
-                match candidates.remove(symbol.as_str()).and_then(|raw| highest_ranked(&raw)) {
+                match candidates
+                    .remove(symbol.as_str())
+                    .and_then(|raw| highest_ranked(&raw))
+                {
                     Some((id, coin)) => {
-                        tracing::info!(symbol = symbol.as_str(), cmc_id = id, "resolved symbol to the highest-ranked coin");
+                        tracing::info!(
+                            symbol = symbol.as_str(),
+                            cmc_id = id,
+                            "resolved symbol to the highest-ranked coin"
+                        );
                         resolver.remember(symbol, id);
                         by_symbol_ids.push(id);
                         fetched.coins.push(coin);
@@ -114,7 +135,9 @@ impl CmcClient {
             new
         });
         if !wanted.is_empty() {
-            let reply = self.get(Endpoint::QuotesById(&wanted), convert, deadline).await?;
+            let reply = self
+                .get(Endpoint::QuotesById(&wanted), convert, deadline)
+                .await?;
             fetched.account(&reply);
             let mut coins = by_key(&reply)?;
             for id in &wanted {
@@ -130,13 +153,21 @@ impl CmcClient {
         Ok(fetched)
     }
 
-    async fn fetch_listings(&self, limit: u32, page_size: u32, convert: &str, deadline: Instant) -> Result<Fetched, CmcError> {
+    async fn fetch_listings(
+        &self,
+        limit: u32,
+        page_size: u32,
+        convert: &str,
+        deadline: Instant,
+    ) -> Result<Fetched, CmcError> {
         let mut fetched = Fetched::default();
         let page_size = page_size.clamp(1, MAX_LISTINGS_PAGE);
         let mut start = 1;
         while start <= limit {
             let want = page_size.min(limit - start + 1);
-            let reply = self.get(Endpoint::Listings { start, limit: want }, convert, deadline).await?;
+            let reply = self
+                .get(Endpoint::Listings { start, limit: want }, convert, deadline)
+                .await?;
             fetched.account(&reply);
             let page: Vec<Box<RawValue>> = serde_json::from_str(reply.data.get())
                 .map_err(|_| unexpected_shape("listings \"data\" is not an array", &reply))?;
@@ -159,7 +190,8 @@ impl CmcClient {
 
 /// `data` of a quotes reply: an object keyed by id or by symbol.
 fn by_key(reply: &Reply) -> Result<BTreeMap<String, Box<RawValue>>, CmcError> {
-    serde_json::from_str(reply.data.get()).map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply))
+    serde_json::from_str(reply.data.get())
+        .map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply))
 }
 
 /// The highest-ranked readable coin among a symbol's candidates (an array in v2; a single

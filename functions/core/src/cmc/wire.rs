@@ -96,5 +96,8 @@ pub struct UnreadableCoin {
 /// Reads each coin of `raw` on its own, so one malformed coin is reported and skipped
 /// instead of failing the snapshot.
 pub fn read_coin(raw: &RawValue, position: impl Into<String>) -> Result<Coin, UnreadableCoin> {
-    serde_json::from_str(raw.get()).map_err(|e| UnreadableCoin { position: position.into(), reason: e.to_string() })
+    serde_json::from_str(raw.get()).map_err(|e| UnreadableCoin {
+        position: position.into(),
+        reason: e.to_string(),
+    })
 }

@@ -20,7 +20,10 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
-        World { cmc: MockServer::start().await, bucket: TestBucket::new().await }
+        World {
+            cmc: MockServer::start().await,
+            bucket: TestBucket::new().await,
+        }
     }
 
     /// The configuration a deployment would have, pointed at this world, plus `extra`.
@@ -36,12 +39,16 @@ impl World {
             vars.retain(|(n, _)| n != name);
             vars.push(((*name).into(), (*value).into()));
         }
-        IngestConfig::from_lookup(|name| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()))
-            .expect("test configuration is valid")
+        IngestConfig::from_lookup(|name| {
+            vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        })
+        .expect("test configuration is valid")
     }
 
     pub async fn app(&self, extra: &[(&str, &str)]) -> App {
-        App::new(self.config(extra), &self.bucket.sdk).await.expect("app starts")
+        App::new(self.config(extra), &self.bucket.sdk)
+            .await
+            .expect("app starts")
     }
 
     /// How many requests the CMC stand-in has received.
@@ -53,23 +60,34 @@ impl World {
 /// An invocation of `payload` with `budget` left before the deadline.
 pub fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
     let mut context = Context::default();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
     context.deadline = now_ms + budget.as_millis() as u64;
     context.request_id = "test-request".to_owned();
     LambdaEvent::new(payload, context)
 }
 
 pub fn schedule(time: &str) -> LambdaEvent<Value> {
-    invocation(serde_json::json!({ "scheduled_time": time }), Duration::from_secs(30))
+    invocation(
+        serde_json::json!({ "scheduled_time": time }),
+        Duration::from_secs(30),
+    )
 }
 
 /// A sample event from `events/`.
 pub fn sample_event(name: &str) -> Value {
     let path = testkit::workspace_root().join("events").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event exists")).expect("sample event is JSON")
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event exists"))
+        .expect("sample event is JSON")
 }
 
 /// A query parameter of a received request.
 pub fn param(request: &wiremock::Request, name: &str) -> Option<String> {
-    request.url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up everything and runs the pipeline once, locally, end to end:
+#   local S3 server (moto) + PostgreSQL + `cargo lambda watch`, then
+#   `cargo lambda invoke ingest` with a manual event, and shows the snapshot it wrote.
+# With CMC_API_KEY set it polls the real CoinMarketCap API (CMC_BASE_URL to override);
+# without, a local stand-in serves a recorded-shape response.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_tools
+ensure_postgres
+start_s3
+bucket="coinlake-local"
+s3 create-bucket "$bucket"
+
+if [ -n "${CMC_API_KEY:-}" ]; then
+  cmc_base_url="${CMC_BASE_URL:-https://pro-api.coinmarketcap.com}"
+  say "polling the real CoinMarketCap API at $cmc_base_url"
+else
+  say "CMC_API_KEY is not set: starting the local CoinMarketCap stand-in"
+  cargo build --quiet -p testkit --bin cmc-standin
+  standin_port="$(free_port)"
+  background "$LOCAL/cmc-standin.log" "$ROOT/target/debug/cmc-standin" "$standin_port"
+  wait_for_port "$standin_port" "the CoinMarketCap stand-in" 30
+  cmc_base_url="http://127.0.0.1:$standin_port"
+  CMC_API_KEY="local-stand-in-key"
+fi
+
+# The function's environment; the key stays in this file (in .local/, git-ignored) and in
+# the function's process, never on a command line.
+env_file="$LOCAL/ingest.env"
+umask 077
+cat >"$env_file" <<ENV
+BUCKET_NAME=$bucket
+CMC_API_KEY=$CMC_API_KEY
+CMC_BASE_URL=$cmc_base_url
+CMC_SYMBOLS=${CMC_SYMBOLS:-BTC,ETH,SOL,BNB,ADA}
+CMC_CONVERT=${CMC_CONVERT:-USD}
+CMC_MODE=${CMC_MODE:-quotes}
+AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+RUST_LOG=${RUST_LOG:-info}
+ENV
+umask 022
+
+start_watch "$env_file"
+say "cargo lambda invoke ingest --data-file events/manual.json"
+summary="$(invoke ingest events/manual.json)"
+echo "$summary"
+key="$(printf '%s' "$summary" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["key"])')"
+
+say "snapshot written to s3://$bucket/$key; its first lines:"
+s3 head "$bucket" "$key" 4
+say "function logs: $LOCAL/watch.log"

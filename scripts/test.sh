@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
+# against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
+# test of the ingest function under `cargo lambda watch` + `cargo lambda invoke`.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_tools
+ensure_postgres
+start_s3
+# One S3 server for the whole run; each test makes (and removes) its own bucket on it.
+export COINLAKE_TEST_S3_ENDPOINT="$S3_ENDPOINT"
+
+say "cargo fmt --check"
+cargo fmt --all --check
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+say "cargo nextest run"
+cargo nextest run --workspace
+
+say "smoke test: cargo lambda invoke ingest against cargo lambda watch"
+cargo build --quiet -p testkit --bin cmc-standin
+standin_port="$(free_port)"
+background "$LOCAL/smoke-cmc.log" "$ROOT/target/debug/cmc-standin" "$standin_port"
+wait_for_port "$standin_port" "the CoinMarketCap stand-in" 30
+bucket="coinlake-smoke-$$"
+s3 create-bucket "$bucket"
+env_file="$LOCAL/smoke.env"
+cat >"$env_file" <<ENV
+BUCKET_NAME=$bucket
+CMC_API_KEY=smoke-test-key
+CMC_BASE_URL=http://127.0.0.1:$standin_port
+AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+ENV
+start_watch "$env_file"
+summary="$(invoke ingest events/schedule-v2.json)"
+expected_key="raw/quotes/year=2024/month=06/day=01/quotes_2024-06-01_12-35-00.csv"
+printf '%s' "$summary" | "$VENV/bin/python" -c '
+import json, sys
+summary = json.load(sys.stdin)
+assert summary["key"] == sys.argv[1], summary
+assert summary["rows"] == 5 and summary["skipped"] == 0, summary
+' "$expected_key"
+[ "$(s3 keys "$bucket")" = "$expected_key" ] || { say "smoke test: expected exactly $expected_key in the bucket"; exit 1; }
+say "smoke test passed: $expected_key, 5 rows"
