@@ -9,17 +9,11 @@ use common::{invocation, sample_event, World};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use std::time::Duration;
-use testkit::cmc::{Market, QUOTES_PATH};
-use wiremock::matchers::{method, path};
-use wiremock::Mock;
+use testkit::cmc::Market;
 
 async fn market_world() -> World {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
     world
 }
 

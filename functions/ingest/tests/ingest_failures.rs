@@ -8,9 +8,8 @@ use ingest::handler::HandlerError;
 use lambda_runtime::Diagnostic;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use testkit::cmc::{coin, error, ok, Market, QUOTES_PATH};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use testkit::cmc::{coin, error, ok, Market};
+use wiremock::ResponseTemplate;
 
 fn diagnostic(error: HandlerError) -> Diagnostic {
     error.into()
@@ -40,17 +39,8 @@ async fn assert_nothing_written(world: &World) {
 #[tokio::test]
 async fn retries_429_then_writes_one_object() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(error(429, 1008, "You've exceeded your API Key's HTTP request rate limit. Rate limits reset every minute."))
-        .up_to_n_times(1)
-        .mount(&world.cmc)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes_once(error(429, 1008, "You've exceeded your API Key's HTTP request rate limit. Rate limits reset every minute.")).await;
+    world.serve_quotes(Market::recorded()).await;
 
     let summary = run(&world, &[]).await.unwrap();
 
@@ -61,27 +51,17 @@ async fn retries_429_then_writes_one_object() {
 #[tokio::test]
 async fn retries_a_500_html_page_then_writes_one_object() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(
+    world
+        .serve_quotes_once(
             ResponseTemplate::new(502)
                 .insert_header("content-type", "text/html")
                 .set_body_string("<html><body><h1>502 Bad Gateway</h1></body></html>"),
         )
-        .up_to_n_times(1)
-        .mount(&world.cmc)
         .await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(error(500, 500, "An internal server error occurred"))
-        .up_to_n_times(1)
-        .mount(&world.cmc)
+    world
+        .serve_quotes_once(error(500, 500, "An internal server error occurred"))
         .await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
 
     let summary = run(&world, &[]).await.unwrap();
 
@@ -137,11 +117,7 @@ async fn key_payment_plan_and_quota_errors_fail_fast_without_retry() {
     ] {
         // GIVEN CMC answers every call with this error
         let world = World::new().await;
-        Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
-            .respond_with(error(http, code, message))
-            .mount(&world.cmc)
-            .await;
+        world.serve_quotes(error(http, code, message)).await;
 
         // WHEN the run goes
         let failure = run(&world, &[]).await.unwrap_err();
@@ -167,10 +143,8 @@ async fn key_payment_plan_and_quota_errors_fail_fast_without_retry() {
 #[tokio::test]
 async fn a_persistent_server_error_gives_up_after_the_attempt_limit() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(error(503, 0, "Service Unavailable"))
-        .mount(&world.cmc)
+    world
+        .serve_quotes(error(503, 0, "Service Unavailable"))
         .await;
 
     let failure = run(&world, &[("CMC_MAX_ATTEMPTS", "3")]).await.unwrap_err();
@@ -195,10 +169,8 @@ async fn a_persistent_server_error_gives_up_after_the_attempt_limit() {
 #[tokio::test]
 async fn a_200_with_an_error_code_writes_nothing() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(error(200, 500, "Something went wrong on our end."))
-        .mount(&world.cmc)
+    world
+        .serve_quotes(error(200, 500, "Something went wrong on our end."))
         .await;
 
     let failure = run(&world, &[]).await.unwrap_err();
@@ -245,14 +217,12 @@ async fn malformed_json_and_html_pages_with_200_write_nothing() {
         ),
     ] {
         let world = World::new().await;
-        Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
-            .respond_with(
+        world
+            .serve_quotes(
                 ResponseTemplate::new(200)
                     .insert_header("content-type", content_type)
                     .set_body_string(body),
             )
-            .mount(&world.cmc)
             .await;
 
         let failure = run(&world, &[]).await.unwrap_err();
@@ -276,10 +246,8 @@ async fn malformed_json_and_html_pages_with_200_write_nothing() {
 async fn a_slow_server_fails_the_run_before_the_invocation_deadline() {
     // GIVEN CMC takes 20 s to answer and the invocation has 3 s left
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(ok(json!({}), 1).set_delay(Duration::from_secs(20)))
-        .mount(&world.cmc)
+    world
+        .serve_quotes(ok(json!({}), 1).set_delay(Duration::from_secs(20)))
         .await;
     let app = world.app(&[("CMC_IDS", "1")]).await;
     let started = Instant::now();
@@ -324,11 +292,7 @@ async fn empty_data_and_coins_without_prices_write_nothing() {
         (json!({ "1": "not a coin" }), "unreadable coin object"),
     ] {
         let world = World::new().await;
-        Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
-            .respond_with(ok(data, 1))
-            .mount(&world.cmc)
-            .await;
+        world.serve_quotes(ok(data, 1)).await;
 
         let failure = run(&world, &[]).await.unwrap_err();
 
@@ -379,11 +343,7 @@ async fn an_unreachable_api_is_retried_then_reported() {
 #[tokio::test]
 async fn a_missing_bucket_fails_with_the_bucket_and_key_named() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
 
     let failure = run(&world, &[("BUCKET_NAME", "coinlake-no-such-bucket")])
         .await

@@ -82,11 +82,7 @@ async fn quotes_by_id_write_one_csv_object_at_the_slot_key() {
 async fn symbols_resolve_to_the_highest_ranked_coin_and_later_runs_query_by_id() {
     // GIVEN two coins share the symbol BTC: Bitcoin (rank 1) and a bridged token (rank 2841)
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
     let app = world.app(&[("CMC_SYMBOLS", "btc,ETH")]).await;
 
     // WHEN two slots run in the same (warm) process
@@ -113,11 +109,7 @@ async fn symbols_resolve_to_the_highest_ranked_coin_and_later_runs_query_by_id()
 #[tokio::test]
 async fn an_unknown_symbol_is_skipped_and_reported_while_the_rest_is_written() {
     let world = World::new().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
     let app = world.app(&[("CMC_SYMBOLS", "ETH,NOPE")]).await;
 
     let summary = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
@@ -293,17 +285,8 @@ async fn the_same_event_twice_leaves_one_object_with_the_second_runs_content() {
             1,
         )
     };
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(priced(100))
-        .up_to_n_times(1)
-        .mount(&world.cmc)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(priced(200))
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes_once(priced(100)).await;
+    world.serve_quotes(priced(200)).await;
     let app = world.app(&[("CMC_IDS", "1")]).await;
 
     // WHEN the event is delivered twice

@@ -6,9 +6,8 @@ mod common;
 use common::{schedule, World, API_KEY};
 use lambda_runtime::Diagnostic;
 use serde_json::json;
-use testkit::cmc::{error, Market, QUOTES_PATH};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
+use testkit::cmc::{error, Market};
+use wiremock::ResponseTemplate;
 
 #[tokio::test]
 async fn the_api_key_never_reaches_logs_errors_or_summaries() {
@@ -29,11 +28,7 @@ async fn the_api_key_never_reaches_logs_errors_or_summaries() {
     let mut seen = Vec::new();
     for response in responses {
         world.cmc.reset().await;
-        Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
-            .respond_with(response)
-            .mount(&world.cmc)
-            .await;
+        world.serve_quotes(response).await;
         let app = world
             .app(&[("CMC_IDS", "1"), ("CMC_MAX_ATTEMPTS", "2")])
             .await;
@@ -44,11 +39,7 @@ async fn the_api_key_never_reaches_logs_errors_or_summaries() {
         seen.push(format!("{shown} {:?}", Diagnostic::from(failure)));
     }
     world.cmc.reset().await;
-    Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(Market::recorded())
-        .mount(&world.cmc)
-        .await;
+    world.serve_quotes(Market::recorded()).await;
     let app = world.app(&[("CMC_IDS", "1")]).await;
     let summary = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
         .await

@@ -8,8 +8,10 @@ use ingest::App;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use testkit::cmc::QUOTES_PATH;
 use testkit::TestBucket;
-use wiremock::MockServer;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond};
 
 pub const API_KEY: &str = "cmc-test-key-6f1d2a9b";
 
@@ -49,6 +51,26 @@ impl World {
         App::new(self.config(extra), &self.bucket.sdk)
             .await
             .expect("app starts")
+    }
+
+    /// Answers every `quotes/latest` request with `response`.
+    pub async fn serve_quotes(&self, response: impl Respond + 'static) {
+        Mock::given(method("GET"))
+            .and(path(QUOTES_PATH))
+            .respond_with(response)
+            .mount(&self.cmc)
+            .await;
+    }
+
+    /// Answers the next `quotes/latest` request only with `response`; the ones after it
+    /// fall through to whatever was mounted next.
+    pub async fn serve_quotes_once(&self, response: impl Respond + 'static) {
+        Mock::given(method("GET"))
+            .and(path(QUOTES_PATH))
+            .respond_with(response)
+            .up_to_n_times(1)
+            .mount(&self.cmc)
+            .await;
     }
 
     /// How many requests the CMC stand-in has received.
