@@ -27,7 +27,7 @@ pub enum SecretError {
     NotAString { secret_id: String },
     #[error("secret {secret_id} is empty")]
     Empty { secret_id: String },
-    #[error("secret {secret_id} is JSON but has no string field {field:?}: store the key as plain text or as {{\"{field}\": \"...\"}}")]
+    #[error("secret {secret_id} has no string field {field:?}: store it as JSON with {{\"{field}\": \"...\"}}")]
     MissingField {
         secret_id: String,
         field: &'static str,
@@ -78,6 +78,21 @@ pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, Se
     }
 }
 
+/// The user and password of an RDS-managed database secret
+/// (`{"username": "...", "password": "...", ...}`).
+pub fn db_credentials_from_secret(secret_id: &str, value: &Secret) -> Result<(String, Secret), SecretError> {
+    let json: serde_json::Value = serde_json::from_str(value.expose())
+        .map_err(|_| SecretError::MissingField { secret_id: secret_id.to_owned(), field: "username" })?;
+    let field = |name: &'static str| {
+        json.get(name)
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .ok_or(SecretError::MissingField { secret_id: secret_id.to_owned(), field: name })
+    };
+    Ok((field("username")?, Secret::new(field("password")?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +110,17 @@ mod tests {
             key(r#"{"api_key": "abc-123", "note": "x"}"#).unwrap(),
             "abc-123"
         );
+    }
+
+    #[test]
+    fn reads_rds_managed_database_secrets() {
+        let secret = Secret::new(r#"{"username": "coinlake", "password": "p@ss:w0rd", "engine": "postgres"}"#);
+        let (user, password) = db_credentials_from_secret("arn:db", &secret).unwrap();
+        assert_eq!((user.as_str(), password.expose()), ("coinlake", "p@ss:w0rd"));
+        for shape in [r#"{"username": "u"}"#, r#"{"password": "p@ss"}"#, "p@ss", r#"{"username": "", "password": "p@ss"}"#] {
+            let error = db_credentials_from_secret("arn:db", &Secret::new(shape)).unwrap_err().to_string();
+            assert!(error.contains("arn:db") && !error.contains("p@ss"), "{error}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! as `YYYY-MM-DD HH:MM:SS.fff` UTC.
 
 use crate::quote::{Field, QuoteRow};
-use crate::schema::quote_column_names;
+use crate::decimal::DecimalText;
+use crate::schema::{quote_column_names, QUOTE_COLUMNS};
 use chrono::{DateTime, Utc};
 
 /// Athena reads this text form as TIMESTAMP; PostgreSQL reads it as timestamptz in UTC.
@@ -17,13 +18,7 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.format(TIMESTAMP_FORMAT).to_string()
 }
 
-/// Encodes `rows` with the header, in the order given.
-pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::with_capacity(256 * (rows.len() + 1)));
-    writer.write_record(quote_column_names())?;
+fn write_rows<W: std::io::Write>(writer: &mut csv::Writer<W>, rows: &[QuoteRow]) -> Result<(), csv::Error> {
     let mut record = csv::ByteRecord::new();
     for row in rows {
         record.clear();
@@ -38,7 +33,154 @@ pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
         }
         writer.write_byte_record(&record)?;
     }
+    Ok(())
+}
+
+/// Encodes `rows` with the header, in the order given.
+pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(Vec::with_capacity(256 * (rows.len() + 1)));
+    writer.write_record(quote_column_names())?;
+    write_rows(&mut writer, rows)?;
     writer
         .into_inner()
         .map_err(|e| EncodeError(e.into_error().into()))
+}
+
+/// Why a file, or a line of it, is not a valid `quotes` CSV. Lines count from 1, the
+/// header being line 1, as an editor shows them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the file is empty: no header row")]
+    Empty,
+    #[error("the file has a header but no rows")]
+    NoRows,
+    #[error("line 1: the header does not match the quotes schema: {0}")]
+    Header(String),
+    #[error("line {line}: expected {expected} fields, found {found}")]
+    FieldCount { line: u64, expected: usize, found: usize },
+    #[error("line {line}, column {column}: {reason}")]
+    Field { line: u64, column: &'static str, reason: String },
+    #[error("line {line}: {reason}")]
+    Malformed { line: u64, reason: String },
+}
+
+/// Checks the header row against [`QUOTE_COLUMNS`], naming the first difference.
+pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
+    let expected: Vec<&str> = quote_column_names().collect();
+    for (position, name) in expected.iter().enumerate() {
+        match header.get(position) {
+            Some(found) if found == name.as_bytes() => {}
+            Some(found) => {
+                return Err(DecodeError::Header(format!(
+                    "column {} is {:?}, expected {name:?}",
+                    position + 1,
+                    String::from_utf8_lossy(found)
+                )))
+            }
+            None => return Err(DecodeError::Header(format!("missing column {name:?} (column {})", position + 1))),
+        }
+    }
+    if header.len() > expected.len() {
+        return Err(DecodeError::Header(format!(
+            "{} columns, expected {}",
+            header.len(),
+            expected.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Parses one data row; `line` is its line number in the file.
+pub fn decode_row(record: &csv::ByteRecord, line: u64) -> Result<QuoteRow, DecodeError> {
+    if record.len() != QUOTE_COLUMNS.len() {
+        return Err(DecodeError::FieldCount { line, expected: QUOTE_COLUMNS.len(), found: record.len() });
+    }
+    let fields = Fields { record, line };
+    Ok(QuoteRow {
+        slot_at: fields.timestamp(0)?,
+        cmc_id: fields.required(1, fields.integer(1)?)?,
+        symbol: fields.text(2, false)?,
+        name: fields.text(3, false)?,
+        slug: fields.text(4, true)?,
+        cmc_rank: fields.integer(5)?,
+        quote_currency: fields.text(6, false)?,
+        price: fields.required(7, fields.decimal(7)?)?,
+        volume_24h: fields.decimal(8)?,
+        volume_change_24h: fields.decimal(9)?,
+        percent_change_1h: fields.decimal(10)?,
+        percent_change_24h: fields.decimal(11)?,
+        percent_change_7d: fields.decimal(12)?,
+        percent_change_30d: fields.decimal(13)?,
+        market_cap: fields.decimal(14)?,
+        market_cap_dominance: fields.decimal(15)?,
+        fully_diluted_market_cap: fields.decimal(16)?,
+        circulating_supply: fields.decimal(17)?,
+        total_supply: fields.decimal(18)?,
+        max_supply: fields.decimal(19)?,
+        num_market_pairs: fields.integer(20)?,
+        last_updated: fields.timestamp(21)?,
+        ingested_at: fields.timestamp(22)?,
+    })
+}
+
+struct Fields<'a> {
+    record: &'a csv::ByteRecord,
+    line: u64,
+}
+
+impl Fields<'_> {
+    fn error(&self, index: usize, reason: impl Into<String>) -> DecodeError {
+        DecodeError::Field { line: self.line, column: QUOTE_COLUMNS[index].name, reason: reason.into() }
+    }
+
+    fn str(&self, index: usize) -> Result<&str, DecodeError> {
+        let bytes = self.record.get(index).unwrap_or_default();
+        std::str::from_utf8(bytes).map_err(|_| self.error(index, "not valid UTF-8"))
+    }
+
+    fn required<T>(&self, index: usize, value: Option<T>) -> Result<T, DecodeError> {
+        value.ok_or_else(|| self.error(index, "is empty but required"))
+    }
+
+    fn text(&self, index: usize, may_be_empty: bool) -> Result<String, DecodeError> {
+        let text = self.str(index)?;
+        if text.is_empty() && !may_be_empty {
+            return Err(self.error(index, "is empty but required"));
+        }
+        Ok(text.to_owned())
+    }
+
+    fn integer(&self, index: usize) -> Result<Option<i64>, DecodeError> {
+        match self.str(index)? {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| self.error(index, format!("{text:?} is not an integer"))),
+        }
+    }
+
+    fn decimal(&self, index: usize) -> Result<Option<DecimalText>, DecodeError> {
+        match self.str(index)? {
+            "" => Ok(None),
+            text => DecimalText::parse(text).map(Some).map_err(|e| self.error(index, e.to_string())),
+        }
+    }
+
+    fn timestamp(&self, index: usize) -> Result<DateTime<Utc>, DecodeError> {
+        let text = self.str(index)?;
+        chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
+            .map(|t| t.and_utc())
+            .map_err(|_| self.error(index, format!("{text:?} is not a timestamp like \"2024-06-01 12:35:00.000\"")))
+    }
+}
+
+/// Appends `rows` to `out` as CSV data lines (no header), in the file's format.
+pub fn encode_rows_into(rows: &[QuoteRow], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(out);
+    write_rows(&mut writer, rows)?;
+    writer.flush().map_err(|e| EncodeError(e.into()))
 }

@@ -54,6 +54,11 @@ pub fn object_key(dataset: Dataset, slot: Slot) -> String {
     )
 }
 
+/// The partition prefix of one day: `raw/quotes/year=2024/month=06/day=01/`.
+pub fn day_prefix(dataset: Dataset, day: chrono::NaiveDate) -> String {
+    format!("{}{}", dataset.prefix(), day.format("year=%Y/month=%m/day=%d/"))
+}
+
 /// The dataset and slot an object key was written for, or `None` for any key this layout
 /// did not produce (other prefixes, other extensions, a partition that disagrees with the
 /// file name).
@@ -108,6 +113,13 @@ mod tests {
             object_key(Dataset::Quotes, slot("2024-02-29T23:58:00Z")),
             "raw/quotes/year=2024/month=02/day=29/quotes_2024-02-29_23-55-00.csv"
         );
+    }
+
+    #[test]
+    fn a_days_prefix_holds_its_slots_keys() {
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        assert_eq!(day_prefix(Dataset::Quotes, day), "raw/quotes/year=2024/month=06/day=01/");
+        assert!(object_key(Dataset::Quotes, slot("2024-06-01T23:55:00Z")).starts_with(&day_prefix(Dataset::Quotes, day)));
     }
 
     #[test]

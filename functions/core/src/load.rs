@@ -1,0 +1,284 @@
+//! Loading snapshots into the database: one object (from an S3 notification), or every
+//! object of a date range (a replay, after an outage). Each file loads whole, exactly once,
+//! or not at all.
+
+use crate::csv_codec::{check_header, decode_row, DecodeError};
+use crate::layout::{day_prefix, parse_object_key, Dataset};
+use crate::quote::QuoteRow;
+use crate::sink::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkFailure, SourceError};
+use crate::store::{ObjectReader, ReadError};
+use chrono::{NaiveDate, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use tokio::io::AsyncRead;
+
+/// Rows handed to the sink at a time: large enough for efficient COPY chunks and Data API
+/// batches, small enough that memory stays flat however large the file.
+pub const BATCH_ROWS: usize = 1000;
+
+/// A replay covers at most this many days per event; split longer ranges.
+pub const MAX_REPLAY_DAYS: i64 = 366;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoadError {
+    #[error("s3://{bucket}/{key} was rejected, nothing of it was loaded: {source}")]
+    Rejected { bucket: String, key: String, source: DecodeError },
+    #[error("{0}; nothing was loaded")]
+    Missing(ReadError),
+    #[error("{0}")]
+    Read(ReadError),
+    #[error("loading s3://{bucket}/{key} failed and was rolled back: {reason}")]
+    Database { bucket: String, key: String, reason: String },
+}
+
+impl LoadError {
+    /// A stable name for the error's class, used as the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoadError::Rejected { .. } => "FileRejected",
+            LoadError::Missing(_) => "ObjectMissing",
+            LoadError::Read(_) => "S3ReadFailed",
+            LoadError::Database { .. } => "DatabaseFailed",
+        }
+    }
+
+    /// Whether loading the same object again may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LoadError::Read(_) | LoadError::Database { .. })
+    }
+}
+
+/// What happened to one object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LoadOutcome {
+    Loaded {
+        key: String,
+        #[serde(flatten)]
+        counts: LoadCounts,
+    },
+    /// Not a snapshot this layout writes (other prefix, not `.csv`); left alone.
+    Ignored { key: String },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DayCounts {
+    pub files: u64,
+    pub loaded: u64,
+    pub rows: u64,
+    pub inserted: u64,
+    pub already_present: u64,
+    pub failed: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FailedFile {
+    pub key: String,
+    pub error_type: &'static str,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReplaySummary {
+    pub dataset: &'static str,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Per day (`YYYY-MM-DD`), in date order; days without objects are listed with zeros.
+    pub days: BTreeMap<NaiveDate, DayCounts>,
+    pub total: DayCounts,
+    pub failures: Vec<FailedFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("replay range {from}..{to} is empty: \"to\" is before \"from\"")]
+    Backwards { from: NaiveDate, to: NaiveDate },
+    #[error("replay range {from}..{to} spans {days} days; at most {MAX_REPLAY_DAYS} per event, split it")]
+    TooLong { from: NaiveDate, to: NaiveDate, days: i64 },
+    #[error("listing {prefix}: {source}")]
+    List { prefix: String, source: ReadError },
+}
+
+pub struct Loader<O, S> {
+    objects: O,
+    sink: S,
+    concurrency: usize,
+}
+
+impl<O: ObjectReader, S: Sink> Loader<O, S> {
+    /// `concurrency`: files loaded at once during a replay (and database connections used).
+    pub fn new(objects: O, sink: S, concurrency: usize) -> Loader<O, S> {
+        Loader { objects, sink, concurrency: concurrency.max(1) }
+    }
+
+    /// Loads one object. Keys this layout does not write are ignored; a file with any
+    /// invalid row is rejected whole and recorded in `ingest_runs`.
+    pub async fn load_object(&self, bucket: &str, key: &str) -> Result<LoadOutcome, LoadError> {
+        let Some((dataset, slot)) = parse_object_key(key) else {
+            tracing::info!(bucket, key, "not a coinlake snapshot key; ignored");
+            return Ok(LoadOutcome::Ignored { key: key.to_owned() });
+        };
+        let mut file = FileInfo { key: key.to_owned(), dataset, slot, credits: None, started_at: Utc::now() };
+        let opened = match self.objects.open(bucket, key).await {
+            Ok(opened) => opened,
+            Err(error @ ReadError::NotFound { .. }) => {
+                self.record(&file, RunStatus::Rejected, &error.to_string()).await;
+                return Err(LoadError::Missing(error));
+            }
+            Err(error) => return Err(LoadError::Read(error)),
+        };
+        file.credits = opened.metadata.get("credits").and_then(|c| c.parse().ok());
+        let mut rows = CsvRows::new(opened.body);
+        match self.sink.load_file(&file, &mut rows).await {
+            Ok(counts) => {
+                tracing::info!(
+                    key,
+                    rows = counts.rows,
+                    inserted = counts.inserted,
+                    already_present = counts.already_present,
+                    "file loaded"
+                );
+                Ok(LoadOutcome::Loaded { key: key.to_owned(), counts })
+            }
+            Err(SinkFailure::Source(SourceError::Decode(source))) => {
+                let error = LoadError::Rejected { bucket: bucket.to_owned(), key: key.to_owned(), source };
+                self.record(&file, RunStatus::Rejected, &error.to_string()).await;
+                Err(error)
+            }
+            Err(SinkFailure::Source(SourceError::Read(reason))) => {
+                Err(LoadError::Read(ReadError::Other { bucket: bucket.to_owned(), key: key.to_owned(), reason }))
+            }
+            Err(SinkFailure::Database(e)) => {
+                let error = LoadError::Database { bucket: bucket.to_owned(), key: key.to_owned(), reason: e.0 };
+                self.record(&file, RunStatus::Failed, &error.to_string()).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Best effort: the database may be the thing that failed.
+    async fn record(&self, file: &FileInfo, status: RunStatus, error: &str) {
+        let run = RunRecord { file: file.clone(), status, error: error.to_owned() };
+        if let Err(e) = self.sink.record_run(&run).await {
+            tracing::warn!(key = file.key, error = %e, "could not record the failed load in ingest_runs");
+        }
+    }
+
+    /// Loads every snapshot of `dataset` from `from` to `to` (inclusive) in `bucket`.
+    pub async fn replay(&self, bucket: &str, dataset: Dataset, from: NaiveDate, to: NaiveDate) -> Result<ReplaySummary, ReplayError> {
+        let days = (to - from).num_days() + 1;
+        if days < 1 {
+            return Err(ReplayError::Backwards { from, to });
+        }
+        if days > MAX_REPLAY_DAYS {
+            return Err(ReplayError::TooLong { from, to, days });
+        }
+        let mut summary =
+            ReplaySummary { dataset: dataset.name(), from, to, days: BTreeMap::new(), total: DayCounts::default(), failures: vec![] };
+        let mut keys = Vec::new();
+        for day in from.iter_days().take(days as usize) {
+            let prefix = day_prefix(dataset, day);
+            let listed = self.objects.list(bucket, &prefix).await.map_err(|source| ReplayError::List { prefix, source })?;
+            let day_keys: Vec<String> = listed.into_iter().filter(|k| parse_object_key(k).is_some()).collect();
+            summary.days.insert(day, DayCounts { files: day_keys.len() as u64, ..DayCounts::default() });
+            keys.extend(day_keys.into_iter().map(|k| (day, k)));
+        }
+        tracing::info!(bucket, %from, %to, files = keys.len(), concurrency = self.concurrency, "replay started");
+
+        let mut results = futures::stream::iter(keys)
+            .map(|(day, key)| async move {
+                let result = self.load_object(bucket, &key).await;
+                (day, key, result)
+            })
+            .buffer_unordered(self.concurrency);
+        while let Some((day, key, result)) = results.next().await {
+            let counts = summary.days.entry(day).or_default();
+            match result {
+                Ok(LoadOutcome::Loaded { counts: loaded, .. }) => {
+                    counts.loaded += 1;
+                    counts.rows += loaded.rows;
+                    counts.inserted += loaded.inserted;
+                    counts.already_present += loaded.already_present;
+                }
+                Ok(LoadOutcome::Ignored { .. }) => {}
+                Err(error) => {
+                    counts.failed += 1;
+                    summary.failures.push(FailedFile { key, error_type: error.kind(), error: error.to_string() });
+                }
+            }
+        }
+        for day in summary.days.values() {
+            let total = &mut summary.total;
+            total.files += day.files;
+            total.loaded += day.loaded;
+            total.rows += day.rows;
+            total.inserted += day.inserted;
+            total.already_present += day.already_present;
+            total.failed += day.failed;
+        }
+        summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
+        tracing::info!(bucket, %from, %to, total = ?summary.total, "replay finished");
+        Ok(summary)
+    }
+}
+
+/// The rows of a `quotes` CSV, read from a stream and checked as they come: the header
+/// first, then each row against the schema.
+pub struct CsvRows<R> {
+    reader: csv_async::AsyncReader<R>,
+    record: csv_async::ByteRecord,
+    header_checked: bool,
+    rows: u64,
+}
+
+impl<R: AsyncRead + Unpin + Send> CsvRows<R> {
+    pub fn new(body: R) -> CsvRows<R> {
+        let reader = csv_async::AsyncReaderBuilder::new()
+            .has_headers(false)
+            // Field counts are checked per row, to name the line in the error.
+            .flexible(true)
+            .create_reader(body);
+        CsvRows { reader, record: csv_async::ByteRecord::new(), header_checked: false, rows: 0 }
+    }
+
+    async fn read(&mut self) -> Result<bool, SourceError> {
+        self.reader.read_byte_record(&mut self.record).await.map_err(|e| match e.kind() {
+            csv_async::ErrorKind::Io(io) => SourceError::Read(io.to_string()),
+            _ => SourceError::Decode(DecodeError::Malformed {
+                line: e.position().map(|p| p.line()).unwrap_or(0),
+                reason: e.to_string(),
+            }),
+        })
+    }
+
+    fn line(&self) -> u64 {
+        self.record.position().map(|p| p.line()).unwrap_or(0)
+    }
+}
+
+/// `csv_async` records converted for the decoder, which works on `csv`'s type.
+fn to_csv_record(record: &csv_async::ByteRecord) -> csv::ByteRecord {
+    record.iter().collect()
+}
+
+impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
+    async fn next_batch(&mut self) -> Result<Option<Vec<QuoteRow>>, SourceError> {
+        if !self.header_checked {
+            if !self.read().await? {
+                return Err(DecodeError::Empty.into());
+            }
+            check_header(&to_csv_record(&self.record))?;
+            self.header_checked = true;
+        }
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        while batch.len() < BATCH_ROWS && self.read().await? {
+            batch.push(decode_row(&to_csv_record(&self.record), self.line())?);
+        }
+        if batch.is_empty() {
+            return if self.rows == 0 { Err(DecodeError::NoRows.into()) } else { Ok(None) };
+        }
+        self.rows += batch.len() as u64;
+        Ok(Some(batch))
+    }
+}

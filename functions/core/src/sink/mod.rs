@@ -1,0 +1,130 @@
+//! Where loaded rows go: PostgreSQL over a TCP connection, or Aurora through the RDS Data
+//! API. Both load a file in one transaction, insert each real CMC update once, upsert the
+//! assets, and record the run in `ingest_runs`.
+
+mod data_api;
+mod postgres;
+mod sql;
+
+pub use data_api::DataApiSink;
+pub use postgres::PostgresSink;
+
+use crate::csv_codec::DecodeError;
+use crate::layout::Dataset;
+use crate::quote::QuoteRow;
+use crate::slot::Slot;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::future::Future;
+
+/// The object being loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInfo {
+    pub key: String,
+    pub dataset: Dataset,
+    pub slot: Slot,
+    /// CMC credits the snapshot cost, from the object's metadata.
+    pub credits: Option<i64>,
+    pub started_at: DateTime<Utc>,
+}
+
+/// What loading one file did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LoadCounts {
+    /// Rows in the file.
+    pub rows: u64,
+    /// Rows that were new.
+    pub inserted: u64,
+    /// Rows whose CMC update was already stored (a reload, or another slot saw it).
+    pub already_present: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    Loaded,
+    /// The file is invalid; loading it again cannot help.
+    Rejected,
+    /// Something outside the file failed (database, network); a retry may succeed.
+    Failed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Loaded => "loaded",
+            RunStatus::Rejected => "rejected",
+            RunStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A row of `ingest_runs` for a load that did not commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub file: FileInfo,
+    pub status: RunStatus,
+    pub error: String,
+}
+
+/// Why a file's rows could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("reading the object failed: {0}")]
+    Read(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SinkError(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SinkFailure {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Database(#[from] SinkError),
+}
+
+/// Rows of one file, in batches, read as the sink asks for them so a file never has to
+/// be held in memory whole.
+pub trait RowSource: Send {
+    /// The next batch, or `None` after the last row.
+    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Vec<QuoteRow>>, SourceError>> + Send;
+}
+
+pub trait Sink: Send + Sync {
+    /// Loads every row of `rows` in one transaction and records the run; on any error the
+    /// database is left as it was.
+    fn load_file<R: RowSource>(
+        &self,
+        file: &FileInfo,
+        rows: &mut R,
+    ) -> impl Future<Output = Result<LoadCounts, SinkFailure>> + Send;
+
+    /// Records a load that did not commit.
+    fn record_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// The sink chosen at start-up (`DB_SINK`).
+pub enum AnySink {
+    Postgres(PostgresSink),
+    DataApi(DataApiSink),
+}
+
+impl Sink for AnySink {
+    async fn load_file<R: RowSource>(&self, file: &FileInfo, rows: &mut R) -> Result<LoadCounts, SinkFailure> {
+        match self {
+            AnySink::Postgres(sink) => sink.load_file(file, rows).await,
+            AnySink::DataApi(sink) => sink.load_file(file, rows).await,
+        }
+    }
+
+    async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
+        match self {
+            AnySink::Postgres(sink) => sink.record_run(run).await,
+            AnySink::DataApi(sink) => sink.record_run(run).await,
+        }
+    }
+}
