@@ -80,15 +80,24 @@ pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, Se
 
 /// The user and password of an RDS-managed database secret
 /// (`{"username": "...", "password": "...", ...}`).
-pub fn db_credentials_from_secret(secret_id: &str, value: &Secret) -> Result<(String, Secret), SecretError> {
-    let json: serde_json::Value = serde_json::from_str(value.expose())
-        .map_err(|_| SecretError::MissingField { secret_id: secret_id.to_owned(), field: "username" })?;
+pub fn db_credentials_from_secret(
+    secret_id: &str,
+    value: &Secret,
+) -> Result<(String, Secret), SecretError> {
+    let json: serde_json::Value =
+        serde_json::from_str(value.expose()).map_err(|_| SecretError::MissingField {
+            secret_id: secret_id.to_owned(),
+            field: "username",
+        })?;
     let field = |name: &'static str| {
         json.get(name)
             .and_then(|v| v.as_str())
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
-            .ok_or(SecretError::MissingField { secret_id: secret_id.to_owned(), field: name })
+            .ok_or(SecretError::MissingField {
+                secret_id: secret_id.to_owned(),
+                field: name,
+            })
     };
     Ok((field("username")?, Secret::new(field("password")?)))
 }
@@ -114,12 +123,27 @@ mod tests {
 
     #[test]
     fn reads_rds_managed_database_secrets() {
-        let secret = Secret::new(r#"{"username": "coinlake", "password": "p@ss:w0rd", "engine": "postgres"}"#);
+        let secret = Secret::new(
+            r#"{"username": "coinlake", "password": "p@ss:w0rd", "engine": "postgres"}"#,
+        );
         let (user, password) = db_credentials_from_secret("arn:db", &secret).unwrap();
-        assert_eq!((user.as_str(), password.expose()), ("coinlake", "p@ss:w0rd"));
-        for shape in [r#"{"username": "u"}"#, r#"{"password": "p@ss"}"#, "p@ss", r#"{"username": "", "password": "p@ss"}"#] {
-            let error = db_credentials_from_secret("arn:db", &Secret::new(shape)).unwrap_err().to_string();
-            assert!(error.contains("arn:db") && !error.contains("p@ss"), "{error}");
+        assert_eq!(
+            (user.as_str(), password.expose()),
+            ("coinlake", "p@ss:w0rd")
+        );
+        for shape in [
+            r#"{"username": "u"}"#,
+            r#"{"password": "p@ss"}"#,
+            "p@ss",
+            r#"{"username": "", "password": "p@ss"}"#,
+        ] {
+            let error = db_credentials_from_secret("arn:db", &Secret::new(shape))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("arn:db") && !error.contains("p@ss"),
+                "{error}"
+            );
         }
     }
 

@@ -153,7 +153,12 @@ pub enum PgConnection {
     Url(Secret),
     /// `DB_HOST`, `DB_PORT`, `DB_NAME` and the RDS-managed secret `DB_SECRET_ARN`
     /// (`{"username": ..., "password": ...}`).
-    Secret { host: String, port: u16, dbname: String, secret_arn: String },
+    Secret {
+        host: String,
+        port: u16,
+        dbname: String,
+        secret_arn: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,9 +201,13 @@ impl LoadConfig {
             name: "BUCKET_NAME",
             hint: "name the S3 bucket that holds the snapshots",
         })?;
-        let s3_endpoint = env.get("AWS_ENDPOINT_URL_S3").or_else(|| env.get("AWS_ENDPOINT_URL"));
+        let s3_endpoint = env
+            .get("AWS_ENDPOINT_URL_S3")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
         let concurrency = env.number("LOAD_CONCURRENCY", 4, 1..=32)? as usize;
-        let required = |name: &'static str, hint: &'static str| env.get(name).ok_or(ConfigError::Missing { name, hint });
+        let required = |name: &'static str, hint: &'static str| {
+            env.get(name).ok_or(ConfigError::Missing { name, hint })
+        };
         let sink = match env.get("DB_SINK").as_deref().unwrap_or("postgres") {
             "postgres" => {
                 let connection = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {
@@ -223,24 +232,50 @@ impl LoadConfig {
                     None => None,
                     Some("disable") => Some(SslMode::Disable),
                     Some("verify-full") => Some(SslMode::VerifyFull),
-                    Some(other) => return Err(env.invalid("DB_SSLMODE", other, "expected \"verify-full\" or \"disable\" (loopback hosts only)")),
+                    Some(other) => {
+                        return Err(env.invalid(
+                            "DB_SSLMODE",
+                            other,
+                            "expected \"verify-full\" or \"disable\" (loopback hosts only)",
+                        ))
+                    }
                 };
                 let migrate = match env.get("DB_MIGRATE").as_deref() {
                     None | Some("true") => true,
                     Some("false") => false,
-                    Some(other) => return Err(env.invalid("DB_MIGRATE", other, "expected true or false")),
+                    Some(other) => {
+                        return Err(env.invalid("DB_MIGRATE", other, "expected true or false"))
+                    }
                 };
-                SinkConfig::Postgres { connection, ssl_mode, ca_file: env.get("DB_CA_FILE"), migrate }
+                SinkConfig::Postgres {
+                    connection,
+                    ssl_mode,
+                    ca_file: env.get("DB_CA_FILE"),
+                    migrate,
+                }
             }
             "data-api" => SinkConfig::DataApi {
-                cluster_arn: required("DB_CLUSTER_ARN", "name the Aurora cluster the Data API writes to")?,
-                secret_arn: required("DB_SECRET_ARN", "name the secret the Data API authenticates with")?,
+                cluster_arn: required(
+                    "DB_CLUSTER_ARN",
+                    "name the Aurora cluster the Data API writes to",
+                )?,
+                secret_arn: required(
+                    "DB_SECRET_ARN",
+                    "name the secret the Data API authenticates with",
+                )?,
                 database: env.get("DB_NAME").unwrap_or_else(|| "coinlake".to_owned()),
                 endpoint: env.get("AWS_ENDPOINT_URL_RDS_DATA"),
             },
-            other => return Err(env.invalid("DB_SINK", other, "expected \"postgres\" or \"data-api\"")),
+            other => {
+                return Err(env.invalid("DB_SINK", other, "expected \"postgres\" or \"data-api\""))
+            }
         };
-        Ok(LoadConfig { bucket, s3_endpoint, sink, concurrency })
+        Ok(LoadConfig {
+            bucket,
+            s3_endpoint,
+            sink,
+            concurrency,
+        })
     }
 }
 
@@ -477,44 +512,115 @@ mod tests {
     }
 
     fn load(vars: &[(&str, &str)]) -> Result<LoadConfig, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LoadConfig::from_lookup(|name| map.get(name).cloned())
     }
 
     #[test]
     fn load_reads_a_local_url_or_the_aws_parts() {
-        let local = load(&[("BUCKET_NAME", "b"), ("DATABASE_URL", "postgres://u:pw@127.0.0.1/db")]).unwrap();
+        let local = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DATABASE_URL", "postgres://u:pw@127.0.0.1/db"),
+        ])
+        .unwrap();
         assert_eq!(local.concurrency, 4);
-        assert!(matches!(local.sink, SinkConfig::Postgres { connection: PgConnection::Url(_), ssl_mode: None, migrate: true, .. }));
-        assert!(!format!("{local:?}").contains("pw"), "the URL's password must not show");
-        let aws = load(&[("BUCKET_NAME", "b"), ("DB_HOST", "db.x.rds.amazonaws.com"), ("DB_SECRET_ARN", "arn:s"), ("DB_SSLMODE", "verify-full")]).unwrap();
+        assert!(matches!(
+            local.sink,
+            SinkConfig::Postgres {
+                connection: PgConnection::Url(_),
+                ssl_mode: None,
+                migrate: true,
+                ..
+            }
+        ));
+        assert!(
+            !format!("{local:?}").contains("pw"),
+            "the URL's password must not show"
+        );
+        let aws = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DB_HOST", "db.x.rds.amazonaws.com"),
+            ("DB_SECRET_ARN", "arn:s"),
+            ("DB_SSLMODE", "verify-full"),
+        ])
+        .unwrap();
         assert_eq!(
             aws.sink,
             SinkConfig::Postgres {
-                connection: PgConnection::Secret { host: "db.x.rds.amazonaws.com".into(), port: 5432, dbname: "coinlake".into(), secret_arn: "arn:s".into() },
+                connection: PgConnection::Secret {
+                    host: "db.x.rds.amazonaws.com".into(),
+                    port: 5432,
+                    dbname: "coinlake".into(),
+                    secret_arn: "arn:s".into()
+                },
                 ssl_mode: Some(SslMode::VerifyFull),
                 ca_file: None,
                 migrate: true,
             }
         );
-        let data_api = load(&[("BUCKET_NAME", "b"), ("DB_SINK", "data-api"), ("DB_CLUSTER_ARN", "arn:c"), ("DB_SECRET_ARN", "arn:s")]).unwrap();
-        assert!(matches!(data_api.sink, SinkConfig::DataApi { ref database, .. } if database == "coinlake"));
+        let data_api = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DB_SINK", "data-api"),
+            ("DB_CLUSTER_ARN", "arn:c"),
+            ("DB_SECRET_ARN", "arn:s"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(data_api.sink, SinkConfig::DataApi { ref database, .. } if database == "coinlake")
+        );
     }
 
     #[test]
     fn load_refuses_incomplete_or_unknown_database_settings() {
         for (vars, expected) in [
             (vec![("BUCKET_NAME", "b")], "DATABASE_URL"),
-            (vec![("BUCKET_NAME", "b"), ("DB_HOST", "h")], "DB_SECRET_ARN"),
-            (vec![("BUCKET_NAME", "b"), ("DATABASE_URL", "postgres://h/db"), ("DB_HOST", "h")], "DATABASE_URL and DB_HOST"),
-            (vec![("BUCKET_NAME", "b"), ("DATABASE_URL", "postgres://h/db"), ("DB_SSLMODE", "prefer")], "DB_SSLMODE"),
+            (
+                vec![("BUCKET_NAME", "b"), ("DB_HOST", "h")],
+                "DB_SECRET_ARN",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("DB_HOST", "h"),
+                ],
+                "DATABASE_URL and DB_HOST",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("DB_SSLMODE", "prefer"),
+                ],
+                "DB_SSLMODE",
+            ),
             (vec![("BUCKET_NAME", "b"), ("DB_SINK", "mysql")], "DB_SINK"),
-            (vec![("BUCKET_NAME", "b"), ("DB_SINK", "data-api"), ("DB_SECRET_ARN", "s")], "DB_CLUSTER_ARN"),
-            (vec![("BUCKET_NAME", "b"), ("DATABASE_URL", "postgres://h/db"), ("LOAD_CONCURRENCY", "0")], "LOAD_CONCURRENCY"),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DB_SINK", "data-api"),
+                    ("DB_SECRET_ARN", "s"),
+                ],
+                "DB_CLUSTER_ARN",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("LOAD_CONCURRENCY", "0"),
+                ],
+                "LOAD_CONCURRENCY",
+            ),
             (vec![("DATABASE_URL", "postgres://h/db")], "BUCKET_NAME"),
         ] {
             let error = load(&vars).expect_err(expected).to_string();
-            assert!(error.contains(expected), "{expected:?} missing from {error}");
+            assert!(
+                error.contains(expected),
+                "{expected:?} missing from {error}"
+            );
         }
     }
 

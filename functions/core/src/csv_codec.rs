@@ -2,8 +2,8 @@
 //! `\n` line ends, numbers as exact decimal text, an empty field for null, and timestamps
 //! as `YYYY-MM-DD HH:MM:SS.fff` UTC.
 
-use crate::quote::{Field, QuoteRow};
 use crate::decimal::DecimalText;
+use crate::quote::{Field, QuoteRow};
 use crate::schema::{quote_column_names, QUOTE_COLUMNS};
 use chrono::{DateTime, Utc};
 
@@ -18,7 +18,10 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.format(TIMESTAMP_FORMAT).to_string()
 }
 
-fn write_rows<W: std::io::Write>(writer: &mut csv::Writer<W>, rows: &[QuoteRow]) -> Result<(), csv::Error> {
+fn write_rows<W: std::io::Write>(
+    writer: &mut csv::Writer<W>,
+    rows: &[QuoteRow],
+) -> Result<(), csv::Error> {
     let mut record = csv::ByteRecord::new();
     for row in rows {
         record.clear();
@@ -60,9 +63,17 @@ pub enum DecodeError {
     #[error("line 1: the header does not match the quotes schema: {0}")]
     Header(String),
     #[error("line {line}: expected {expected} fields, found {found}")]
-    FieldCount { line: u64, expected: usize, found: usize },
+    FieldCount {
+        line: u64,
+        expected: usize,
+        found: usize,
+    },
     #[error("line {line}, column {column}: {reason}")]
-    Field { line: u64, column: &'static str, reason: String },
+    Field {
+        line: u64,
+        column: &'static str,
+        reason: String,
+    },
     #[error("line {line}: {reason}")]
     Malformed { line: u64, reason: String },
 }
@@ -80,7 +91,12 @@ pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
                     String::from_utf8_lossy(found)
                 )))
             }
-            None => return Err(DecodeError::Header(format!("missing column {name:?} (column {})", position + 1))),
+            None => {
+                return Err(DecodeError::Header(format!(
+                    "missing column {name:?} (column {})",
+                    position + 1
+                )))
+            }
         }
     }
     if header.len() > expected.len() {
@@ -96,7 +112,11 @@ pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
 /// Parses one data row; `line` is its line number in the file.
 pub fn decode_row(record: &csv::ByteRecord, line: u64) -> Result<QuoteRow, DecodeError> {
     if record.len() != QUOTE_COLUMNS.len() {
-        return Err(DecodeError::FieldCount { line, expected: QUOTE_COLUMNS.len(), found: record.len() });
+        return Err(DecodeError::FieldCount {
+            line,
+            expected: QUOTE_COLUMNS.len(),
+            found: record.len(),
+        });
     }
     let fields = Fields { record, line };
     Ok(QuoteRow {
@@ -133,11 +153,20 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn error(&self, index: usize, reason: impl Into<String>) -> DecodeError {
-        DecodeError::Field { line: self.line, column: QUOTE_COLUMNS[index].name, reason: reason.into() }
+        DecodeError::Field {
+            line: self.line,
+            column: QUOTE_COLUMNS[index].name,
+            reason: reason.into(),
+        }
     }
 
     fn str(&self, index: usize) -> Result<&str, DecodeError> {
         let bytes = self.record.get(index).unwrap_or_default();
+        // PostgreSQL text cannot hold NUL; refusing it here names the line instead of
+        // failing deep in the database with a retryable-looking error.
+        if bytes.contains(&0) {
+            return Err(self.error(index, "contains a NUL character"));
+        }
         std::str::from_utf8(bytes).map_err(|_| self.error(index, "not valid UTF-8"))
     }
 
@@ -156,14 +185,19 @@ impl Fields<'_> {
     fn integer(&self, index: usize) -> Result<Option<i64>, DecodeError> {
         match self.str(index)? {
             "" => Ok(None),
-            text => text.parse().map(Some).map_err(|_| self.error(index, format!("{text:?} is not an integer"))),
+            text => text
+                .parse()
+                .map(Some)
+                .map_err(|_| self.error(index, format!("{text:?} is not an integer"))),
         }
     }
 
     fn decimal(&self, index: usize) -> Result<Option<DecimalText>, DecodeError> {
         match self.str(index)? {
             "" => Ok(None),
-            text => DecimalText::parse(text).map(Some).map_err(|e| self.error(index, e.to_string())),
+            text => DecimalText::parse(text)
+                .map(Some)
+                .map_err(|e| self.error(index, e.to_string())),
         }
     }
 
@@ -171,7 +205,12 @@ impl Fields<'_> {
         let text = self.str(index)?;
         chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
             .map(|t| t.and_utc())
-            .map_err(|_| self.error(index, format!("{text:?} is not a timestamp like \"2024-06-01 12:35:00.000\"")))
+            .map_err(|_| {
+                self.error(
+                    index,
+                    format!("{text:?} is not a timestamp like \"2024-06-01 12:35:00.000\""),
+                )
+            })
     }
 }
 

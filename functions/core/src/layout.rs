@@ -56,7 +56,11 @@ pub fn object_key(dataset: Dataset, slot: Slot) -> String {
 
 /// The partition prefix of one day: `raw/quotes/year=2024/month=06/day=01/`.
 pub fn day_prefix(dataset: Dataset, day: chrono::NaiveDate) -> String {
-    format!("{}{}", dataset.prefix(), day.format("year=%Y/month=%m/day=%d/"))
+    format!(
+        "{}{}",
+        dataset.prefix(),
+        day.format("year=%Y/month=%m/day=%d/")
+    )
 }
 
 /// The dataset and slot an object key was written for, or `None` for any key this layout
@@ -118,8 +122,12 @@ mod tests {
     #[test]
     fn a_days_prefix_holds_its_slots_keys() {
         let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
-        assert_eq!(day_prefix(Dataset::Quotes, day), "raw/quotes/year=2024/month=06/day=01/");
-        assert!(object_key(Dataset::Quotes, slot("2024-06-01T23:55:00Z")).starts_with(&day_prefix(Dataset::Quotes, day)));
+        assert_eq!(
+            day_prefix(Dataset::Quotes, day),
+            "raw/quotes/year=2024/month=06/day=01/"
+        );
+        assert!(object_key(Dataset::Quotes, slot("2024-06-01T23:55:00Z"))
+            .starts_with(&day_prefix(Dataset::Quotes, day)));
     }
 
     #[test]

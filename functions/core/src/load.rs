@@ -5,7 +5,9 @@
 use crate::csv_codec::{check_header, decode_row, DecodeError};
 use crate::layout::{day_prefix, parse_object_key, Dataset};
 use crate::quote::QuoteRow;
-use crate::sink::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkFailure, SourceError};
+use crate::sink::{
+    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkFailure, SourceError,
+};
 use crate::store::{ObjectReader, ReadError};
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
@@ -23,13 +25,21 @@ pub const MAX_REPLAY_DAYS: i64 = 366;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoadError {
     #[error("s3://{bucket}/{key} was rejected, nothing of it was loaded: {source}")]
-    Rejected { bucket: String, key: String, source: DecodeError },
+    Rejected {
+        bucket: String,
+        key: String,
+        source: DecodeError,
+    },
     #[error("{0}; nothing was loaded")]
     Missing(ReadError),
     #[error("{0}")]
     Read(ReadError),
     #[error("loading s3://{bucket}/{key} failed and was rolled back: {reason}")]
-    Database { bucket: String, key: String, reason: String },
+    Database {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
 }
 
 impl LoadError {
@@ -95,7 +105,11 @@ pub enum ReplayError {
     #[error("replay range {from}..{to} is empty: \"to\" is before \"from\"")]
     Backwards { from: NaiveDate, to: NaiveDate },
     #[error("replay range {from}..{to} spans {days} days; at most {MAX_REPLAY_DAYS} per event, split it")]
-    TooLong { from: NaiveDate, to: NaiveDate, days: i64 },
+    TooLong {
+        from: NaiveDate,
+        to: NaiveDate,
+        days: i64,
+    },
     #[error("listing {prefix}: {source}")]
     List { prefix: String, source: ReadError },
 }
@@ -109,7 +123,11 @@ pub struct Loader<O, S> {
 impl<O: ObjectReader, S: Sink> Loader<O, S> {
     /// `concurrency`: files loaded at once during a replay (and database connections used).
     pub fn new(objects: O, sink: S, concurrency: usize) -> Loader<O, S> {
-        Loader { objects, sink, concurrency: concurrency.max(1) }
+        Loader {
+            objects,
+            sink,
+            concurrency: concurrency.max(1),
+        }
     }
 
     /// Loads one object. Keys this layout does not write are ignored; a file with any
@@ -117,13 +135,22 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
     pub async fn load_object(&self, bucket: &str, key: &str) -> Result<LoadOutcome, LoadError> {
         let Some((dataset, slot)) = parse_object_key(key) else {
             tracing::info!(bucket, key, "not a coinlake snapshot key; ignored");
-            return Ok(LoadOutcome::Ignored { key: key.to_owned() });
+            return Ok(LoadOutcome::Ignored {
+                key: key.to_owned(),
+            });
         };
-        let mut file = FileInfo { key: key.to_owned(), dataset, slot, credits: None, started_at: Utc::now() };
+        let mut file = FileInfo {
+            key: key.to_owned(),
+            dataset,
+            slot,
+            credits: None,
+            started_at: Utc::now(),
+        };
         let opened = match self.objects.open(bucket, key).await {
             Ok(opened) => opened,
             Err(error @ ReadError::NotFound { .. }) => {
-                self.record(&file, RunStatus::Rejected, &error.to_string()).await;
+                self.record(&file, RunStatus::Rejected, &error.to_string())
+                    .await;
                 return Err(LoadError::Missing(error));
             }
             Err(error) => return Err(LoadError::Read(error)),
@@ -139,19 +166,36 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     already_present = counts.already_present,
                     "file loaded"
                 );
-                Ok(LoadOutcome::Loaded { key: key.to_owned(), counts })
+                Ok(LoadOutcome::Loaded {
+                    key: key.to_owned(),
+                    counts,
+                })
             }
             Err(SinkFailure::Source(SourceError::Decode(source))) => {
-                let error = LoadError::Rejected { bucket: bucket.to_owned(), key: key.to_owned(), source };
-                self.record(&file, RunStatus::Rejected, &error.to_string()).await;
+                let error = LoadError::Rejected {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    source,
+                };
+                self.record(&file, RunStatus::Rejected, &error.to_string())
+                    .await;
                 Err(error)
             }
             Err(SinkFailure::Source(SourceError::Read(reason))) => {
-                Err(LoadError::Read(ReadError::Other { bucket: bucket.to_owned(), key: key.to_owned(), reason }))
+                Err(LoadError::Read(ReadError::Other {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    reason,
+                }))
             }
             Err(SinkFailure::Database(e)) => {
-                let error = LoadError::Database { bucket: bucket.to_owned(), key: key.to_owned(), reason: e.0 };
-                self.record(&file, RunStatus::Failed, &error.to_string()).await;
+                let error = LoadError::Database {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    reason: e.0,
+                };
+                self.record(&file, RunStatus::Failed, &error.to_string())
+                    .await;
                 Err(error)
             }
         }
@@ -159,14 +203,24 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
 
     /// Best effort: the database may be the thing that failed.
     async fn record(&self, file: &FileInfo, status: RunStatus, error: &str) {
-        let run = RunRecord { file: file.clone(), status, error: error.to_owned() };
+        let run = RunRecord {
+            file: file.clone(),
+            status,
+            error: error.to_owned(),
+        };
         if let Err(e) = self.sink.record_run(&run).await {
             tracing::warn!(key = file.key, error = %e, "could not record the failed load in ingest_runs");
         }
     }
 
     /// Loads every snapshot of `dataset` from `from` to `to` (inclusive) in `bucket`.
-    pub async fn replay(&self, bucket: &str, dataset: Dataset, from: NaiveDate, to: NaiveDate) -> Result<ReplaySummary, ReplayError> {
+    pub async fn replay(
+        &self,
+        bucket: &str,
+        dataset: Dataset,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<ReplaySummary, ReplayError> {
         let days = (to - from).num_days() + 1;
         if days < 1 {
             return Err(ReplayError::Backwards { from, to });
@@ -174,14 +228,33 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
         if days > MAX_REPLAY_DAYS {
             return Err(ReplayError::TooLong { from, to, days });
         }
-        let mut summary =
-            ReplaySummary { dataset: dataset.name(), from, to, days: BTreeMap::new(), total: DayCounts::default(), failures: vec![] };
+        let mut summary = ReplaySummary {
+            dataset: dataset.name(),
+            from,
+            to,
+            days: BTreeMap::new(),
+            total: DayCounts::default(),
+            failures: vec![],
+        };
         let mut keys = Vec::new();
         for day in from.iter_days().take(days as usize) {
             let prefix = day_prefix(dataset, day);
-            let listed = self.objects.list(bucket, &prefix).await.map_err(|source| ReplayError::List { prefix, source })?;
-            let day_keys: Vec<String> = listed.into_iter().filter(|k| parse_object_key(k).is_some()).collect();
-            summary.days.insert(day, DayCounts { files: day_keys.len() as u64, ..DayCounts::default() });
+            let listed = self
+                .objects
+                .list(bucket, &prefix)
+                .await
+                .map_err(|source| ReplayError::List { prefix, source })?;
+            let day_keys: Vec<String> = listed
+                .into_iter()
+                .filter(|k| parse_object_key(k).is_some())
+                .collect();
+            summary.days.insert(
+                day,
+                DayCounts {
+                    files: day_keys.len() as u64,
+                    ..DayCounts::default()
+                },
+            );
             keys.extend(day_keys.into_iter().map(|k| (day, k)));
         }
         tracing::info!(bucket, %from, %to, files = keys.len(), concurrency = self.concurrency, "replay started");
@@ -204,7 +277,11 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                 Ok(LoadOutcome::Ignored { .. }) => {}
                 Err(error) => {
                     counts.failed += 1;
-                    summary.failures.push(FailedFile { key, error_type: error.kind(), error: error.to_string() });
+                    summary.failures.push(FailedFile {
+                        key,
+                        error_type: error.kind(),
+                        error: error.to_string(),
+                    });
                 }
             }
         }
@@ -239,17 +316,25 @@ impl<R: AsyncRead + Unpin + Send> CsvRows<R> {
             // Field counts are checked per row, to name the line in the error.
             .flexible(true)
             .create_reader(body);
-        CsvRows { reader, record: csv_async::ByteRecord::new(), header_checked: false, rows: 0 }
+        CsvRows {
+            reader,
+            record: csv_async::ByteRecord::new(),
+            header_checked: false,
+            rows: 0,
+        }
     }
 
     async fn read(&mut self) -> Result<bool, SourceError> {
-        self.reader.read_byte_record(&mut self.record).await.map_err(|e| match e.kind() {
-            csv_async::ErrorKind::Io(io) => SourceError::Read(io.to_string()),
-            _ => SourceError::Decode(DecodeError::Malformed {
-                line: e.position().map(|p| p.line()).unwrap_or(0),
-                reason: e.to_string(),
-            }),
-        })
+        self.reader
+            .read_byte_record(&mut self.record)
+            .await
+            .map_err(|e| match e.kind() {
+                csv_async::ErrorKind::Io(io) => SourceError::Read(io.to_string()),
+                _ => SourceError::Decode(DecodeError::Malformed {
+                    line: e.position().map(|p| p.line()).unwrap_or(0),
+                    reason: e.to_string(),
+                }),
+            })
     }
 
     fn line(&self) -> u64 {
@@ -276,7 +361,11 @@ impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
             batch.push(decode_row(&to_csv_record(&self.record), self.line())?);
         }
         if batch.is_empty() {
-            return if self.rows == 0 { Err(DecodeError::NoRows.into()) } else { Ok(None) };
+            return if self.rows == 0 {
+                Err(DecodeError::NoRows.into())
+            } else {
+                Ok(None)
+            };
         }
         self.rows += batch.len() as u64;
         Ok(Some(batch))

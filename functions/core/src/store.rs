@@ -84,15 +84,27 @@ pub enum ReadError {
     #[error("s3://{bucket}/{key} does not exist")]
     NotFound { bucket: String, key: String },
     #[error("could not read s3://{bucket}/{key}: {reason}")]
-    Other { bucket: String, key: String, reason: String },
+    Other {
+        bucket: String,
+        key: String,
+        reason: String,
+    },
 }
 
 /// Reading snapshots back: what the load function needs of the bucket.
 pub trait ObjectReader: Send + Sync {
-    fn open(&self, bucket: &str, key: &str) -> impl Future<Output = Result<Opened, ReadError>> + Send;
+    fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Opened, ReadError>> + Send;
 
     /// Every key under `prefix`, sorted.
-    fn list(&self, bucket: &str, prefix: &str) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
+    fn list(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
 }
 
 /// Reads from any bucket the client may access (S3 events name their bucket).
@@ -109,32 +121,55 @@ impl S3Reader {
 
 impl ObjectReader for S3Reader {
     async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
-        let output = self.client.get_object().bucket(bucket).key(key).send().await.map_err(|e| {
-            let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
-            if not_found {
-                ReadError::NotFound { bucket: bucket.to_owned(), key: key.to_owned() }
-            } else {
-                ReadError::Other {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                    reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+        let output = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                let not_found = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+                if not_found {
+                    ReadError::NotFound {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                    }
+                } else {
+                    ReadError::Other {
+                        bucket: bucket.to_owned(),
+                        key: key.to_owned(),
+                        reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    }
                 }
-            }
-        })?;
+            })?;
         let metadata = output.metadata.clone().unwrap_or_default();
-        Ok(Opened { body: Box::new(output.body.into_async_read()), metadata })
+        Ok(Opened {
+            body: Box::new(output.body.into_async_read()),
+            metadata,
+        })
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
         let mut keys = Vec::new();
-        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| ReadError::Other {
                 bucket: bucket.to_owned(),
                 key: prefix.to_owned(),
                 reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
             })?;
-            keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
         }
         keys.sort();
         Ok(keys)

@@ -20,15 +20,27 @@ pub enum HandlerError {
     #[error(transparent)]
     Event(#[from] EventError),
     #[error("{} of {total} objects failed: {}", failures.len(), describe(failures))]
-    Objects { total: usize, failures: Vec<LoadError> },
+    Objects {
+        total: usize,
+        failures: Vec<LoadError>,
+    },
     #[error(transparent)]
     Replay(#[from] ReplayError),
     #[error("replay incomplete: {failed} of {files} files failed and can be retried (first: {first}); {loaded} loaded. Run the same replay again")]
-    ReplayIncomplete { files: u64, loaded: u64, failed: u64, first: String },
+    ReplayIncomplete {
+        files: u64,
+        loaded: u64,
+        failed: u64,
+        first: String,
+    },
 }
 
 fn describe(failures: &[LoadError]) -> String {
-    failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    failures
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -36,11 +48,16 @@ impl From<HandlerError> for Diagnostic {
         let error_type = match &error {
             HandlerError::Event(_) => "InvalidEvent",
             // The first failure's class; a mix is still retried as a whole.
-            HandlerError::Objects { failures, .. } => failures.first().map_or("LoadFailed", LoadError::kind),
+            HandlerError::Objects { failures, .. } => {
+                failures.first().map_or("LoadFailed", LoadError::kind)
+            }
             HandlerError::Replay(_) => "InvalidReplay",
             HandlerError::ReplayIncomplete { .. } => "ReplayIncomplete",
         };
-        Diagnostic { error_type: error_type.to_owned(), error_message: error.to_string() }
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
     }
 }
 
@@ -67,7 +84,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
         }
         LoadEvent::Replay { dataset, from, to } => {
             let summary = app.loader.replay(&app.bucket, dataset, from, to).await?;
-            let retryable: Vec<_> = summary.failures.iter().filter(|f| f.error_type != "FileRejected" && f.error_type != "ObjectMissing").collect();
+            let retryable: Vec<_> = summary
+                .failures
+                .iter()
+                .filter(|f| f.error_type != "FileRejected" && f.error_type != "ObjectMissing")
+                .collect();
             if let Some(first) = retryable.first() {
                 return Err(HandlerError::ReplayIncomplete {
                     files: summary.total.files,

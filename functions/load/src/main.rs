@@ -9,5 +9,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         tracing::error!(error = %error, "load failed to start");
     })?;
     let app = &app;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| handle(app, event))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        handle(app, event)
+    }))
+    .await
 }

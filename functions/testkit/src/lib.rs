@@ -2,9 +2,12 @@
 //! bucket per test, CoinMarketCap stand-ins on wiremock, log capture and fixtures.
 
 pub mod cmc;
+pub mod data_api;
 pub mod logs;
+pub mod postgres;
 pub mod s3;
 
+pub use postgres::TestDatabase;
 pub use s3::TestBucket;
 
 use std::path::PathBuf;

@@ -30,14 +30,21 @@ pub struct DbSettings {
 impl DbSettings {
     /// Settings from a `postgres://user:password@host:port/db` URL (local runs).
     pub fn from_url(url: &Secret) -> Result<DbSettings, ConnectError> {
-        let config: tokio_postgres::Config = url.expose().parse().map_err(|_| ConnectError::BadUrl)?;
+        let config: tokio_postgres::Config =
+            url.expose().parse().map_err(|_| ConnectError::BadUrl)?;
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
             _ => return Err(ConnectError::BadUrl),
         };
-        let password = config.get_password().map(|p| Secret::new(String::from_utf8_lossy(p).into_owned()));
+        let password = config
+            .get_password()
+            .map(|p| Secret::new(String::from_utf8_lossy(p).into_owned()));
         Ok(DbSettings {
-            ssl_mode: if is_loopback(&host) { SslMode::Disable } else { SslMode::VerifyFull },
+            ssl_mode: if is_loopback(&host) {
+                SslMode::Disable
+            } else {
+                SslMode::VerifyFull
+            },
             host,
             port: config.get_ports().first().copied().unwrap_or(5432),
             dbname: config.get_dbname().unwrap_or("postgres").to_owned(),
@@ -84,15 +91,22 @@ pub enum ConnectError {
 
 /// A pool of connections, opened lazily and re-opened when the server closed them.
 pub fn connect_pool(settings: &DbSettings) -> Result<Pool, ConnectError> {
-    let manager_config = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
     let manager = match settings.ssl_mode {
         SslMode::Disable if !is_loopback(&settings.host) => {
             return Err(ConnectError::PlaintextToRemote(settings.host.clone()))
         }
-        SslMode::Disable => Manager::from_config(settings.pg_config(), tokio_postgres::NoTls, manager_config),
+        SslMode::Disable => {
+            Manager::from_config(settings.pg_config(), tokio_postgres::NoTls, manager_config)
+        }
         SslMode::VerifyFull => {
             let ca = match &settings.ca_file {
-                Some(path) => Some(std::fs::read(path).map_err(|e| TlsError::CaFile { path: path.clone(), reason: e.to_string() })?),
+                Some(path) => Some(std::fs::read(path).map_err(|e| TlsError::CaFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?),
                 None => None,
             };
             let mut config = settings.pg_config();

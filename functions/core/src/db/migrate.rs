@@ -23,12 +23,21 @@ pub struct MigrationReport {
 /// Applies pending migrations. Several cold starts may call this at once: a session-level
 /// advisory lock lets one apply them while the others wait, then find nothing to do.
 pub async fn migrate(client: &mut Client) -> Result<MigrationReport, MigrateError> {
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await.map_err(MigrateError::Lock)?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(MigrateError::Lock)?;
     let result = migrations::runner().run_async(client).await;
     // A failed unlock only matters while this session lives; the pool discards broken ones.
-    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await;
+    let _ = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await;
     let report = result?;
-    let applied: Vec<String> = report.applied_migrations().iter().map(|m| m.to_string()).collect();
+    let applied: Vec<String> = report
+        .applied_migrations()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
     if !applied.is_empty() {
         tracing::info!(applied = ?applied, "database migrated");
     }

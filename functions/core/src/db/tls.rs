@@ -29,7 +29,9 @@ pub fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, TlsErro
     let mut roots = RootCertStore::empty();
     let mut skipped = 0;
     for cert in CertificateDer::pem_slice_iter(pem) {
-        let added = cert.map_err(|_| ()).and_then(|cert| roots.add(cert).map_err(|_| ()));
+        let added = cert
+            .map_err(|_| ())
+            .and_then(|cert| roots.add(cert).map_err(|_| ()));
         if added.is_err() {
             skipped += 1;
         }
@@ -57,6 +59,9 @@ mod tests {
 
     #[test]
     fn a_bundle_without_certificates_is_refused() {
-        assert!(matches!(tls_connector(Some(b"not a pem")), Err(TlsError::NoCertificates(_))));
+        assert!(matches!(
+            tls_connector(Some(b"not a pem")),
+            Err(TlsError::NoCertificates(_))
+        ));
     }
 }

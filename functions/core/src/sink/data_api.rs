@@ -2,7 +2,9 @@
 //! driven over HTTPS with `BeginTransaction`, `BatchExecuteStatement` and
 //! `CommitTransaction`, for Aurora clusters reached without a VPC connection.
 
-use super::sql::{create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS};
+use super::sql::{
+    create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS,
+};
 use super::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure};
 use crate::csv_codec::format_timestamp;
 use crate::quote::{Field, QuoteRow};
@@ -28,15 +30,33 @@ fn api_error<E>(error: aws_sdk_rdsdata::error::SdkError<E>) -> SinkError
 where
     E: std::error::Error + 'static,
 {
-    SinkError(format!("Data API: {}", aws_sdk_rdsdata::error::DisplayErrorContext(&error)))
+    SinkError(format!(
+        "Data API: {}",
+        aws_sdk_rdsdata::error::DisplayErrorContext(&error)
+    ))
 }
 
 impl DataApiSink {
-    pub fn new(client: Client, cluster_arn: String, secret_arn: String, database: String) -> DataApiSink {
-        DataApiSink { client, cluster_arn, secret_arn, database }
+    pub fn new(
+        client: Client,
+        cluster_arn: String,
+        secret_arn: String,
+        database: String,
+    ) -> DataApiSink {
+        DataApiSink {
+            client,
+            cluster_arn,
+            secret_arn,
+            database,
+        }
     }
 
-    async fn execute(&self, transaction: Option<&str>, sql: &str, parameters: Vec<SqlParameter>) -> Result<i64, SinkError> {
+    async fn execute(
+        &self,
+        transaction: Option<&str>,
+        sql: &str,
+        parameters: Vec<SqlParameter>,
+    ) -> Result<i64, SinkError> {
         let output = self
             .client
             .execute_statement()
@@ -61,7 +81,8 @@ impl DataApiSink {
             bytes += estimated_size(&set);
             sets.push(set);
             if sets.len() >= MAX_BATCH_ROWS || bytes >= MAX_BATCH_BYTES {
-                self.batch(transaction, &sql, std::mem::take(&mut sets)).await?;
+                self.batch(transaction, &sql, std::mem::take(&mut sets))
+                    .await?;
                 bytes = 0;
             }
         }
@@ -71,7 +92,12 @@ impl DataApiSink {
         Ok(())
     }
 
-    async fn batch(&self, transaction: &str, sql: &str, sets: Vec<Vec<SqlParameter>>) -> Result<(), SinkError> {
+    async fn batch(
+        &self,
+        transaction: &str,
+        sql: &str,
+        sets: Vec<Vec<SqlParameter>>,
+    ) -> Result<(), SinkError> {
         self.client
             .batch_execute_statement()
             .resource_arn(&self.cluster_arn)
@@ -92,23 +118,45 @@ impl DataApiSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkFailure> {
-        self.execute(Some(transaction), "SET LOCAL TIME ZONE 'UTC'", vec![]).await?;
-        self.execute(Some(transaction), &create_staging_table(), vec![]).await?;
+        self.execute(Some(transaction), "SET LOCAL TIME ZONE 'UTC'", vec![])
+            .await?;
+        self.execute(Some(transaction), &create_staging_table(), vec![])
+            .await?;
         let mut total = 0u64;
         while let Some(batch) = rows.next_batch().await? {
             self.stage(transaction, &batch).await?;
             total += batch.len() as u64;
         }
-        self.execute(Some(transaction), UPSERT_ASSETS, vec![]).await?;
-        let inserted = self.execute(Some(transaction), &insert_quotes(), vec![text("s3_key", &file.key)]).await? as u64;
-        let counts = LoadCounts { rows: total, inserted, already_present: total.saturating_sub(inserted) };
-        self.execute(Some(transaction), INSERT_RUN, run_parameters(file, RunStatus::Loaded, Some(counts), None)).await?;
+        self.execute(Some(transaction), UPSERT_ASSETS, vec![])
+            .await?;
+        let inserted = self
+            .execute(
+                Some(transaction),
+                &insert_quotes(),
+                vec![text("s3_key", &file.key)],
+            )
+            .await? as u64;
+        let counts = LoadCounts {
+            rows: total,
+            inserted,
+            already_present: total.saturating_sub(inserted),
+        };
+        self.execute(
+            Some(transaction),
+            INSERT_RUN,
+            run_parameters(file, RunStatus::Loaded, Some(counts), None),
+        )
+        .await?;
         Ok(counts)
     }
 }
 
 impl Sink for DataApiSink {
-    async fn load_file<R: RowSource>(&self, file: &FileInfo, rows: &mut R) -> Result<LoadCounts, SinkFailure> {
+    async fn load_file<R: RowSource>(
+        &self,
+        file: &FileInfo,
+        rows: &mut R,
+    ) -> Result<LoadCounts, SinkFailure> {
         let begun = self
             .client
             .begin_transaction()
@@ -151,12 +199,22 @@ impl Sink for DataApiSink {
     }
 
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
-        self.execute(None, INSERT_RUN, run_parameters(&run.file, run.status, None, Some(&run.error))).await.map(|_| ())
+        self.execute(
+            None,
+            INSERT_RUN,
+            run_parameters(&run.file, run.status, None, Some(&run.error)),
+        )
+        .await
+        .map(|_| ())
     }
 }
 
 fn parameter(name: &str, value: Value, hint: Option<TypeHint>) -> SqlParameter {
-    SqlParameter::builder().name(name).value(value).set_type_hint(hint).build()
+    SqlParameter::builder()
+        .name(name)
+        .value(value)
+        .set_type_hint(hint)
+        .build()
 }
 
 fn text(name: &str, value: &str) -> SqlParameter {
@@ -164,11 +222,19 @@ fn text(name: &str, value: &str) -> SqlParameter {
 }
 
 fn timestamp(name: &str, at: chrono::DateTime<chrono::Utc>) -> SqlParameter {
-    parameter(name, Value::StringValue(format_timestamp(at)), Some(TypeHint::Timestamp))
+    parameter(
+        name,
+        Value::StringValue(format_timestamp(at)),
+        Some(TypeHint::Timestamp),
+    )
 }
 
 fn optional_long(name: &str, value: Option<i64>) -> SqlParameter {
-    parameter(name, value.map_or(Value::IsNull(true), Value::LongValue), None)
+    parameter(
+        name,
+        value.map_or(Value::IsNull(true), Value::LongValue),
+        None,
+    )
 }
 
 fn row_parameters(row: &QuoteRow) -> Vec<SqlParameter> {
@@ -179,9 +245,11 @@ fn row_parameters(row: &QuoteRow) -> Vec<SqlParameter> {
             Field::Timestamp(at) => timestamp(column.name, *at),
             Field::Integer(value) => optional_long(column.name, *value),
             Field::Text(value) => text(column.name, value),
-            Field::Decimal(Some(value)) => {
-                parameter(column.name, Value::StringValue(value.as_str().to_owned()), Some(TypeHint::Decimal))
-            }
+            Field::Decimal(Some(value)) => parameter(
+                column.name,
+                Value::StringValue(value.as_str().to_owned()),
+                Some(TypeHint::Decimal),
+            ),
             Field::Decimal(None) => parameter(column.name, Value::IsNull(true), None),
         })
         .collect()
@@ -200,7 +268,12 @@ fn estimated_size(set: &[SqlParameter]) -> usize {
         .sum()
 }
 
-fn run_parameters(file: &FileInfo, status: RunStatus, counts: Option<LoadCounts>, error: Option<&str>) -> Vec<SqlParameter> {
+fn run_parameters(
+    file: &FileInfo,
+    status: RunStatus,
+    counts: Option<LoadCounts>,
+    error: Option<&str>,
+) -> Vec<SqlParameter> {
     let count = |name: &str, value: Option<u64>| optional_long(name, value.map(|v| v as i64));
     vec![
         timestamp("slot_at", file.slot.start()),
@@ -212,7 +285,11 @@ fn run_parameters(file: &FileInfo, status: RunStatus, counts: Option<LoadCounts>
         count("rows_present", counts.map(|c| c.already_present)),
         optional_long("rows_rejected", counts.map(|_| 0)),
         optional_long("credits", file.credits),
-        parameter("error", error.map_or(Value::IsNull(true), |e| Value::StringValue(e.to_owned())), None),
+        parameter(
+            "error",
+            error.map_or(Value::IsNull(true), |e| Value::StringValue(e.to_owned())),
+            None,
+        ),
         timestamp("started_at", file.started_at),
     ]
 }

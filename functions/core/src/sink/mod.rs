@@ -91,7 +91,9 @@ pub enum SinkFailure {
 /// be held in memory whole.
 pub trait RowSource: Send {
     /// The next batch, or `None` after the last row.
-    fn next_batch(&mut self) -> impl Future<Output = Result<Option<Vec<QuoteRow>>, SourceError>> + Send;
+    fn next_batch(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Vec<QuoteRow>>, SourceError>> + Send;
 }
 
 pub trait Sink: Send + Sync {
@@ -114,7 +116,11 @@ pub enum AnySink {
 }
 
 impl Sink for AnySink {
-    async fn load_file<R: RowSource>(&self, file: &FileInfo, rows: &mut R) -> Result<LoadCounts, SinkFailure> {
+    async fn load_file<R: RowSource>(
+        &self,
+        file: &FileInfo,
+        rows: &mut R,
+    ) -> Result<LoadCounts, SinkFailure> {
         match self {
             AnySink::Postgres(sink) => sink.load_file(file, rows).await,
             AnySink::DataApi(sink) => sink.load_file(file, rows).await,

@@ -1,7 +1,9 @@
 //! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then one
 //! de-duplicating `INSERT … SELECT`, all in one transaction.
 
-use super::sql::{column_list, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS};
+use super::sql::{
+    column_list, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS,
+};
 use super::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure};
 use crate::csv_codec::encode_rows_into;
 use crate::db::migrate;
@@ -32,14 +34,20 @@ impl PostgresSink {
     /// `migrate`: apply pending migrations on first use (what a cold start wants); off when
     /// migrations are applied by hand.
     pub fn new(pool: Pool, migrate: bool) -> PostgresSink {
-        PostgresSink { pool, migrate, migrated: OnceCell::new() }
+        PostgresSink {
+            pool,
+            migrate,
+            migrated: OnceCell::new(),
+        }
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, SinkError> {
         let mut client = self.pool.get().await.map_err(db_error)?;
         if self.migrate {
             self.migrated
-                .get_or_try_init(|| async { migrate(&mut client).await.map(|_| ()).map_err(db_error) })
+                .get_or_try_init(|| async {
+                    migrate(&mut client).await.map(|_| ()).map_err(db_error)
+                })
                 .await?;
         }
         Ok(client)
@@ -47,12 +55,21 @@ impl PostgresSink {
 }
 
 impl Sink for PostgresSink {
-    async fn load_file<R: RowSource>(&self, file: &FileInfo, rows: &mut R) -> Result<LoadCounts, SinkFailure> {
+    async fn load_file<R: RowSource>(
+        &self,
+        file: &FileInfo,
+        rows: &mut R,
+    ) -> Result<LoadCounts, SinkFailure> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        tx.batch_execute(&create_staging_table()).await.map_err(pg_error)?;
+        tx.batch_execute(&create_staging_table())
+            .await
+            .map_err(pg_error)?;
         let copy = tx
-            .copy_in::<_, Bytes>(&format!("COPY load_quotes ({}) FROM STDIN (FORMAT csv)", column_list()))
+            .copy_in::<_, Bytes>(&format!(
+                "COPY load_quotes ({}) FROM STDIN (FORMAT csv)",
+                column_list()
+            ))
             .await
             .map_err(pg_error)?;
         futures::pin_mut!(copy);
@@ -64,12 +81,21 @@ impl Sink for PostgresSink {
             buffer.clear();
             encode_rows_into(&batch, &mut buffer).map_err(db_error)?;
             total += batch.len() as u64;
-            copy.send(Bytes::copy_from_slice(&buffer)).await.map_err(pg_error)?;
+            copy.send(Bytes::copy_from_slice(&buffer))
+                .await
+                .map_err(pg_error)?;
         }
         copy.finish().await.map_err(pg_error)?;
         tx.execute(UPSERT_ASSETS, &[]).await.map_err(pg_error)?;
-        let inserted = tx.execute(&numbered(&insert_quotes()), &[&file.key]).await.map_err(pg_error)?;
-        let counts = LoadCounts { rows: total, inserted, already_present: total - inserted };
+        let inserted = tx
+            .execute(&numbered(&insert_quotes()), &[&file.key])
+            .await
+            .map_err(pg_error)?;
+        let counts = LoadCounts {
+            rows: total,
+            inserted,
+            already_present: total - inserted,
+        };
         insert_run(&*tx, file, RunStatus::Loaded, Some(counts), None).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(counts)

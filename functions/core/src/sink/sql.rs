@@ -5,13 +5,22 @@ use crate::schema::QUOTE_COLUMNS;
 /// Per-session staging table the file's rows land in before the de-duplicating insert;
 /// emptied at every commit, gone with the session.
 pub fn create_staging_table() -> String {
-    let columns: Vec<String> =
-        QUOTE_COLUMNS.iter().map(|c| format!("{} {}", c.name, c.column_type.postgres())).collect();
-    format!("CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}) ON COMMIT DELETE ROWS", columns.join(", "))
+    let columns: Vec<String> = QUOTE_COLUMNS
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.column_type.postgres()))
+        .collect();
+    format!(
+        "CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}) ON COMMIT DELETE ROWS",
+        columns.join(", ")
+    )
 }
 
 pub fn column_list() -> String {
-    QUOTE_COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    QUOTE_COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Assets seen in the staged file. Names and symbols follow the newest sighting, so
@@ -52,8 +61,15 @@ pub fn insert_quotes() -> String {
 
 /// One staged row, for sinks that cannot COPY (the Data API).
 pub fn insert_staged_row() -> String {
-    let values: Vec<String> = QUOTE_COLUMNS.iter().map(|c| format!(":{}", c.name)).collect();
-    format!("INSERT INTO load_quotes ({}) VALUES ({})", column_list(), values.join(", "))
+    let values: Vec<String> = QUOTE_COLUMNS
+        .iter()
+        .map(|c| format!(":{}", c.name))
+        .collect();
+    format!(
+        "INSERT INTO load_quotes ({}) VALUES ({})",
+        column_list(),
+        values.join(", ")
+    )
 }
 
 pub const INSERT_RUN: &str = "\
@@ -72,7 +88,10 @@ pub fn numbered(sql: &str) -> String {
     while let Some(at) = rest.find(':') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
-        let length = after.bytes().take_while(|b| b.is_ascii_alphanumeric() || *b == b'_').count();
+        let length = after
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
         if length == 0 {
             out.push(':');
             rest = after;
@@ -99,7 +118,10 @@ mod tests {
 
     #[test]
     fn named_parameters_become_numbered_in_order_of_first_use() {
-        assert_eq!(numbered("VALUES (:a, :b, :a) -- :b"), "VALUES ($1, $2, $1) -- $2");
+        assert_eq!(
+            numbered("VALUES (:a, :b, :a) -- :b"),
+            "VALUES ($1, $2, $1) -- $2"
+        );
         assert_eq!(numbered(&insert_quotes()).matches("$1").count(), 1);
         assert!(numbered(INSERT_RUN).contains("$11"));
     }
@@ -107,7 +129,11 @@ mod tests {
     #[test]
     fn staging_and_inserts_name_every_schema_column() {
         for column in QUOTE_COLUMNS {
-            assert!(create_staging_table().contains(&format!("{} {}", column.name, column.column_type.postgres())));
+            assert!(create_staging_table().contains(&format!(
+                "{} {}",
+                column.name,
+                column.column_type.postgres()
+            )));
             assert!(insert_quotes().contains(column.name));
             assert!(insert_staged_row().contains(&format!(":{}", column.name)));
         }

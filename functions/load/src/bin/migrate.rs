@@ -25,7 +25,9 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let config = LoadConfig::from_lookup(|name| match name {
-        "BUCKET_NAME" => Some(std::env::var(name).unwrap_or_else(|_| "unused-by-migrate".to_owned())),
+        "BUCKET_NAME" => {
+            Some(std::env::var(name).unwrap_or_else(|_| "unused-by-migrate".to_owned()))
+        }
         _ => std::env::var(name).ok(),
     })?;
     let sdk = coinlake::aws::load_sdk_config().await;

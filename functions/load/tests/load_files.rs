@@ -1,0 +1,252 @@
+//! Loading S3 snapshots: each real CMC update stored once, whatever is loaded twice or at
+//! the same time.
+
+mod common;
+
+use common::{quote, s3_event, World};
+use load::handler::LoadResponse;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_file_loads_and_loading_it_again_inserts_nothing() {
+    // GIVEN a snapshot of two coins in S3
+    let world = World::new().await;
+    let rows = [
+        quote(
+            1,
+            "BTC",
+            "67432.12345678912345",
+            "2024-06-01T12:34:00Z",
+            "2024-06-01T12:35:00Z",
+        ),
+        quote(
+            1027,
+            "ETH",
+            "3765",
+            "2024-06-01T12:33:59.999Z",
+            "2024-06-01T12:35:00Z",
+        ),
+    ];
+    let key = world.put_snapshot("2024-06-01T12:35:00Z", &rows).await;
+    let app = world.app(&[]).await;
+
+    // WHEN its notification is handled twice
+    let first = load::handle(&app, s3_event(&world.bucket.name, &[&key]))
+        .await
+        .unwrap();
+    let second = load::handle(&app, s3_event(&world.bucket.name, &[&key]))
+        .await
+        .unwrap();
+
+    // THEN the rows are stored exactly, once, and each load is in ingest_runs
+    let first = serde_json::to_value(&first).unwrap();
+    let second = serde_json::to_value(&second).unwrap();
+    assert_eq!(
+        first,
+        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 2, "already_present": 0 }] })
+    );
+    assert_eq!(
+        second,
+        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 0, "already_present": 2 }] })
+    );
+    assert_eq!(
+        world.quotes_table().await,
+        [
+            format!("1|USD|2024-06-01 12:34:00+00|2024-06-01 12:35:00+00|BTC|67432.12345678912345|1000.5|123456789012.123456789|19712987||11|{key}"),
+            format!("1027|USD|2024-06-01 12:33:59.999+00|2024-06-01 12:35:00+00|ETH|3765|1000.5|123456789012.123456789|19712987||11|{key}"),
+        ]
+    );
+    assert_eq!(
+        world.scalar("SELECT count(*) FROM ingest_runs WHERE status = 'loaded' AND credits = 1 AND rows_in_file = 2").await,
+        2
+    );
+    assert_eq!(
+        world
+            .scalar("SELECT sum(rows_inserted) FROM ingest_runs")
+            .await,
+        2
+    );
+    assert_eq!(
+        world
+            .scalar("SELECT sum(rows_present) FROM ingest_runs")
+            .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn two_slots_carrying_the_same_cmc_update_insert_it_once() {
+    // GIVEN CMC had not updated BTC between the 12:35 and 12:40 snapshots
+    let world = World::new().await;
+    let first = world
+        .put_snapshot(
+            "2024-06-01T12:35:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "100",
+                "2024-06-01T12:34:00Z",
+                "2024-06-01T12:35:00Z",
+            )],
+        )
+        .await;
+    let second = world
+        .put_snapshot(
+            "2024-06-01T12:40:00Z",
+            &[
+                quote(
+                    1,
+                    "BTC",
+                    "100",
+                    "2024-06-01T12:34:00Z",
+                    "2024-06-01T12:40:00Z",
+                ),
+                quote(
+                    1027,
+                    "ETH",
+                    "5",
+                    "2024-06-01T12:39:00Z",
+                    "2024-06-01T12:40:00Z",
+                ),
+            ],
+        )
+        .await;
+    let app = world.app(&[]).await;
+
+    // WHEN both are loaded (in one notification)
+    load::handle(&app, s3_event(&world.bucket.name, &[&first, &second]))
+        .await
+        .unwrap();
+
+    // THEN BTC's update is stored once, from the slot that saw it first
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes WHERE cmc_id = 1 AND slot_at = '2024-06-01 12:35:00+00'").await, 1);
+}
+
+#[tokio::test]
+async fn two_loaders_on_the_same_files_at_once_store_each_row_once_without_deadlock() {
+    // GIVEN overlapping snapshots of 300 coins, and two cold-started functions
+    let world = World::new().await;
+    let snapshot = |slot: &str, updated: &str| -> Vec<_> {
+        (1..=300)
+            .map(|id| quote(id, &format!("C{id}"), "1.5", updated, slot))
+            .collect()
+    };
+    let a = world
+        .put_snapshot(
+            "2024-06-01T12:35:00Z",
+            &snapshot("2024-06-01T12:35:00Z", "2024-06-01T12:34:00Z"),
+        )
+        .await;
+    let b = world
+        .put_snapshot(
+            "2024-06-01T12:40:00Z",
+            &snapshot("2024-06-01T12:40:00Z", "2024-06-01T12:34:00Z"),
+        )
+        .await;
+    let (one, two) = (world.app(&[]).await, world.app(&[]).await);
+
+    // WHEN they load the files in opposite orders, concurrently, several times
+    for _ in 0..3 {
+        let (x, y) = tokio::join!(
+            load::handle(&one, s3_event(&world.bucket.name, &[&a, &b])),
+            load::handle(&two, s3_event(&world.bucket.name, &[&b, &a])),
+        );
+        x.unwrap();
+        y.unwrap();
+    }
+
+    // THEN each CMC update is stored once and the runs account for every row
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 300);
+    assert_eq!(world.scalar("SELECT count(*) FROM assets").await, 300);
+    assert_eq!(
+        world
+            .scalar("SELECT sum(rows_inserted) FROM ingest_runs")
+            .await,
+        300
+    );
+    assert_eq!(
+        world
+            .scalar("SELECT sum(rows_present) FROM ingest_runs")
+            .await,
+        12 * 300 - 300
+    );
+}
+
+#[tokio::test]
+async fn assets_follow_the_newest_sighting_even_when_files_arrive_out_of_order() {
+    let world = World::new().await;
+    let mut renamed = quote(
+        1,
+        "BTC",
+        "2",
+        "2024-06-01T12:39:00Z",
+        "2024-06-01T12:40:00Z",
+    );
+    renamed.name = "Bitcoin (renamed)".to_owned();
+    let newer = world.put_snapshot("2024-06-01T12:40:00Z", &[renamed]).await;
+    let older = world
+        .put_snapshot(
+            "2024-06-01T12:35:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "1",
+                "2024-06-01T12:34:00Z",
+                "2024-06-01T12:35:00Z",
+            )],
+        )
+        .await;
+    let app = world.app(&[]).await;
+
+    load::handle(&app, s3_event(&world.bucket.name, &[&newer]))
+        .await
+        .unwrap();
+    load::handle(&app, s3_event(&world.bucket.name, &[&older]))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        world.assets_table().await,
+        ["1|BTC|Bitcoin (renamed)|2024-06-01 12:35:00+00|2024-06-01 12:40:00+00"]
+    );
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);
+}
+
+#[tokio::test]
+async fn keys_this_layout_does_not_write_and_other_record_types_are_ignored() {
+    let world = World::new().await;
+    world.migrate().await;
+    let app = world.app(&[]).await;
+    let mut event = s3_event(
+        &world.bucket.name,
+        &[
+            "athena-results/q.csv",
+            "raw/quotes/year=2024/month=06/day=01/notes.txt",
+            "raw/quotes/x y.csv",
+        ],
+    );
+    event.payload["Records"][0]["eventName"] = json!("ObjectRemoved:Delete");
+
+    let response = load::handle(&app, event).await.unwrap();
+
+    assert_eq!(
+        serde_json::to_value(&response).unwrap(),
+        json!({ "results": [
+            { "status": "ignored", "key": "raw/quotes/year=2024/month=06/day=01/notes.txt" },
+            { "status": "ignored", "key": "raw/quotes/x y.csv" },
+        ] })
+    );
+    assert_eq!(world.scalar("SELECT count(*) FROM ingest_runs").await, 0);
+    let _: &LoadResponse = &response;
+}
+
+#[tokio::test]
+async fn the_sample_events_parse() {
+    for name in ["s3-put.json", "replay.json"] {
+        let path = testkit::workspace_root().join("events").join(name);
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        load::event::LoadEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
