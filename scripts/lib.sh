@@ -108,6 +108,36 @@ ensure_postgres() {
     -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $LOCAL/pg" start >/dev/null
 }
 
+# psql against the local server as postgres.
+local_psql() {
+  psql -h 127.0.0.1 -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -X -q "$@"
+}
+
+# ensure_database NAME: creates the database unless it exists.
+ensure_database() {
+  if [ -z "$(local_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'")" ]; then
+    say "creating database $1"
+    local_psql -d postgres -c "CREATE DATABASE $1"
+  fi
+}
+
+# s3_event BUCKET KEY: an S3 ObjectCreated notification (events/s3-put.json with this
+# bucket and key, URL-encoded as S3 sends it) written to a file; prints the file's path.
+s3_event() {
+  local out="$LOCAL/s3-event.json"
+  "$VENV/bin/python" - "$ROOT/events/s3-put.json" "$1" "$2" "$out" <<'PY'
+import json, sys, urllib.parse
+template, bucket, key, out = sys.argv[1:]
+event = json.load(open(template))
+record = event["Records"][0]["s3"]
+record["bucket"]["name"] = bucket
+record["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+record["object"]["key"] = urllib.parse.quote_plus(key, safe="/")
+json.dump(event, open(out, "w"), indent=2)
+PY
+  echo "$out"
+}
+
 # Starts moto's S3-compatible server on a free loopback port; sets S3_ENDPOINT.
 start_s3() {
   local port

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything and runs the pipeline once, locally, end to end:
 #   local S3 server (moto) + PostgreSQL + `cargo lambda watch`, then
-#   `cargo lambda invoke ingest` with a manual event, and shows the snapshot it wrote.
+#   `cargo lambda invoke ingest` with a manual event, shows the snapshot it wrote,
+#   `cargo lambda invoke load` with that object's S3 notification, and shows the rows.
 # With CMC_API_KEY set it polls the real CoinMarketCap API (CMC_BASE_URL to override);
 # without, a local stand-in serves a recorded-shape response.
 set -euo pipefail
@@ -10,6 +11,8 @@ cd "$ROOT"
 
 ensure_tools
 ensure_postgres
+database="coinlake_local"
+ensure_database "$database"
 start_s3
 bucket="coinlake-local"
 s3 create-bucket "$bucket"
@@ -27,9 +30,9 @@ else
   CMC_API_KEY="local-stand-in-key"
 fi
 
-# The function's environment; the key stays in this file (in .local/, git-ignored) and in
+# The functions' environment; the key stays in this file (in .local/, git-ignored) and in
 # the function's process, never on a command line.
-env_file="$LOCAL/ingest.env"
+env_file="$LOCAL/functions.env"
 umask 077
 cat >"$env_file" <<ENV
 BUCKET_NAME=$bucket
@@ -38,6 +41,7 @@ CMC_BASE_URL=$cmc_base_url
 CMC_SYMBOLS=${CMC_SYMBOLS:-BTC,ETH,SOL,BNB,ADA}
 CMC_CONVERT=${CMC_CONVERT:-USD}
 CMC_MODE=${CMC_MODE:-quotes}
+DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/$database
 AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
@@ -54,4 +58,13 @@ key="$(printf '%s' "$summary" | "$VENV/bin/python" -c 'import json, sys; print(j
 
 say "snapshot written to s3://$bucket/$key; its first lines:"
 s3 head "$bucket" "$key" 4
+
+event="$(s3_event "$bucket" "$key")"
+say "cargo lambda invoke load --data-file ${event#"$ROOT/"}"
+invoke load "$event"
+echo
+
+say "the snapshot's rows in PostgreSQL ($database):"
+local_psql -d "$database" -c "SELECT cmc_id, symbol, quote_currency, price, last_updated, slot_at FROM quotes WHERE s3_key = '$key' ORDER BY cmc_rank NULLS LAST, cmc_id"
+local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
 say "function logs: $LOCAL/watch.log"

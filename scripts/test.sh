@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
-# test of the ingest function under `cargo lambda watch` + `cargo lambda invoke`.
+# test of both functions under `cargo lambda watch` + `cargo lambda invoke`.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -19,7 +19,14 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo nextest run"
 cargo nextest run --workspace
 
-say "smoke test: cargo lambda invoke ingest against cargo lambda watch"
+say "smoke test: cargo lambda invoke ingest, then load, against cargo lambda watch"
+smoke_db="coinlake_smoke_$$"
+cleanup() {
+  stop_background
+  local_psql -d postgres -c "DROP DATABASE IF EXISTS $smoke_db WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+ensure_database "$smoke_db"
 cargo build --quiet -p testkit --bin cmc-standin
 standin_port="$(free_port)"
 background "$LOCAL/smoke-cmc.log" "$ROOT/target/debug/cmc-standin" "$standin_port"
@@ -31,6 +38,7 @@ cat >"$env_file" <<ENV
 BUCKET_NAME=$bucket
 CMC_API_KEY=smoke-test-key
 CMC_BASE_URL=http://127.0.0.1:$standin_port
+DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/$smoke_db
 AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
@@ -46,4 +54,7 @@ assert summary["key"] == sys.argv[1], summary
 assert summary["rows"] == 5 and summary["skipped"] == 0, summary
 ' "$expected_key"
 [ "$(s3 keys "$bucket")" = "$expected_key" ] || { say "smoke test: expected exactly $expected_key in the bucket"; exit 1; }
-say "smoke test passed: $expected_key, 5 rows"
+invoke load "$(s3_event "$bucket" "$expected_key")" >/dev/null
+stored="$(local_psql -d "$smoke_db" -tAc "SELECT count(*) FROM quotes WHERE s3_key = '$expected_key'")"
+[ "$stored" = 5 ] || { say "smoke test: expected 5 rows in PostgreSQL, found $stored"; exit 1; }
+say "smoke test passed: $expected_key, 5 rows in S3 and in PostgreSQL"

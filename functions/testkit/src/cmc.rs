@@ -99,26 +99,44 @@ fn quote(price: Value) -> Value {
 #[derive(Clone)]
 pub struct Market {
     pub coins: Vec<Value>,
+    /// Stamp every quote as updated in the current minute, as the live API would.
+    pub live: bool,
 }
 
 impl Market {
     pub fn new(coins: Vec<Value>) -> Market {
-        Market { coins }
+        Market { coins, live: false }
     }
 
     /// The recorded-shape market in `fixtures/cmc/market.json`.
     pub fn recorded() -> Market {
         let coins: Vec<Value> = serde_json::from_str(&crate::fixture("cmc/market.json"))
             .expect("market fixture is JSON");
-        Market { coins }
+        Market::new(coins)
+    }
+
+    /// The recorded market with current update times, so successive local runs store new
+    /// CMC updates instead of the same fixed one.
+    pub fn live() -> Market {
+        Market {
+            live: true,
+            ..Market::recorded()
+        }
     }
 
     fn priced_in(&self, coin: &Value, convert: &str) -> Value {
         let mut coin = coin.clone();
-        let first = coin["quote"]
+        let mut first = coin["quote"]
             .as_object()
             .and_then(|q| q.values().next().cloned())
             .unwrap_or(Value::Null);
+        if self.live {
+            let minute = chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:00.000Z")
+                .to_string();
+            coin["last_updated"] = json!(minute);
+            first["last_updated"] = json!(minute);
+        }
         coin["quote"] = json!({ convert: first });
         coin
     }

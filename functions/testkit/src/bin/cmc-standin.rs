@@ -1,5 +1,6 @@
 //! A local CoinMarketCap stand-in for runs without an API key: serves the recorded-shape
-//! market in `fixtures/cmc/market.json` for quotes (by id or symbol) and listings.
+//! market in `fixtures/cmc/market.json` for quotes (by id or symbol) and listings, stamped
+//! with the current minute as CMC's update time.
 //!
 //! Usage: cmc-standin [PORT]   (default 8787, loopback only)
 
@@ -20,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let server = MockServer::builder().listener(listener).start().await;
     Mock::given(method("GET"))
-        .respond_with(Market::recorded())
+        .respond_with(Market::live())
         .mount(&server)
         .await;
     println!(
