@@ -250,3 +250,53 @@ async fn the_sample_events_parse() {
         load::event::LoadEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[tokio::test]
+async fn a_connection_the_server_closed_between_invocations_is_replaced() {
+    // GIVEN a warm function whose pooled connection the server then terminates
+    let world = World::new().await;
+    let first = world
+        .put_snapshot(
+            "2024-06-01T12:35:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "1",
+                "2024-06-01T12:34:00Z",
+                "2024-06-01T12:35:00Z",
+            )],
+        )
+        .await;
+    let second = world
+        .put_snapshot(
+            "2024-06-01T12:40:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "2",
+                "2024-06-01T12:39:00Z",
+                "2024-06-01T12:40:00Z",
+            )],
+        )
+        .await;
+    let app = world.app(&[]).await;
+    load::handle(&app, s3_event(&world.bucket.name, &[&first]))
+        .await
+        .unwrap();
+    let terminated = world
+        .scalar(&format!(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{}' AND application_name = 'coinlake') t",
+            world.db.name
+        ))
+        .await;
+    assert!(terminated >= 1, "the function's connection was terminated");
+
+    // WHEN the next notification arrives
+    load::handle(&app, s3_event(&world.bucket.name, &[&second]))
+        .await
+        .unwrap();
+
+    // THEN it loads on a fresh connection
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);
+}

@@ -92,7 +92,7 @@ pub enum ConnectError {
 /// A pool of connections, opened lazily and re-opened when the server closed them.
 pub fn connect_pool(settings: &DbSettings) -> Result<Pool, ConnectError> {
     let manager_config = ManagerConfig {
-        recycling_method: RecyclingMethod::Fast,
+        recycling_method: RecyclingMethod::Verified,
     };
     let manager = match settings.ssl_mode {
         SslMode::Disable if !is_loopback(&settings.host) => {
