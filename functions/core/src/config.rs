@@ -10,6 +10,45 @@ pub const DEFAULT_SYMBOLS: &str = "BTC,ETH,SOL,BNB,ADA";
 pub const DEFAULT_CONVERT: &str = "USD";
 pub const DEFAULT_LISTINGS_LIMIT: u32 = 100;
 
+/// Every environment variable the ingest function's configuration reads; the template
+/// and the README are tested against it.
+pub const INGEST_VARIABLES: &[&str] = &[
+    "BUCKET_NAME",
+    "CMC_API_KEY",
+    "CMC_API_KEY_SECRET_ARN",
+    "CMC_BASE_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "CMC_MODE",
+    "CMC_IDS",
+    "CMC_SYMBOLS",
+    "CMC_LISTINGS_LIMIT",
+    "CMC_LISTINGS_PAGE_SIZE",
+    "CMC_CONVERT",
+    "CMC_MAX_ATTEMPTS",
+    "CMC_RETRY_BASE_MS",
+    "CMC_TIMEOUT_MS",
+];
+
+/// Every environment variable the load function's configuration reads.
+pub const LOAD_VARIABLES: &[&str] = &[
+    "BUCKET_NAME",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "LOAD_CONCURRENCY",
+    "DB_SINK",
+    "DATABASE_URL",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_SECRET_ARN",
+    "DB_SSLMODE",
+    "DB_MIGRATE",
+    "DB_CA_FILE",
+    "DB_CLUSTER_ARN",
+    "AWS_ENDPOINT_URL_RDS_DATA",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is not set: {hint}")]
@@ -622,6 +661,64 @@ mod tests {
                 "{expected:?} missing from {error}"
             );
         }
+    }
+
+    /// The names a configuration read, over every mode.
+    fn names_read<C>(
+        read: impl Fn(&dyn Fn(&str) -> Option<String>) -> C,
+        variants: &[&[(&str, &str)]],
+    ) -> Vec<String> {
+        let seen = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        for vars in variants {
+            let lookup = |name: &str| {
+                seen.borrow_mut().insert(name.to_owned());
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            let _ = read(&lookup);
+        }
+        seen.into_inner().into_iter().collect()
+    }
+
+    fn sorted(names: &[&str]) -> Vec<String> {
+        let mut names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn the_variable_lists_name_exactly_what_the_configurations_read() {
+        let ingest = names_read(
+            |lookup| IngestConfig::from_lookup(lookup),
+            &[
+                &[("BUCKET_NAME", "b"), ("CMC_API_KEY", "k")],
+                &[
+                    ("BUCKET_NAME", "b"),
+                    ("CMC_API_KEY", "k"),
+                    ("CMC_MODE", "listings"),
+                ],
+            ],
+        );
+        assert_eq!(ingest, sorted(INGEST_VARIABLES));
+        let load = names_read(
+            |lookup| LoadConfig::from_lookup(lookup),
+            &[
+                &[("BUCKET_NAME", "b"), ("DATABASE_URL", "postgres://h/d")],
+                &[
+                    ("BUCKET_NAME", "b"),
+                    ("DB_HOST", "h"),
+                    ("DB_SECRET_ARN", "s"),
+                ],
+                &[
+                    ("BUCKET_NAME", "b"),
+                    ("DB_SINK", "data-api"),
+                    ("DB_CLUSTER_ARN", "c"),
+                    ("DB_SECRET_ARN", "s"),
+                ],
+            ],
+        );
+        assert_eq!(load, sorted(LOAD_VARIABLES));
     }
 
     #[test]
