@@ -66,12 +66,15 @@ ensure_tools() {
     cargo install cargo-nextest --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  # sam build cross-compiles for arm64 (the template's default architecture).
+  rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu' \
+    || rustup target add aarch64-unknown-linux-gnu
   local stamp="$VENV/.requirements.sha256" want
   want="$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)"
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  say "installing cargo-lambda, zig and moto into .venv"
+  say "installing the Python tools of requirements-dev.txt into .venv (cargo-lambda, zig, moto, SAM CLI, cfn-lint, duckdb)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q -r "$ROOT/requirements-dev.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
-# test of both functions under `cargo lambda watch` + `cargo lambda invoke`.
+# test of both functions under `cargo lambda watch` + `cargo lambda invoke`, and the SAM
+# template validated offline (cfn-lint, sam validate --lint, sam build).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -18,6 +19,19 @@ say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo nextest run"
 cargo nextest run --workspace
+
+say "cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
+export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+say "sam validate --lint"
+PATH="$VENV/bin:$PATH" sam validate --lint --template template.yaml
+say "sam build (cargo lambda build for both functions)"
+PATH="$VENV/bin:$PATH" sam build --beta-features --template template.yaml >"$LOCAL/sam-build.log" 2>&1 \
+  || { tail -n 40 "$LOCAL/sam-build.log"; exit 1; }
+for function in IngestFunction LoadFunction; do
+  [ -s ".aws-sam/build/$function/bootstrap" ] || { say "sam build produced no bootstrap for $function"; exit 1; }
+done
+say "sam build produced both bootstraps: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
 
 say "smoke test: cargo lambda invoke ingest, then load, against cargo lambda watch"
 smoke_db="coinlake_smoke_$$"
