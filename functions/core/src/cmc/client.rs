@@ -242,53 +242,7 @@ impl CmcClient {
             .bytes()
             .await
             .map_err(|e| self.transport_error(&e, timeout))?;
-        self.interpret(http, &content_type, &body)
-    }
-
-    fn interpret(&self, http: u16, content_type: &str, body: &[u8]) -> Result<Reply, CmcError> {
-        let envelope = serde_json::from_slice::<Envelope>(body);
-        let Ok(Envelope {
-            status: Some(status),
-            data,
-        }) = envelope
-        else {
-            // Not CMC's JSON: a proxy's HTML error page, a truncated body. An error status
-            // still says what happened; a success status with such a body is malformed.
-            let snippet = self.snippet(body);
-            let described = format!("non-JSON body ({content_type:?}) starting {snippet:?}");
-            if let Some(error) = CmcError::classify(http, 0, described) {
-                return Err(error);
-            }
-            let reason = match envelope {
-                Err(e) => format!("invalid JSON ({e})"),
-                Ok(_) => "the JSON has no \"status\" object".to_owned(),
-            };
-            return Err(CmcError::Malformed {
-                http,
-                content_type: content_type.to_owned(),
-                reason,
-                snippet,
-            });
-        };
-        let message = self
-            .api_key
-            .redact_from(status.error_message.as_deref().unwrap_or("no message"));
-        if let Some(error) = CmcError::classify(http, status.error_code.unwrap_or(0), message) {
-            return Err(error);
-        }
-        match data {
-            Some(data) if data.get() != "null" => Ok(Reply {
-                status,
-                data,
-                attempts: 0,
-            }),
-            _ => Err(CmcError::Malformed {
-                http,
-                content_type: content_type.to_owned(),
-                reason: "the response has no \"data\"".to_owned(),
-                snippet: self.snippet(body),
-            }),
-        }
+        parse_reply(http, &content_type, &body, &self.api_key)
     }
 
     fn transport_error(&self, error: &reqwest::Error, timeout: Duration) -> CmcError {
@@ -319,13 +273,64 @@ impl CmcClient {
             }
         }
     }
+}
 
-    fn snippet(&self, body: &[u8]) -> String {
-        let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
-        let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-        self.api_key
-            .redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
+/// Reads one CMC reply: its HTTP status, content type and body. Errors name what CMC said
+/// (its `error_code` and message) or, for a body that is not CMC's JSON, how it starts;
+/// `api_key` is scrubbed from anything quoted.
+pub fn parse_reply(
+    http: u16,
+    content_type: &str,
+    body: &[u8],
+    api_key: &Secret,
+) -> Result<Reply, CmcError> {
+    let envelope = serde_json::from_slice::<Envelope>(body);
+    let Ok(Envelope {
+        status: Some(status),
+        data,
+    }) = envelope
+    else {
+        // Not CMC's JSON: a proxy's HTML error page, a truncated body. An error status
+        // still says what happened; a success status with such a body is malformed.
+        let snippet = snippet(body, api_key);
+        let described = format!("non-JSON body ({content_type:?}) starting {snippet:?}");
+        if let Some(error) = CmcError::classify(http, 0, described) {
+            return Err(error);
+        }
+        let reason = match envelope {
+            Err(e) => format!("invalid JSON ({e})"),
+            Ok(_) => "the JSON has no \"status\" object".to_owned(),
+        };
+        return Err(CmcError::Malformed {
+            http,
+            content_type: content_type.to_owned(),
+            reason,
+            snippet,
+        });
+    };
+    let message = api_key.redact_from(status.error_message.as_deref().unwrap_or("no message"));
+    if let Some(error) = CmcError::classify(http, status.error_code.unwrap_or(0), message) {
+        return Err(error);
     }
+    match data {
+        Some(data) if data.get() != "null" => Ok(Reply {
+            status,
+            data,
+            attempts: 0,
+        }),
+        _ => Err(CmcError::Malformed {
+            http,
+            content_type: content_type.to_owned(),
+            reason: "the response has no \"data\"".to_owned(),
+            snippet: snippet(body, api_key),
+        }),
+    }
+}
+
+fn snippet(body: &[u8], api_key: &Secret) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
+    let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    api_key.redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
 }
 
 impl std::fmt::Debug for CmcClient {

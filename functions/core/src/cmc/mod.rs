@@ -7,7 +7,7 @@ mod lenient;
 mod source;
 pub mod wire;
 
-pub use client::{ClientBuildError, CmcClient, Endpoint, Reply, RetryPolicy};
+pub use client::{parse_reply, ClientBuildError, CmcClient, Endpoint, Reply, RetryPolicy};
 pub use error::CmcError;
 pub use source::{Fetched, Selection, SymbolResolver};
 
