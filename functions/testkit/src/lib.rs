@@ -1,6 +1,7 @@
 //! Test support shared by coinlake's crates: a real S3-compatible server (moto) with a
 //! bucket per test, CoinMarketCap stand-ins on wiremock, log capture and fixtures.
 
+pub mod cluster;
 pub mod cmc;
 pub mod data_api;
 pub mod logs;

@@ -22,11 +22,27 @@ fn db_error(error: impl std::fmt::Display) -> SinkError {
     SinkError(format!("PostgreSQL: {error}"))
 }
 
+/// The error and its causes: the pool's "error creating a new object" only becomes
+/// actionable with the TLS or network reason beneath it.
+fn chained(error: &dyn std::error::Error) -> SinkError {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    db_error(text)
+}
+
 /// tokio-postgres prints "db error" for server errors; the server's message is the useful part.
 fn pg_error(error: tokio_postgres::Error) -> SinkError {
     match error.as_db_error() {
         Some(db) => db_error(format!("{}: {}", db.code().code(), db.message())),
-        None => db_error(error),
+        None => chained(&error),
     }
 }
 
@@ -42,7 +58,7 @@ impl PostgresSink {
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, SinkError> {
-        let mut client = self.pool.get().await.map_err(db_error)?;
+        let mut client = self.pool.get().await.map_err(|e| chained(&e))?;
         if self.migrate {
             self.migrated
                 .get_or_try_init(|| async {
