@@ -337,6 +337,13 @@ fn quotes_selection(env: &Env<'_>) -> Result<Selection, ConfigError> {
             }
         }
     }
+    if let Some(text) = ids_text.as_deref().filter(|_| ids.is_empty()) {
+        return Err(env.invalid(
+            "CMC_IDS",
+            text,
+            "it is set but names no id; unset it or list ids such as 1,1027",
+        ));
+    }
     // Symbols default only when no ids are given: CMC_IDS alone means exactly those coins.
     let symbols_text = env
         .get("CMC_SYMBOLS")
@@ -357,6 +364,13 @@ fn quotes_selection(env: &Env<'_>) -> Result<Selection, ConfigError> {
         if !symbols.contains(&symbol) {
             symbols.push(symbol);
         }
+    }
+    if let Some(text) = env.get("CMC_SYMBOLS").filter(|_| symbols.is_empty()) {
+        return Err(env.invalid(
+            "CMC_SYMBOLS",
+            &text,
+            "it is set but names no symbol; unset it or list symbols such as BTC,ETH",
+        ));
     }
     if ids.is_empty() && symbols.is_empty() {
         return Err(ConfigError::Conflict(
@@ -535,6 +549,8 @@ mod tests {
             ("CMC_SYMBOLS", "BTC;DROP TABLE"),
             ("CMC_CONVERT", "US DOLLAR"),
             ("CMC_CONVERT", " , "),
+            ("CMC_IDS", " , "),
+            ("CMC_SYMBOLS", ",,"),
             ("CMC_LISTINGS_LIMIT", "0"),
             ("CMC_LISTINGS_LIMIT", "5001"),
             ("CMC_MAX_ATTEMPTS", "many"),

@@ -361,3 +361,31 @@ async fn a_missing_bucket_fails_with_the_bucket_and_key_named() {
         failure.error_message
     );
 }
+
+#[tokio::test]
+async fn a_currency_cmc_does_not_know_is_refused_without_retry() {
+    let world = World::new().await;
+    world
+        .serve_quotes(error(400, 400, "Invalid value for \"convert\": \"XYZ\""))
+        .await;
+
+    let failure = run(&world, &[("CMC_CONVERT", "XYZ")]).await.unwrap_err();
+
+    assert_eq!(failure.error_type, "CmcBadRequest");
+    assert!(
+        failure
+            .error_message
+            .contains("Invalid value for \"convert\": \"XYZ\""),
+        "{}",
+        failure.error_message
+    );
+    assert!(
+        failure
+            .error_message
+            .contains("check CMC_IDS, CMC_SYMBOLS and CMC_CONVERT"),
+        "{}",
+        failure.error_message
+    );
+    assert_eq!(world.cmc_requests().await.len(), 1);
+    assert_nothing_written(&world).await;
+}
