@@ -70,6 +70,14 @@ fn label(coin: &Coin) -> String {
     }
 }
 
+/// Control characters (a newline in a coin's name, say) become spaces: Athena's CSV reader
+/// splits records on line breaks even inside quotes, and PostgreSQL refuses NUL.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn row(
     coin: &Coin,
     currency: &str,
@@ -79,13 +87,15 @@ fn row(
     let cmc_id = coin.id.ok_or("no id")?;
     let symbol = coin
         .symbol
-        .clone()
-        .filter(|s| !s.is_empty())
+        .as_deref()
+        .map(clean)
+        .filter(|s| !s.trim().is_empty())
         .ok_or("no symbol")?;
     let name = coin
         .name
-        .clone()
-        .filter(|s| !s.is_empty())
+        .as_deref()
+        .map(clean)
+        .filter(|s| !s.trim().is_empty())
         .ok_or("no name")?;
     let quote: &Quote = coin
         .quote
@@ -111,7 +121,7 @@ fn row(
     Ok(QuoteRow {
         slot_at: slot.start(),
         cmc_id,
-        slug: coin.slug.clone().unwrap_or_default(),
+        slug: coin.slug.as_deref().map(clean).unwrap_or_default(),
         cmc_rank: coin.cmc_rank,
         quote_currency: currency.to_owned(),
         price,
@@ -158,5 +168,16 @@ fn optional_metric(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_in_names_become_spaces() {
+        assert_eq!(clean("Two\nLines\r\tand\u{0}NUL"), "Two Lines  and NUL");
+        assert_eq!(clean("Comma, \"Quoted\" ✓"), "Comma, \"Quoted\" ✓");
     }
 }
