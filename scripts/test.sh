@@ -20,8 +20,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 say "cargo nextest run"
 cargo nextest run --workspace
 
-say "cfn-lint template.yaml"
-"$VENV/bin/cfn-lint" template.yaml
+say "cfn-lint template.yaml, with the serverless rules"
+"$VENV/bin/cfn-lint" template.yaml --append-rules cfn_lint_serverless.rules
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 say "sam validate --lint"
 PATH="$VENV/bin:$PATH" sam validate --lint --template template.yaml

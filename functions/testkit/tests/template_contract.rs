@@ -278,3 +278,37 @@ fn no_iam_statement_grants_every_action_or_every_resource() {
         }
     }
 }
+
+#[test]
+fn the_bucket_refuses_requests_without_tls() {
+    let template = template();
+    let statements = untag(at(
+        &template,
+        "Resources.DataBucketPolicy.Properties.PolicyDocument.Statement",
+    ));
+    let deny = statements
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| text(at(s, "Effect")) == "Deny")
+        .expect("a Deny statement");
+    assert_eq!(text(at(deny, "Action")), "s3:*");
+    assert_eq!(
+        text(at(deny, "Condition.Bool.aws:SecureTransport")),
+        "false"
+    );
+    let resources = text(at(deny, "Resource"));
+    assert!(
+        resources.contains("${DataBucket}") && resources.contains("${DataBucket}/*"),
+        "{resources}"
+    );
+    let public = untag(at(
+        &template,
+        "Resources.DataBucket.Properties.PublicAccessBlockConfiguration",
+    ));
+    assert!(public
+        .as_mapping()
+        .unwrap()
+        .values()
+        .all(|v| matches!(untag(v), Value::Bool(true))));
+}
