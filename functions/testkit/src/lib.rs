@@ -6,6 +6,7 @@ pub mod cmc;
 pub mod data_api;
 pub mod logs;
 pub mod postgres;
+pub mod proxy;
 pub mod s3;
 
 pub use postgres::TestDatabase;
