@@ -10,6 +10,24 @@ use lambda_runtime::Diagnostic;
 use testkit::data_api::DataApiEmulator;
 use testkit::TestDatabase;
 
+/// The load configuration for the Data API sink, pointed at the emulator.
+fn data_api_vars<'a>(database: &'a str, endpoint: &'a str) -> [(&'static str, &'a str); 6] {
+    [
+        ("DB_SINK", "data-api"),
+        ("DATABASE_URL", ""),
+        (
+            "DB_CLUSTER_ARN",
+            "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
+        ),
+        (
+            "DB_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
+        ),
+        ("DB_NAME", database),
+        ("AWS_ENDPOINT_URL_RDS_DATA", endpoint),
+    ]
+}
+
 #[tokio::test]
 async fn both_sinks_write_identical_tables_for_the_same_files() {
     // GIVEN snapshots with nulls, awkward names and a repeated CMC update, and two databases
@@ -62,20 +80,7 @@ async fn both_sinks_write_identical_tables_for_the_same_files() {
     let emulator = DataApiEmulator::start(&aurora.host, aurora.port).await;
     let postgres_app = world.app(&[]).await;
     let data_api_app = world
-        .app(&[
-            ("DB_SINK", "data-api"),
-            ("DATABASE_URL", ""),
-            (
-                "DB_CLUSTER_ARN",
-                "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
-            ),
-            (
-                "DB_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
-            ),
-            ("DB_NAME", &aurora.name),
-            ("AWS_ENDPOINT_URL_RDS_DATA", &emulator.endpoint),
-        ])
+        .app(&data_api_vars(&aurora.name, &emulator.endpoint))
         .await;
 
     // WHEN each sink loads the files, the second one twice
@@ -136,20 +141,7 @@ async fn the_data_api_sink_rejects_a_bad_file_whole_and_rolls_back() {
     world.migrate().await;
     let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
     let app = world
-        .app(&[
-            ("DB_SINK", "data-api"),
-            ("DATABASE_URL", ""),
-            (
-                "DB_CLUSTER_ARN",
-                "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
-            ),
-            (
-                "DB_SECRET_ARN",
-                "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
-            ),
-            ("DB_NAME", &world.db.name),
-            ("AWS_ENDPOINT_URL_RDS_DATA", &emulator.endpoint),
-        ])
+        .app(&data_api_vars(&world.db.name, &emulator.endpoint))
         .await;
     // 1,500 good rows (two batches staged) and then a bad one
     let rows: Vec<_> = (1..=1500)
