@@ -76,6 +76,8 @@ pub enum DecodeError {
     },
     #[error("line {line}: {reason}")]
     Malformed { line: u64, reason: String },
+    #[error("the database refused the file's content: {0}")]
+    Database(String),
 }
 
 /// Checks the header row against [`QUOTE_COLUMNS`], naming the first difference.

@@ -135,10 +135,19 @@ impl<S: ObjectStore> Ingest<S> {
                 ("quote-currencies".to_owned(), self.converts.join(",")),
             ],
         };
-        self.store
-            .put(&key, body, meta)
-            .await
-            .map_err(|source| IngestError::Store { slot, source })?;
+        // Bounded by the deadline, so a hung write ends as S3WriteFailed, not a Lambda timeout.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, self.store.put(&key, body, meta)).await {
+            Ok(written) => written.map_err(|source| IngestError::Store { slot, source })?,
+            Err(_) => {
+                let source = StoreError {
+                    bucket: self.store.bucket().to_owned(),
+                    key: key.clone(),
+                    reason: "the write did not finish before the invocation's deadline".to_owned(),
+                };
+                return Err(IngestError::Store { slot, source });
+            }
+        }
 
         let summary = IngestSummary {
             slot,

@@ -4,49 +4,17 @@
 //! Needs the local stack: `scripts/bench.sh` starts it (or run with
 //! `COINLAKE_TEST_S3_ENDPOINT` set and PostgreSQL on 127.0.0.1:5432).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use coinlake::csv_codec::encode_quotes;
-use coinlake::decimal::DecimalText;
 use coinlake::layout::{object_key, Dataset};
-use coinlake::quote::QuoteRow;
 use coinlake::slot::Slot;
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use testkit::{TestBucket, TestDatabase};
-
-pub fn rows(count: i64, slot: DateTime<Utc>) -> Vec<QuoteRow> {
-    let d = |text: &str| Some(DecimalText::parse(text).unwrap());
-    (1..=count)
-        .map(|id| QuoteRow {
-            slot_at: slot,
-            cmc_id: id,
-            symbol: format!("C{id}"),
-            name: format!("Coin number {id}"),
-            slug: format!("coin-{id}"),
-            cmc_rank: Some(id),
-            quote_currency: "USD".to_owned(),
-            price: DecimalText::parse(&format!("{}.{:08}", 1000 + id, id * 7919 % 100_000_000))
-                .unwrap(),
-            volume_24h: d("24581337215.12"),
-            volume_change_24h: d("-4.1274"),
-            percent_change_1h: d("0.0634"),
-            percent_change_24h: d("1.2387"),
-            percent_change_7d: d("-2.4451"),
-            percent_change_30d: d("8.9271"),
-            market_cap: d("1329412345678.91"),
-            market_cap_dominance: d("54.2311"),
-            fully_diluted_market_cap: d("1416090592919.1"),
-            circulating_supply: d("19712987"),
-            total_supply: d("19712987"),
-            max_supply: None,
-            num_market_pairs: Some(11698),
-            last_updated: slot - TimeDelta::seconds(60),
-            ingested_at: slot + TimeDelta::seconds(2),
-        })
-        .collect()
-}
 
 fn event(bucket: &str, key: &str) -> LambdaEvent<serde_json::Value> {
     let payload = json!({ "Records": [{
@@ -71,7 +39,7 @@ fn benches(c: &mut Criterion) {
         let db = TestDatabase::new().await;
         let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
         let key = object_key(Dataset::Quotes, Slot::containing(slot));
-        let body = encode_quotes(&rows(5000, slot)).unwrap();
+        let body = encode_quotes(&common::synthetic(5000, slot)).unwrap();
         bucket
             .client
             .put_object()

@@ -10,46 +10,15 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::csv_codec::encode_quotes;
-use coinlake::decimal::DecimalText;
 use coinlake::layout::{object_key, Dataset};
-use coinlake::quote::QuoteRow;
 use coinlake::slot::Slot;
+mod common;
+
 use futures::StreamExt;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;
 use std::time::Instant;
 use testkit::{TestBucket, TestDatabase};
-
-fn snapshot(coins: i64, slot: DateTime<Utc>) -> Vec<QuoteRow> {
-    (1..=coins)
-        .map(|id| QuoteRow {
-            slot_at: slot,
-            cmc_id: id,
-            symbol: format!("C{id}"),
-            name: format!("Coin number {id}"),
-            slug: format!("coin-{id}"),
-            cmc_rank: Some(id),
-            quote_currency: "USD".to_owned(),
-            price: DecimalText::parse(&format!("{}.{:04}", 1000 + id, slot.timestamp() % 10_000))
-                .unwrap(),
-            volume_24h: Some(DecimalText::parse("24581337215.12").unwrap()),
-            volume_change_24h: None,
-            percent_change_1h: Some(DecimalText::parse("0.0634").unwrap()),
-            percent_change_24h: Some(DecimalText::parse("1.2387").unwrap()),
-            percent_change_7d: None,
-            percent_change_30d: None,
-            market_cap: Some(DecimalText::parse("1329412345678.91").unwrap()),
-            market_cap_dominance: None,
-            fully_diluted_market_cap: None,
-            circulating_supply: Some(DecimalText::parse("19712987").unwrap()),
-            total_supply: None,
-            max_supply: None,
-            num_market_pairs: Some(100),
-            last_updated: slot - TimeDelta::seconds(30),
-            ingested_at: slot + TimeDelta::seconds(2),
-        })
-        .collect()
-}
 
 async fn app(bucket: &TestBucket, db: &TestDatabase) -> load::App {
     let concurrency = std::env::var("LOAD_CONCURRENCY").unwrap_or_else(|_| "8".to_owned());
@@ -88,7 +57,7 @@ async fn replay(days: i64, coins: i64) {
             let bucket = &bucket;
             async move {
                 let key = object_key(Dataset::Quotes, Slot::containing(slot));
-                let body = encode_quotes(&snapshot(coins, slot)).unwrap();
+                let body = encode_quotes(&common::synthetic(coins, slot)).unwrap();
                 bucket
                     .client
                     .put_object()
@@ -136,7 +105,7 @@ async fn memory(rows: i64) {
     let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
     let key = object_key(Dataset::Quotes, Slot::containing(slot));
     {
-        let body = encode_quotes(&snapshot(rows, slot)).unwrap();
+        let body = encode_quotes(&common::synthetic(rows, slot)).unwrap();
         bucket
             .client
             .put_object()

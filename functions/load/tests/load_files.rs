@@ -300,3 +300,38 @@ async fn a_connection_the_server_closed_between_invocations_is_replaced() {
     // THEN it loads on a fresh connection
     assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);
 }
+
+#[tokio::test]
+async fn a_coin_without_a_slug_loads_with_an_empty_one() {
+    // CSV writes an empty field for it, which COPY would read as NULL into a NOT NULL column.
+    let world = World::new().await;
+    let mut nameless = quote(
+        42,
+        "NSL",
+        "1",
+        "2024-06-01T12:34:00Z",
+        "2024-06-01T12:35:00Z",
+    );
+    nameless.slug = String::new();
+    let key = world
+        .put_snapshot("2024-06-01T12:35:00Z", &[nameless])
+        .await;
+    let app = world.app(&[]).await;
+
+    load::handle(&app, s3_event(&world.bucket.name, &[&key]))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM quotes WHERE slug = ''")
+            .await,
+        1
+    );
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM assets WHERE slug = ''")
+            .await,
+        1
+    );
+}

@@ -41,6 +41,7 @@ async fn both_sinks_write_identical_tables_for_the_same_files() {
     );
     odd.name = "Comma, \"Quoted\" 'Coin' :id".to_owned();
     odd.cmc_rank = None;
+    odd.slug = String::new(); // CMC sometimes has none: stored as '' by both sinks
     odd.market_cap = None;
     odd.max_supply = Some(DecimalText::parse("21000000.000000000000000001").unwrap());
     let first = world

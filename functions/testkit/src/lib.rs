@@ -7,6 +7,7 @@ pub mod data_api;
 pub mod logs;
 pub mod postgres;
 pub mod proxy;
+pub mod runtime_api;
 pub mod s3;
 
 pub use postgres::TestDatabase;

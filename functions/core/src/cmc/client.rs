@@ -111,7 +111,7 @@ pub enum ClientBuildError {
 pub struct CmcClient {
     http: reqwest::Client,
     base_url: String,
-    api_key: Secret,
+    pub(super) api_key: Secret,
     retry: RetryPolicy,
 }
 
@@ -259,13 +259,10 @@ impl CmcClient {
             source = cause.source();
         }
         let reason = self.api_key.redact_from(&reason);
+        // reqwest reports any failure while reading the body (a reset connection, a
+        // truncated gzip stream) as a decode or body error: the network's fault, worth a retry.
         if error.is_decode() || error.is_body() {
-            CmcError::Malformed {
-                http: 200,
-                content_type: String::new(),
-                reason,
-                snippet: String::new(),
-            }
+            CmcError::Interrupted { reason }
         } else {
             CmcError::Unreachable {
                 base_url: self.base_url.clone(),
@@ -327,10 +324,12 @@ pub fn parse_reply(
     }
 }
 
-fn snippet(body: &[u8], api_key: &Secret) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(SNIPPET_CHARS * 4)]);
+/// The start of a body for an error message. The key is scrubbed from the whole body
+/// before it is cut, so no prefix of the key survives at the cut.
+pub(super) fn snippet(body: &[u8], api_key: &Secret) -> String {
+    let text = api_key.redact_from(&String::from_utf8_lossy(body));
     let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    api_key.redact_from(&collapsed.chars().take(SNIPPET_CHARS).collect::<String>())
+    collapsed.chars().take(SNIPPET_CHARS).collect()
 }
 
 impl std::fmt::Debug for CmcClient {
@@ -340,5 +339,23 @@ impl std::fmt::Debug for CmcClient {
             .field("api_key", &self.api_key)
             .field("retry", &self.retry)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_prefix_of_the_key_survives_where_a_snippet_is_cut() {
+        let key = Secret::new("0123456789abcdef0123456789abcdef");
+        for start in 90..SNIPPET_CHARS + 5 {
+            let body = format!("{}{}<tail>", "x".repeat(start), key.expose());
+            let shown = snippet(body.as_bytes(), &key);
+            assert!(
+                !shown.contains("0123456789"),
+                "key start leaked at offset {start}: {shown}"
+            );
+        }
     }
 }

@@ -49,6 +49,9 @@ pub enum CmcError {
     #[error("could not reach CoinMarketCap at {base_url}: {reason}")]
     Unreachable { base_url: String, reason: String },
 
+    #[error("the connection to CoinMarketCap broke while reading its answer: {reason}")]
+    Interrupted { reason: String },
+
     #[error("CoinMarketCap refused the request (HTTP {http}, error {code}: {message}); check CMC_IDS, CMC_SYMBOLS and CMC_CONVERT")]
     BadRequest {
         http: u16,
@@ -107,6 +110,7 @@ impl CmcError {
             CmcError::Server { .. } => "CmcServerError",
             CmcError::Timeout { .. } => "CmcTimeout",
             CmcError::Unreachable { .. } => "CmcUnreachable",
+            CmcError::Interrupted { .. } => "CmcInterrupted",
             CmcError::BadRequest { .. } => "CmcBadRequest",
             CmcError::Api { .. } => "CmcApiError",
             CmcError::Malformed { .. } => "CmcMalformedResponse",

@@ -1,9 +1,10 @@
 //! What to fetch (ids, symbols or the top of the listings) and how: symbols are resolved to
 //! the highest-ranked coin once and remembered, listings are paged.
 
-use super::client::{CmcClient, Endpoint, Reply};
+use super::client::{snippet, CmcClient, Endpoint, Reply};
 use super::error::CmcError;
 use super::wire::{read_coin, Coin, UnreadableCoin};
+use crate::secret::Secret;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -105,7 +106,7 @@ impl CmcClient {
                 .get(Endpoint::QuotesBySymbol(&unresolved), convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let mut candidates = by_key(&reply)?;
+            let mut candidates = by_key(&reply, &self.api_key)?;
             for symbol in &unresolved {
                 match candidates
                     .remove(symbol.as_str())
@@ -139,7 +140,7 @@ impl CmcClient {
                 .get(Endpoint::QuotesById(&wanted), convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let mut coins = by_key(&reply)?;
+            let mut coins = by_key(&reply, &self.api_key)?;
             for id in &wanted {
                 match coins.remove(id.to_string().as_str()) {
                     Some(raw) => match read_coin(&raw, format!("id {id}")) {
@@ -169,8 +170,10 @@ impl CmcClient {
                 .get(Endpoint::Listings { start, limit: want }, convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let page: Vec<Box<RawValue>> = serde_json::from_str(reply.data.get())
-                .map_err(|_| unexpected_shape("listings \"data\" is not an array", &reply))?;
+            let page: Vec<Box<RawValue>> =
+                serde_json::from_str(reply.data.get()).map_err(|_| {
+                    unexpected_shape("listings \"data\" is not an array", &reply, &self.api_key)
+                })?;
             let got = page.len() as u32;
             for (offset, raw) in page.iter().enumerate() {
                 match read_coin(raw, format!("listing #{}", start as usize + offset)) {
@@ -189,9 +192,9 @@ impl CmcClient {
 }
 
 /// `data` of a quotes reply: an object keyed by id or by symbol.
-fn by_key(reply: &Reply) -> Result<BTreeMap<String, Box<RawValue>>, CmcError> {
+fn by_key(reply: &Reply, api_key: &Secret) -> Result<BTreeMap<String, Box<RawValue>>, CmcError> {
     serde_json::from_str(reply.data.get())
-        .map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply))
+        .map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply, api_key))
 }
 
 /// The highest-ranked readable coin among a symbol's candidates (an array in v2; a single
@@ -210,11 +213,11 @@ fn highest_ranked(raw: &RawValue) -> Option<(i64, Coin)> {
         .min_by_key(|(id, coin)| (coin.cmc_rank.unwrap_or(i64::MAX), *id))
 }
 
-fn unexpected_shape(reason: &str, reply: &Reply) -> CmcError {
+fn unexpected_shape(reason: &str, reply: &Reply, api_key: &Secret) -> CmcError {
     CmcError::Malformed {
         http: 200,
         content_type: "application/json".to_owned(),
         reason: reason.to_owned(),
-        snippet: reply.data.get().chars().take(120).collect(),
+        snippet: snippet(reply.data.get().as_bytes(), api_key),
     }
 }

@@ -73,8 +73,35 @@ impl DbSettings {
     }
 }
 
+/// Only an IP literal on the loopback network, or `localhost`, counts: a DNS name that merely
+/// starts with "127." could resolve anywhere.
 pub fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "::1" || host.starts_with("127.")
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_addresses_and_localhost_are_loopback() {
+        for host in ["127.0.0.1", "127.3.2.1", "::1", "[::1]", "localhost"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "127.db.corp.example",
+            "10.0.0.1",
+            "db.example",
+            "localhost.example",
+            "0.0.0.0",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -199,13 +199,32 @@ impl Sink for DataApiSink {
     }
 
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
-        self.execute(
-            None,
-            INSERT_RUN,
-            run_parameters(&run.file, run.status, None, Some(&run.error)),
-        )
-        .await
-        .map(|_| ())
+        // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
+        // the cluster's time zone.
+        let begun = self
+            .client
+            .begin_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .database(&self.database)
+            .send()
+            .await
+            .map_err(api_error)?;
+        let transaction = begun.transaction_id.unwrap_or_default();
+        self.execute(Some(&transaction), "SET LOCAL TIME ZONE 'UTC'", vec![])
+            .await?;
+        let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
+        self.execute(Some(&transaction), INSERT_RUN, parameters)
+            .await?;
+        self.client
+            .commit_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .transaction_id(&transaction)
+            .send()
+            .await
+            .map_err(api_error)?;
+        Ok(())
     }
 }
 

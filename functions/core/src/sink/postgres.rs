@@ -2,10 +2,14 @@
 //! de-duplicating `INSERT … SELECT`, all in one transaction.
 
 use super::sql::{
-    column_list, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS,
+    copy_statement, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS,
 };
-use super::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure};
+use super::{
+    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
+    SourceError,
+};
 use crate::csv_codec::encode_rows_into;
+use crate::csv_codec::DecodeError;
 use crate::db::migrate;
 use bytes::Bytes;
 use deadpool_postgres::Pool;
@@ -36,6 +40,21 @@ fn chained(error: &dyn std::error::Error) -> SinkError {
         source = cause.source();
     }
     db_error(text)
+}
+
+/// A server error caused by the file's content (SQLSTATE class 22, data exception, or 23,
+/// integrity violation) rejects the file: loading it again cannot succeed. Anything else
+/// (connection, server, locks) is worth a retry.
+fn failure(error: tokio_postgres::Error) -> SinkFailure {
+    let class = error
+        .as_db_error()
+        .map(|db| db.code().code().get(..2).unwrap_or("").to_owned());
+    match class.as_deref() {
+        Some("22" | "23") => SinkFailure::Source(SourceError::Decode(DecodeError::Database(
+            pg_error(error).0,
+        ))),
+        _ => SinkFailure::Database(pg_error(error)),
+    }
 }
 
 /// tokio-postgres prints "db error" for server errors; the server's message is the useful part.
@@ -82,10 +101,7 @@ impl Sink for PostgresSink {
             .await
             .map_err(pg_error)?;
         let copy = tx
-            .copy_in::<_, Bytes>(&format!(
-                "COPY load_quotes ({}) FROM STDIN (FORMAT csv)",
-                column_list()
-            ))
+            .copy_in::<_, Bytes>(&copy_statement())
             .await
             .map_err(pg_error)?;
         futures::pin_mut!(copy);
@@ -99,14 +115,14 @@ impl Sink for PostgresSink {
             total += batch.len() as u64;
             copy.send(Bytes::copy_from_slice(&buffer))
                 .await
-                .map_err(pg_error)?;
+                .map_err(failure)?;
         }
-        copy.finish().await.map_err(pg_error)?;
-        tx.execute(UPSERT_ASSETS, &[]).await.map_err(pg_error)?;
+        copy.finish().await.map_err(failure)?;
+        tx.execute(UPSERT_ASSETS, &[]).await.map_err(failure)?;
         let inserted = tx
             .execute(&numbered(&insert_quotes()), &[&file.key])
             .await
-            .map_err(pg_error)?;
+            .map_err(failure)?;
         let counts = LoadCounts {
             rows: total,
             inserted,

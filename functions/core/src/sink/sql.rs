@@ -1,6 +1,6 @@
 //! The SQL both sinks run, derived from the one column list in `schema`.
 
-use crate::schema::QUOTE_COLUMNS;
+use crate::schema::{ColumnType, QUOTE_COLUMNS};
 
 /// Per-session staging table the file's rows land in before the de-duplicating insert;
 /// emptied at every commit, gone with the session.
@@ -12,6 +12,21 @@ pub fn create_staging_table() -> String {
     format!(
         "CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}) ON COMMIT DELETE ROWS",
         columns.join(", ")
+    )
+}
+
+/// `COPY … FROM STDIN` of the staged columns. CSV reads an unquoted empty field as NULL;
+/// text columns hold empty strings instead (an empty slug is a value, not a missing one).
+pub fn copy_statement() -> String {
+    let text_columns: Vec<&str> = QUOTE_COLUMNS
+        .iter()
+        .filter(|c| c.column_type == ColumnType::Text)
+        .map(|c| c.name)
+        .collect();
+    format!(
+        "COPY load_quotes ({}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({}))",
+        column_list(),
+        text_columns.join(", ")
     )
 }
 
