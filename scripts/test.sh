@@ -2,7 +2,8 @@
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
 # test of both functions under `cargo lambda watch` + `cargo lambda invoke`, and the SAM
-# template validated offline (cfn-lint, sam validate --lint, sam build).
+# template validated offline (cfn-lint, sam validate --lint, sam build), and each fuzz
+# target run for 20 seconds.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -32,6 +33,9 @@ for function in IngestFunction LoadFunction; do
   [ -s ".aws-sam/build/$function/bootstrap" ] || { say "sam build produced no bootstrap for $function"; exit 1; }
 done
 say "sam build produced both bootstraps: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
+
+say "fuzzing, short bounded mode (scripts/fuzz.sh for longer runs)"
+bash scripts/fuzz.sh short
 
 say "smoke test: cargo lambda invoke ingest, then load, against cargo lambda watch"
 smoke_db="coinlake_smoke_$$"

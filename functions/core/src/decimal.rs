@@ -28,7 +28,7 @@ impl DecimalText {
             Some(Shape::Plain) => Ok(DecimalText(text.to_owned())),
             Some(Shape::Exponent(exponent)) if exponent.abs() <= MAX_EXPONENT => {
                 BigDecimal::from_str(text)
-                    .map(|value| DecimalText(value.to_plain_string()))
+                    .map(|value| DecimalText(without_leading_zeros(&value.to_plain_string())))
                     .map_err(|_| NotADecimal(text.to_owned()))
             }
             _ => Err(NotADecimal(text.to_owned())),
@@ -54,6 +54,21 @@ impl fmt::Display for DecimalText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A zero with a positive exponent (`0e12`) prints as a run of zeros (`0000000000000`),
+/// which is not valid number syntax; keep a single zero before the point.
+fn without_leading_zeros(plain: &str) -> String {
+    let (sign, digits) = plain
+        .strip_prefix('-')
+        .map_or(("", plain), |rest| ("-", rest));
+    let trimmed = digits.trim_start_matches('0');
+    let trimmed = if trimmed.is_empty() || trimmed.starts_with('.') {
+        format!("0{trimmed}")
+    } else {
+        trimmed.to_owned()
+    };
+    format!("{sign}{trimmed}")
 }
 
 enum Shape {
@@ -136,6 +151,14 @@ mod tests {
             plain("-1.23456789012345678e-10"),
             "-0.000000000123456789012345678"
         );
+    }
+
+    #[test]
+    fn whatever_it_rewrites_parses_again_unchanged() {
+        for text in ["0e12", "1e3", "-0e3", "0.0e1", "2.5E+3", "1.5e-7", "0e-3"] {
+            let once = plain(text);
+            assert_eq!(plain(&once), once, "{text}");
+        }
     }
 
     #[test]

@@ -295,7 +295,8 @@ pub fn parse_reply(
             return Err(error);
         }
         let reason = match envelope {
-            Err(e) => format!("invalid JSON ({e})"),
+            // serde_json quotes offending values, which may be anything the server echoed.
+            Err(e) => format!("invalid JSON ({})", api_key.redact_from(&e.to_string())),
             Ok(_) => "the JSON has no \"status\" object".to_owned(),
         };
         return Err(CmcError::Malformed {
@@ -345,6 +346,15 @@ impl std::fmt::Debug for CmcClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_parse_error_quoting_the_key_is_redacted() {
+        let key = Secret::new("fuzz-key");
+        let error = parse_reply(200, "application/json", br#"{"status":"fuzz-key"}"#, &key)
+            .unwrap_err()
+            .to_string();
+        assert!(!error.contains("fuzz-key"), "{error}");
+    }
 
     #[test]
     fn no_prefix_of_the_key_survives_where_a_snippet_is_cut() {

@@ -1,0 +1,57 @@
+//! Any JSON payload as the event of either Lambda: `ingest`'s trigger and `load`'s event
+//! parsers, then the pure steps each handler takes next (the slot and its object key for
+//! `ingest`, recognising snapshot keys for `load`).
+//!
+//! Properties checked (a panic is a finding): nothing panics; the object key `ingest`
+//! writes for a trigger's slot (years 0 to 9999) is a key `load` recognises, for that slot.
+
+#![no_main]
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use coinlake::layout::{object_key, parse_object_key, Dataset};
+use coinlake::slot::Slot;
+use ingest::event::Trigger;
+use libfuzzer_sys::fuzz_target;
+use load::event::LoadEvent;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| run(data));
+
+fn run(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    // Also exercised by the error paths: every Display must format.
+    match Trigger::parse(&value) {
+        Ok(trigger) => {
+            let now: DateTime<Utc> = Utc.with_ymd_and_hms(2024, 6, 1, 12, 37, 10).unwrap();
+            let slot = Slot::containing(trigger.time(now));
+            let _ = slot.to_string();
+            let key = object_key(Dataset::Quotes, slot);
+            if (0..=9999).contains(&slot.start().year()) {
+                assert_eq!(
+                    parse_object_key(&key),
+                    Some((Dataset::Quotes, slot)),
+                    "load does not recognise the key ingest writes for {trigger:?}: {key}"
+                );
+            }
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
+    match LoadEvent::parse(&value) {
+        Ok(LoadEvent::Objects(objects)) => {
+            for object in objects {
+                let _ = parse_object_key(&object.key);
+            }
+        }
+        Ok(LoadEvent::Replay { from, to, .. }) => {
+            // What `Loader::replay` computes first.
+            let _ = (to - from).num_days();
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
+}
