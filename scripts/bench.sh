@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks against the local stack (release builds, loopback only): CPU cost of the codec
 # (criterion), one 5,000-row file loaded end to end (criterion), replay throughput of
-# 30 days × 100 coins, and the load's peak memory for growing files. Figures go into the
+# 30 days × 100 coins, both functions' release binaries under a local Lambda Runtime API
+# (cold start, warm p50/p99, peak RSS), and the load's peak memory for growing files. Figures go into the
 # README's results table by hand, with the machine and date.
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
@@ -27,6 +28,13 @@ say "load: one 5,000-row file end to end (S3 GET, parse, COPY, insert, commit)"
 cargo bench --quiet -p load --bench load_file -- "${criterion[@]}" 2>&1 | grep -E '^[0-9a-z_/]+|time:|thrpt:'
 say "replay: $days days x 288 slots x 100 coins"
 cargo bench --quiet -p load --bench replay -- "$days" 100
+say "functions as Lambda runs them: cold start, warm latency, peak RSS (release binaries)"
+cargo build --release --quiet -p ingest -p load
+if [ "${1:-}" = quick ]; then
+  cargo bench --quiet -p load --bench lambda -- 5 20
+else
+  cargo bench --quiet -p load --bench lambda -- 20 50
+fi
 say "memory: peak RSS of one load as the file grows (streaming keeps it flat)"
 for rows in 5000 50000 200000; do
   cargo bench --quiet -p load --bench replay -- memory "$rows"
