@@ -72,6 +72,31 @@ impl DataApiSink {
         Ok(output.number_of_records_updated)
     }
 
+    async fn begin(&self) -> Result<String, SinkError> {
+        let begun = self
+            .client
+            .begin_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .database(&self.database)
+            .send()
+            .await
+            .map_err(api_error)?;
+        Ok(begun.transaction_id.unwrap_or_default())
+    }
+
+    async fn commit(&self, transaction: &str) -> Result<(), SinkError> {
+        self.client
+            .commit_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .transaction_id(transaction)
+            .send()
+            .await
+            .map_err(api_error)?;
+        Ok(())
+    }
+
     async fn stage(&self, transaction: &str, rows: &[QuoteRow]) -> Result<(), SinkError> {
         let sql = insert_staged_row();
         let mut sets: Vec<Vec<SqlParameter>> = Vec::new();
@@ -157,26 +182,10 @@ impl Sink for DataApiSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkFailure> {
-        let begun = self
-            .client
-            .begin_transaction()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .send()
-            .await
-            .map_err(api_error)?;
-        let transaction = begun.transaction_id.unwrap_or_default();
+        let transaction = self.begin().await?;
         match self.load_in_transaction(&transaction, file, rows).await {
             Ok(counts) => {
-                self.client
-                    .commit_transaction()
-                    .resource_arn(&self.cluster_arn)
-                    .secret_arn(&self.secret_arn)
-                    .transaction_id(&transaction)
-                    .send()
-                    .await
-                    .map_err(api_error)?;
+                self.commit(&transaction).await?;
                 Ok(counts)
             }
             Err(failure) => {
@@ -201,30 +210,13 @@ impl Sink for DataApiSink {
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
         // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
         // the cluster's time zone.
-        let begun = self
-            .client
-            .begin_transaction()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .send()
-            .await
-            .map_err(api_error)?;
-        let transaction = begun.transaction_id.unwrap_or_default();
+        let transaction = self.begin().await?;
         self.execute(Some(&transaction), "SET LOCAL TIME ZONE 'UTC'", vec![])
             .await?;
         let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
         self.execute(Some(&transaction), INSERT_RUN, parameters)
             .await?;
-        self.client
-            .commit_transaction()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .transaction_id(&transaction)
-            .send()
-            .await
-            .map_err(api_error)?;
-        Ok(())
+        self.commit(&transaction).await
     }
 }
 
