@@ -18,6 +18,14 @@ pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.format(TIMESTAMP_FORMAT).to_string()
 }
 
+/// The file's format: `\n` line ends, quotes only where a field needs them.
+fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .quote_style(csv::QuoteStyle::Necessary)
+        .from_writer(out)
+}
+
 fn write_rows<W: std::io::Write>(
     writer: &mut csv::Writer<W>,
     rows: &[QuoteRow],
@@ -41,10 +49,7 @@ fn write_rows<W: std::io::Write>(
 
 /// Encodes `rows` with the header, in the order given.
 pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(Vec::with_capacity(256 * (rows.len() + 1)));
+    let mut writer = writer(Vec::with_capacity(256 * (rows.len() + 1)));
     writer.write_record(quote_column_names())?;
     write_rows(&mut writer, rows)?;
     writer
@@ -80,11 +85,38 @@ pub enum DecodeError {
     Database(String),
 }
 
+/// A CSV record's fields by position: implemented by the synchronous `csv` crate's record
+/// and by `csv_async`'s (what the load function streams), so neither is copied into the other.
+pub trait RecordFields {
+    fn field(&self, index: usize) -> Option<&[u8]>;
+    fn count(&self) -> usize;
+}
+
+impl RecordFields for csv::ByteRecord {
+    fn field(&self, index: usize) -> Option<&[u8]> {
+        self.get(index)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl RecordFields for csv_async::ByteRecord {
+    fn field(&self, index: usize) -> Option<&[u8]> {
+        self.get(index)
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// Checks the header row against [`QUOTE_COLUMNS`], naming the first difference.
-pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
+pub fn check_header(header: &impl RecordFields) -> Result<(), DecodeError> {
     let expected: Vec<&str> = quote_column_names().collect();
     for (position, name) in expected.iter().enumerate() {
-        match header.get(position) {
+        match header.field(position) {
             Some(found) if found == name.as_bytes() => {}
             Some(found) => {
                 return Err(DecodeError::Header(format!(
@@ -101,10 +133,10 @@ pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
             }
         }
     }
-    if header.len() > expected.len() {
+    if header.count() > expected.len() {
         return Err(DecodeError::Header(format!(
             "{} columns, expected {}",
-            header.len(),
+            header.count(),
             expected.len()
         )));
     }
@@ -112,12 +144,12 @@ pub fn check_header(header: &csv::ByteRecord) -> Result<(), DecodeError> {
 }
 
 /// Parses one data row; `line` is its line number in the file.
-pub fn decode_row(record: &csv::ByteRecord, line: u64) -> Result<QuoteRow, DecodeError> {
-    if record.len() != QUOTE_COLUMNS.len() {
+pub fn decode_row(record: &impl RecordFields, line: u64) -> Result<QuoteRow, DecodeError> {
+    if record.count() != QUOTE_COLUMNS.len() {
         return Err(DecodeError::FieldCount {
             line,
             expected: QUOTE_COLUMNS.len(),
-            found: record.len(),
+            found: record.count(),
         });
     }
     let fields = Fields { record, line };
@@ -148,12 +180,12 @@ pub fn decode_row(record: &csv::ByteRecord, line: u64) -> Result<QuoteRow, Decod
     })
 }
 
-struct Fields<'a> {
-    record: &'a csv::ByteRecord,
+struct Fields<'a, R> {
+    record: &'a R,
     line: u64,
 }
 
-impl Fields<'_> {
+impl<R: RecordFields> Fields<'_, R> {
     fn error(&self, index: usize, reason: impl Into<String>) -> DecodeError {
         DecodeError::Field {
             line: self.line,
@@ -163,7 +195,7 @@ impl Fields<'_> {
     }
 
     fn str(&self, index: usize) -> Result<&str, DecodeError> {
-        let bytes = self.record.get(index).unwrap_or_default();
+        let bytes = self.record.field(index).unwrap_or_default();
         // PostgreSQL text cannot hold NUL; refusing it here names the line instead of
         // failing deep in the database with a retryable-looking error.
         if bytes.contains(&0) {
@@ -218,10 +250,7 @@ impl Fields<'_> {
 
 /// Appends `rows` to `out` as CSV data lines (no header), in the file's format.
 pub fn encode_rows_into(rows: &[QuoteRow], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let mut writer = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .from_writer(out);
+    let mut writer = writer(out);
     write_rows(&mut writer, rows)?;
     writer.flush().map_err(|e| EncodeError(e.into()))
 }

@@ -342,23 +342,18 @@ impl<R: AsyncRead + Unpin + Send> CsvRows<R> {
     }
 }
 
-/// `csv_async` records converted for the decoder, which works on `csv`'s type.
-fn to_csv_record(record: &csv_async::ByteRecord) -> csv::ByteRecord {
-    record.iter().collect()
-}
-
 impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
     async fn next_batch(&mut self) -> Result<Option<Vec<QuoteRow>>, SourceError> {
         if !self.header_checked {
             if !self.read().await? {
                 return Err(DecodeError::Empty.into());
             }
-            check_header(&to_csv_record(&self.record))?;
+            check_header(&self.record)?;
             self.header_checked = true;
         }
         let mut batch = Vec::with_capacity(BATCH_ROWS);
         while batch.len() < BATCH_ROWS && self.read().await? {
-            batch.push(decode_row(&to_csv_record(&self.record), self.line())?);
+            batch.push(decode_row(&self.record, self.line())?);
         }
         if batch.is_empty() {
             return if self.rows == 0 {

@@ -314,12 +314,7 @@ async fn empty_data_and_coins_without_prices_write_nothing() {
 #[tokio::test]
 async fn an_unreachable_api_is_retried_then_reported() {
     let world = World::new().await;
-    // A port nothing listens on: bind one, note it, release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let base = format!("http://127.0.0.1:{port}");
 
     let failure = run(

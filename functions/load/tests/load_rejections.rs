@@ -217,11 +217,7 @@ async fn an_unreachable_database_fails_the_invocation_and_a_replay_recovers_exac
             )],
         )
         .await;
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = testkit::free_port();
     let down = world
         .app(&[(
             "DATABASE_URL",

@@ -24,11 +24,7 @@ async fn the_database_password_never_reaches_logs_or_errors() {
             )],
         )
         .await;
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed_port = testkit::free_port();
     let mut seen = Vec::new();
     for url in [
         format!("postgres://coinlake:{PASSWORD}@127.0.0.1:{closed_port}/coinlake"),

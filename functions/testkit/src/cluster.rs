@@ -4,7 +4,6 @@
 //! TLS settings, outages.
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -77,10 +76,7 @@ impl EphemeralCluster {
     /// Creates and starts a cluster (trust authentication, user `postgres`); with `tls`, a
     /// `(certificate PEM, key PEM)`, it also serves TLS.
     pub fn start(tls: Option<(String, String)>) -> EphemeralCluster {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
+        let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!(
             "coinlake-pg-{}-{}",
             std::process::id(),

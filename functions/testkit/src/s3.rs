@@ -5,7 +5,6 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region};
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -35,10 +34,7 @@ impl Drop for OwnedServer {
 }
 
 fn start_moto() -> (String, OwnedServer) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::free_port();
     let venv_binary = crate::workspace_root().join(".venv/bin/moto_server");
     let binary = if venv_binary.exists() {
         venv_binary.into_os_string()
