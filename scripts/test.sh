@@ -8,6 +8,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# A fresh clone in CI compiles once and never again: incremental state would only cost disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+
 ensure_tools
 ensure_postgres
 start_s3

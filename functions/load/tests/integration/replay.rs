@@ -1,6 +1,6 @@
 //! Replays: every snapshot of a date range loaded with bounded concurrency, counted per day.
 
-mod common;
+use crate::common;
 
 use common::{quote, replay_event, World};
 use lambda_runtime::Diagnostic;

@@ -1,8 +1,6 @@
 //! The world a load test runs in: its own bucket on a real S3 server, its own database on
 //! the real PostgreSQL server, and the handler called as the Lambda runtime calls it.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use chrono::{DateTime, Utc};
 use coinlake::config::LoadConfig;
 use coinlake::csv_codec::encode_quotes;

@@ -1,7 +1,7 @@
 //! Many loads at once: twenty cold-started functions over overlapping files, racing their
 //! migrations and their inserts. No deadlock, no duplicate, no error.
 
-mod common;
+use crate::common;
 
 use common::{quote, s3_event, World};
 

@@ -2,7 +2,7 @@
 //! latest quotes, OHLC candles, moving averages and price changes, all in UTC whatever the
 //! session's time zone. Expected values are worked out by hand in the comments.
 
-mod common;
+use crate::common;
 
 use coinlake::decimal::DecimalText;
 use coinlake::quote::QuoteRow;

@@ -2,7 +2,7 @@
 //! files. The Data API side runs through the real `aws-sdk-rdsdata` client against an
 //! endpoint that executes the received statements on the real PostgreSQL server.
 
-mod common;
+use crate::common;
 
 use coinlake::decimal::DecimalText;
 use common::{quote, s3_event, World};

@@ -1,7 +1,7 @@
 //! The API key never appears in logs, errors or summaries: not on success, not on errors,
 //! not even when a misbehaving server echoes it back.
 
-mod common;
+use crate::common;
 
 use common::{schedule, World, API_KEY};
 use lambda_runtime::Diagnostic;

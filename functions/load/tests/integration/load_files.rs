@@ -1,7 +1,7 @@
 //! Loading S3 snapshots: each real CMC update stored once, whatever is loaded twice or at
 //! the same time.
 
-mod common;
+use crate::common;
 
 use common::{quote, s3_event, World};
 use load::handler::LoadResponse;

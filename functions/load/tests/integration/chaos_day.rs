@@ -6,7 +6,7 @@
 //! object is in PostgreSQL exactly once, every failure is accounted for, nothing else
 //! exists.
 //!
-//! Run `cargo nextest run -p load --test chaos_day --no-capture` to see the figures.
+//! Run `cargo nextest run -p load --test integration chaos_day --no-capture` to see the figures.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::config::{IngestConfig, LoadConfig};

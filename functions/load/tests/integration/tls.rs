@@ -2,7 +2,7 @@
 //! configured CA and names the host is accepted; any other is refused before a password or
 //! a row crosses the wire.
 
-mod common;
+use crate::common;
 
 use common::{quote, s3_event, World};
 use lambda_runtime::Diagnostic;

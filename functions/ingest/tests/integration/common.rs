@@ -1,8 +1,6 @@
 //! The world an ingest test runs in: a CMC stand-in, a bucket on a real S3 server, and
 //! the handler called the way the Lambda runtime calls it.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 use coinlake::config::IngestConfig;
 use ingest::App;
 use lambda_runtime::{Context, LambdaEvent};

@@ -1,7 +1,7 @@
 //! Files that are not valid snapshots are rejected whole, with the file, line and column
 //! named; what the database held before is untouched, and the rejection is recorded.
 
-mod common;
+use crate::common;
 
 use common::{quote, s3_event, World};
 use lambda_runtime::Diagnostic;

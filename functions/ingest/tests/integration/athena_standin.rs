@@ -2,7 +2,7 @@
 //! Athena, `scripts/athena_duckdb.py`) over CSV objects the real ingest path wrote, in the
 //! bucket's Hive layout, read with the Glue table's column types.
 
-mod common;
+use crate::common;
 
 use common::{schedule, World};
 use serde_json::{json, Value};

@@ -1,6 +1,6 @@
 //! The three event shapes that start a run, the slots they name, and the events refused.
 
-mod common;
+use crate::common;
 
 use chrono::Utc;
 use coinlake::layout::{object_key, Dataset};

@@ -1,7 +1,7 @@
 //! Every way CMC can fail a run: each ends in a clear error, the documented retries, and
 //! no object written.
 
-mod common;
+use crate::common;
 
 use common::{invocation, schedule, World};
 use ingest::handler::HandlerError;

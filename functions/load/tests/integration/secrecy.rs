@@ -1,7 +1,7 @@
 //! The database password never reaches logs or errors, even when the connection fails; and
 //! symbols and names full of SQL and CSV metacharacters round-trip unchanged.
 
-mod common;
+use crate::common;
 
 use common::{quote, s3_event, World};
 use lambda_runtime::Diagnostic;

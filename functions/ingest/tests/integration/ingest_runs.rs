@@ -1,6 +1,6 @@
 //! Successful runs end to end: CMC stand-in → handler → object on a real S3 server.
 
-mod common;
+use crate::common;
 
 use common::{param, schedule, World, API_KEY};
 use serde_json::json;

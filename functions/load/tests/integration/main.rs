@@ -1,0 +1,14 @@
+//! The load integration tests, one binary: each module is one area of behaviour, and
+//! every test builds its own world (bucket, database, stand-ins) so they run in parallel.
+
+mod chaos_day;
+mod common;
+mod concurrency;
+mod load_files;
+mod load_rejections;
+mod migrations;
+mod replay;
+mod secrecy;
+mod sinks_agree;
+mod tls;
+mod views;
