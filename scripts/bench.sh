@@ -2,8 +2,10 @@
 # Benchmarks against the local stack (release builds, loopback only): CPU cost of the codec
 # (criterion), one 5,000-row file loaded end to end (criterion), replay throughput of
 # 30 days × 100 coins, both functions' release binaries under a local Lambda Runtime API
-# (cold start, warm p50/p99, peak RSS), and the load's peak memory for growing files. Figures go into the
-# README's results table by hand, with the machine and date.
+# (cold start, warm p50/p99, peak RSS), the load's peak memory for growing files,
+# instruction counts of the hot paths (callgrind), the deployable bootstraps' sizes for
+# arm64 and x86_64, and the monthly cost those figures imply (scripts/cost.py). Figures go
+# into the README's results table by hand, with the machine and date.
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
 set -euo pipefail
@@ -30,12 +32,46 @@ say "replay: $days days x 288 slots x 100 coins"
 cargo bench --quiet -p load --bench replay -- "$days" 100
 say "functions as Lambda runs them: cold start, warm latency, peak RSS (release binaries)"
 cargo build --release --quiet -p ingest -p load
-if [ "${1:-}" = quick ]; then
-  cargo bench --quiet -p load --bench lambda -- 5 20
-else
-  cargo bench --quiet -p load --bench lambda -- 20 50
-fi
+runs=(20 50)
+[ "${1:-}" = quick ] && runs=(5 20)
+cargo bench --quiet -p load --bench lambda -- "${runs[@]}" | tee "$LOCAL/bench-lambda.txt"
+read -r -a cost_inputs <<<"$(sed -n 's/^cost inputs: //p' "$LOCAL/bench-lambda.txt")"
+say "monthly cost at the 5-minute schedule from these figures (scripts/cost.py ${cost_inputs[*]})"
+python3 scripts/cost.py "${cost_inputs[@]}"
+say "the same with CoinMarketCap's and S3's real latency instead of loopback's (300 ms ingest, 40 ms load)"
+python3 scripts/cost.py "${cost_inputs[@]}" --ingest-ms 300 --load-ms 40
 say "memory: peak RSS of one load as the file grows (streaming keeps it flat)"
 for rows in 5000 50000 200000; do
   cargo bench --quiet -p load --bench replay -- memory "$rows"
+done
+
+say "instruction counts (valgrind --tool=callgrind): a path's count minus the setup's"
+command -v valgrind >/dev/null || apt_install valgrind
+instructions="$(cargo bench --quiet -p coinlake --bench instructions --no-run --message-format json \
+  | "$VENV/bin/python" -c '
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("reason") == "compiler-artifact" and message["target"]["name"] == "instructions" and message.get("executable"):
+        print(message["executable"])')"
+collected() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$instructions" "$1" 2>&1 \
+    | awk '/Collected :/ { print $NF }'
+}
+setup="$(collected setup)"
+ingest_ir=$(( $(collected ingest) - setup ))
+load_ir=$(( $(collected load) - setup ))
+say "ingest path, 5,000-coin CMC reply -> rows -> CSV: $ingest_ir instructions"
+say "load path, 5,000-row CSV -> rows -> COPY text: $load_ir instructions"
+
+say "bootstrap sizes: cargo lambda build --release, stripped, zipped"
+for arch in arm64 x86-64; do
+  out="$LOCAL/lambda-$arch"
+  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load \
+    --output-format zip --lambda-dir "$out"
+  for function in ingest load; do
+    zipped="$(stat -c %s "$out/$function/bootstrap.zip")"
+    stripped="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo("bootstrap").file_size)' "$out/$function/bootstrap.zip")"
+    say "$function $arch: $(( stripped / 1024 )) KiB stripped, $(( zipped / 1024 )) KiB zipped"
+  done
 done

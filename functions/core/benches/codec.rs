@@ -1,45 +1,13 @@
 //! CPU cost of the hot paths, without I/O: CMC JSON to rows, rows to CSV, CSV back to rows.
 
-use chrono::{DateTime, Utc};
-use coinlake::cmc::wire::read_coin;
-use coinlake::cmc::Fetched;
 use coinlake::csv_codec::encode_quotes;
 use coinlake::load::CsvRows;
-use coinlake::normalize::normalize;
-use coinlake::quote::QuoteRow;
 use coinlake::sink::RowSource;
-use coinlake::slot::Slot;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use serde_json::value::RawValue;
 use std::hint::black_box;
 
-const COINS: usize = 5000;
-
-/// A `listings/latest` page of 5,000 coins in CMC's shape.
-fn listings_json() -> String {
-    let market: Vec<serde_json::Value> =
-        serde_json::from_str(&testkit::fixture("cmc/market.json")).unwrap();
-    let coins: Vec<serde_json::Value> = (0..COINS)
-        .map(|i| {
-            let mut coin = market[i % market.len()].clone();
-            coin["id"] = (i as i64 + 1).into();
-            coin["cmc_rank"] = (i as i64 + 1).into();
-            coin["symbol"] = format!("C{i}").into();
-            coin
-        })
-        .collect();
-    serde_json::to_string(&coins).unwrap()
-}
-
-fn rows_from(json: &str) -> Vec<QuoteRow> {
-    let raw: Vec<Box<RawValue>> = serde_json::from_str(json).unwrap();
-    let fetched = Fetched {
-        coins: raw.iter().map(|c| read_coin(c, "bench").unwrap()).collect(),
-        ..Fetched::default()
-    };
-    let at: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
-    normalize(&fetched, "USD", Slot::containing(at), at).rows
-}
+mod common;
+use common::{csv_to_copy, listings_json, rows_from, COINS};
 
 fn benches(c: &mut Criterion) {
     let json = listings_json();
@@ -67,6 +35,10 @@ fn benches(c: &mut Criterion) {
             }
             assert_eq!(count, COINS);
         })
+    });
+    group.bench_function("csv_to_copy", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { csv_to_copy(black_box(csv.as_slice())).await })
     });
     group.finish();
 }

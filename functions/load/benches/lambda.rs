@@ -80,8 +80,13 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// Median, minimum and maximum of the cold starts of `name`.
-async fn cold_starts(name: &str, env: &[(&str, String)], event: &Value, runs: usize) -> String {
+/// Median, minimum and maximum of the cold starts of `name`, and the median.
+async fn cold_starts(
+    name: &str,
+    env: &[(&str, String)],
+    event: &Value,
+    runs: usize,
+) -> (String, Duration) {
     let mut inits = Vec::new();
     for _ in 0..runs {
         let runtime = RuntimeApi::start().await;
@@ -97,16 +102,24 @@ async fn cold_starts(name: &str, env: &[(&str, String)], event: &Value, runs: us
         stop(child);
     }
     inits.sort();
-    format!(
+    let median = percentile(&inits, 0.5);
+    let text = format!(
         "median {}, min {}, max {} ({runs} runs)",
-        ms(percentile(&inits, 0.5)),
+        ms(median),
         ms(inits[0]),
         ms(inits[inits.len() - 1])
-    )
+    );
+    (text, median)
 }
 
-/// p50 and p99 of `runs` warm invocations of `event`, `between` running untimed before each.
-async fn warm<F, Fut>(runtime: &RuntimeApi, event: &Value, runs: usize, mut between: F) -> String
+/// p50 and p99 of `runs` warm invocations of `event`, `between` running untimed before
+/// each, and the p50.
+async fn warm<F, Fut>(
+    runtime: &RuntimeApi,
+    event: &Value,
+    runs: usize,
+    mut between: F,
+) -> (String, Duration)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -119,11 +132,13 @@ where
         durations.push(answer.duration);
     }
     durations.sort();
-    format!(
+    let p50 = percentile(&durations, 0.5);
+    let text = format!(
         "p50 {}, p99 {} ({runs} runs)",
-        ms(percentile(&durations, 0.5)),
+        ms(p50),
         ms(percentile(&durations, 0.99))
-    )
+    );
+    (text, p50)
 }
 
 async fn bench(cold_runs: usize, warm_runs: usize) {
@@ -202,10 +217,14 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
 
     // Snapshots for load: 5 and 5,000 rows.
     let mut events = Vec::new();
+    let mut five_row_bytes = 0;
     for (rows, at) in [(5, "2024-06-01T12:35:00Z"), (5000, "2024-06-01T12:40:00Z")] {
         let slot: DateTime<Utc> = at.parse().unwrap();
         let key = object_key(Dataset::Quotes, Slot::containing(slot));
         let body = encode_quotes(&common::synthetic(rows, slot)).unwrap();
+        if rows == 5 {
+            five_row_bytes = body.len();
+        }
         bucket
             .client
             .put_object()
@@ -226,21 +245,15 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
         }]}));
     }
 
-    println!(
-        "cold start, ingest: {}",
-        cold_starts("ingest", &ingest_env(&[]), &schedule, cold_runs).await
-    );
-    println!(
-        "cold start, load:   {}",
-        cold_starts("load", &load_env, &events[0], cold_runs).await
-    );
+    let (text, ingest_init) = cold_starts("ingest", &ingest_env(&[]), &schedule, cold_runs).await;
+    println!("cold start, ingest: {text}");
+    let (text, load_init) = cold_starts("load", &load_env, &events[0], cold_runs).await;
+    println!("cold start, load:   {text}");
 
     let runtime = RuntimeApi::start().await;
     let child = spawn("ingest", &runtime, &ingest_env(&[]));
-    println!(
-        "ingest, 5 coins:         {}",
-        warm(&runtime, &schedule, warm_runs, || async {}).await
-    );
+    let (text, ingest_warm) = warm(&runtime, &schedule, warm_runs, || async {}).await;
+    println!("ingest, 5 coins:         {text}");
     stop(child);
     let runtime = RuntimeApi::start().await;
     let child = spawn(
@@ -248,10 +261,8 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
         &runtime,
         &ingest_env(&[("CMC_MODE", "listings"), ("CMC_LISTINGS_LIMIT", "5000")]),
     );
-    println!(
-        "ingest, 5,000 listings:  {}",
-        warm(&runtime, &schedule, warm_runs.min(20), || async {}).await
-    );
+    let (text, _) = warm(&runtime, &schedule, warm_runs.min(20), || async {}).await;
+    println!("ingest, 5,000 listings:  {text}");
     println!(
         "ingest peak RSS (5,000 listings): {} KiB",
         peak_rss_kib(&child)
@@ -267,16 +278,23 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
             .batch_execute("TRUNCATE quotes, assets, ingest_runs")
             .await;
     };
-    println!(
-        "load, 5-row file:        {}",
-        warm(&runtime, &events[0], warm_runs, truncate).await
-    );
-    println!(
-        "load, 5,000-row file:    {}",
-        warm(&runtime, &events[1], warm_runs.min(20), truncate).await
-    );
+    let (text, load_warm) = warm(&runtime, &events[0], warm_runs, truncate).await;
+    println!("load, 5-row file:        {text}");
+    let (text, _) = warm(&runtime, &events[1], warm_runs.min(20), truncate).await;
+    println!("load, 5,000-row file:    {text}");
     println!("load peak RSS (5,000 rows): {} KiB", peak_rss_kib(&child));
     stop(child);
+
+    // The default deployment (five coins) in the arguments scripts/cost.py takes.
+    let millis = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    println!(
+        "cost inputs: --ingest-ms {} --ingest-init-ms {} --load-ms {} --load-init-ms {} --object-bytes {}",
+        millis(ingest_warm),
+        millis(ingest_init),
+        millis(load_warm),
+        millis(load_init),
+        five_row_bytes
+    );
 }
 
 fn main() {

@@ -108,10 +108,7 @@ impl CmcClient {
             fetched.account(&reply);
             let mut candidates = by_key(&reply, &self.api_key)?;
             for symbol in &unresolved {
-                match candidates
-                    .remove(symbol.as_str())
-                    .and_then(|raw| highest_ranked(&raw))
-                {
+                match candidates.remove(symbol.as_str()).and_then(highest_ranked) {
                     Some((id, coin)) => {
                         tracing::info!(
                             symbol = symbol.as_str(),
@@ -143,7 +140,7 @@ impl CmcClient {
             let mut coins = by_key(&reply, &self.api_key)?;
             for id in &wanted {
                 match coins.remove(id.to_string().as_str()) {
-                    Some(raw) => match read_coin(&raw, format!("id {id}")) {
+                    Some(raw) => match read_coin(raw, format!("id {id}")) {
                         Ok(coin) => fetched.coins.push(coin),
                         Err(unreadable) => fetched.unreadable.push(unreadable),
                     },
@@ -170,10 +167,11 @@ impl CmcClient {
                 .get(Endpoint::Listings { start, limit: want }, convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let page: Vec<Box<RawValue>> =
-                serde_json::from_str(reply.data.get()).map_err(|_| {
-                    unexpected_shape("listings \"data\" is not an array", &reply, &self.api_key)
-                })?;
+            // Borrowed from the reply: a 5,000-coin page is megabytes, and the coins are read
+            // one at a time from it rather than from a second copy.
+            let page: Vec<&RawValue> = serde_json::from_str(reply.data.get()).map_err(|_| {
+                unexpected_shape("listings \"data\" is not an array", &reply, &self.api_key)
+            })?;
             let got = page.len() as u32;
             for (offset, raw) in page.iter().enumerate() {
                 match read_coin(raw, format!("listing #{}", start as usize + offset)) {
@@ -192,7 +190,10 @@ impl CmcClient {
 }
 
 /// `data` of a quotes reply: an object keyed by id or by symbol.
-fn by_key(reply: &Reply, api_key: &Secret) -> Result<BTreeMap<String, Box<RawValue>>, CmcError> {
+fn by_key<'r>(
+    reply: &'r Reply,
+    api_key: &Secret,
+) -> Result<BTreeMap<String, &'r RawValue>, CmcError> {
     serde_json::from_str(reply.data.get())
         .map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply, api_key))
 }
