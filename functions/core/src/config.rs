@@ -49,6 +49,24 @@ pub const LOAD_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL_RDS_DATA",
 ];
 
+/// Every environment variable the API function's configuration reads.
+pub const API_VARIABLES: &[&str] = &[
+    "DB_SINK",
+    "DATABASE_URL",
+    "DB_HOST",
+    "DB_PORT",
+    "DB_NAME",
+    "DB_SECRET_ARN",
+    "DB_SSLMODE",
+    "DB_CA_FILE",
+    "DB_CLUSTER_ARN",
+    "AWS_ENDPOINT_URL_RDS_DATA",
+    "API_TOKEN",
+    "API_TOKEN_SECRET_ARN",
+    "API_DEFAULT_CURRENCY",
+    "API_STALE_AFTER_SECONDS",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{name} is not set: {hint}")]
@@ -145,9 +163,7 @@ impl IngestConfig {
             .unwrap_or_else(|| DEFAULT_CONVERT.to_owned());
         let mut converts = Vec::new();
         for currency in list(&convert_text).map(|c| c.to_ascii_uppercase()) {
-            if !(2..=10).contains(&currency.len())
-                || !currency.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
+            if !is_currency_code(&currency) {
                 return Err(env.invalid(
                     "CMC_CONVERT",
                     &convert_text,
@@ -244,71 +260,7 @@ impl LoadConfig {
             .get("AWS_ENDPOINT_URL_S3")
             .or_else(|| env.get("AWS_ENDPOINT_URL"));
         let concurrency = env.number("LOAD_CONCURRENCY", 4, 1..=32)? as usize;
-        let required = |name: &'static str, hint: &'static str| {
-            env.get(name).ok_or(ConfigError::Missing { name, hint })
-        };
-        let sink = match env.get("DB_SINK").as_deref().unwrap_or("postgres") {
-            "postgres" => {
-                let connection = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {
-                    (Some(url), None) => PgConnection::Url(Secret::new(url)),
-                    (None, Some(host)) => PgConnection::Secret {
-                        host,
-                        port: env.number("DB_PORT", 5432, 1..=65535)? as u16,
-                        dbname: env.get("DB_NAME").unwrap_or_else(|| "coinlake".to_owned()),
-                        secret_arn: required("DB_SECRET_ARN", "name the RDS-managed secret with the database user and password")?,
-                    },
-                    (Some(_), Some(_)) => {
-                        return Err(ConfigError::Conflict("both DATABASE_URL and DB_HOST are set: use DATABASE_URL locally, DB_HOST with DB_SECRET_ARN in AWS"))
-                    }
-                    (None, None) => {
-                        return Err(ConfigError::Missing {
-                            name: "DATABASE_URL",
-                            hint: "set DATABASE_URL (local runs) or DB_HOST, DB_NAME and DB_SECRET_ARN (in AWS)",
-                        })
-                    }
-                };
-                let ssl_mode = match env.get("DB_SSLMODE").as_deref() {
-                    None => None,
-                    Some("disable") => Some(SslMode::Disable),
-                    Some("verify-full") => Some(SslMode::VerifyFull),
-                    Some(other) => {
-                        return Err(env.invalid(
-                            "DB_SSLMODE",
-                            other,
-                            "expected \"verify-full\" or \"disable\" (loopback hosts only)",
-                        ))
-                    }
-                };
-                let migrate = match env.get("DB_MIGRATE").as_deref() {
-                    None | Some("true") => true,
-                    Some("false") => false,
-                    Some(other) => {
-                        return Err(env.invalid("DB_MIGRATE", other, "expected true or false"))
-                    }
-                };
-                SinkConfig::Postgres {
-                    connection,
-                    ssl_mode,
-                    ca_file: env.get("DB_CA_FILE"),
-                    migrate,
-                }
-            }
-            "data-api" => SinkConfig::DataApi {
-                cluster_arn: required(
-                    "DB_CLUSTER_ARN",
-                    "name the Aurora cluster the Data API writes to",
-                )?,
-                secret_arn: required(
-                    "DB_SECRET_ARN",
-                    "name the secret the Data API authenticates with",
-                )?,
-                database: env.get("DB_NAME").unwrap_or_else(|| "coinlake".to_owned()),
-                endpoint: env.get("AWS_ENDPOINT_URL_RDS_DATA"),
-            },
-            other => {
-                return Err(env.invalid("DB_SINK", other, "expected \"postgres\" or \"data-api\""))
-            }
-        };
+        let sink = sink_config(&env, true)?;
         Ok(LoadConfig {
             bucket,
             s3_endpoint,
@@ -316,6 +268,151 @@ impl LoadConfig {
             concurrency,
         })
     }
+}
+
+/// Where the API's shared bearer token comes from, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// No token: the Function URL's own auth (`AWS_IAM`) guards the API.
+    None,
+    /// `API_TOKEN`, for local runs.
+    Env(Secret),
+    /// `API_TOKEN_SECRET_ARN`: a Secrets Manager secret, plain text or `{"token": ...}`.
+    SecretArn(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// How to read the database; migrations are load's job, so they never run from here.
+    pub sink: SinkConfig,
+    pub token: TokenSource,
+    /// The quote currency pages and requests show when they name none.
+    pub default_currency: String,
+    /// Health answers 503 once the newest snapshot is older than this.
+    pub stale_after: Duration,
+}
+
+impl ApiConfig {
+    pub fn from_env() -> Result<ApiConfig, ConfigError> {
+        ApiConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
+        let env = Env(&lookup);
+        let sink = sink_config(&env, false)?;
+        let token = match (env.get("API_TOKEN"), env.get("API_TOKEN_SECRET_ARN")) {
+            (None, None) => TokenSource::None,
+            (Some(token), None) if token.len() >= 16 => TokenSource::Env(Secret::new(token)),
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    name: "API_TOKEN",
+                    value: "[redacted]".to_owned(),
+                    reason: "a shared token must be at least 16 characters".to_owned(),
+                })
+            }
+            (None, Some(arn)) => TokenSource::SecretArn(arn),
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Conflict(
+                    "both API_TOKEN and API_TOKEN_SECRET_ARN are set: use API_TOKEN locally, the secret in AWS",
+                ))
+            }
+        };
+        let default_currency = env
+            .get("API_DEFAULT_CURRENCY")
+            .unwrap_or_else(|| DEFAULT_CONVERT.to_owned())
+            .to_ascii_uppercase();
+        if !is_currency_code(&default_currency) {
+            return Err(env.invalid(
+                "API_DEFAULT_CURRENCY",
+                &default_currency,
+                "expected a currency code such as USD",
+            ));
+        }
+        let stale_after = env.number("API_STALE_AFTER_SECONDS", 900, 60..=86_400)?;
+        Ok(ApiConfig {
+            sink,
+            token,
+            default_currency,
+            stale_after: Duration::from_secs(stale_after.into()),
+        })
+    }
+}
+
+/// A quote currency as CMC names them: 2 to 10 ASCII letters or digits (USD, BRL, BTC).
+pub fn is_currency_code(text: &str) -> bool {
+    (2..=10).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `DB_SINK` and the variables of the sink it names: shared by load and the API.
+/// `DB_MIGRATE` is read only where migrations may run (`migrations_allowed`).
+fn sink_config(env: &Env<'_>, migrations_allowed: bool) -> Result<SinkConfig, ConfigError> {
+    let required = |name: &'static str, hint: &'static str| {
+        env.get(name).ok_or(ConfigError::Missing { name, hint })
+    };
+    let sink = match env.get("DB_SINK").as_deref().unwrap_or("postgres") {
+        "postgres" => {
+            let connection = match (env.get("DATABASE_URL"), env.get("DB_HOST")) {
+                (Some(url), None) => PgConnection::Url(Secret::new(url)),
+                (None, Some(host)) => PgConnection::Secret {
+                    host,
+                    port: env.number("DB_PORT", 5432, 1..=65535)? as u16,
+                    dbname: env.get("DB_NAME").unwrap_or_else(|| "coinlake".to_owned()),
+                    secret_arn: required("DB_SECRET_ARN", "name the RDS-managed secret with the database user and password")?,
+                },
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError::Conflict("both DATABASE_URL and DB_HOST are set: use DATABASE_URL locally, DB_HOST with DB_SECRET_ARN in AWS"))
+                }
+                (None, None) => {
+                    return Err(ConfigError::Missing {
+                        name: "DATABASE_URL",
+                        hint: "set DATABASE_URL (local runs) or DB_HOST, DB_NAME and DB_SECRET_ARN (in AWS)",
+                    })
+                }
+            };
+            let ssl_mode = match env.get("DB_SSLMODE").as_deref() {
+                None => None,
+                Some("disable") => Some(SslMode::Disable),
+                Some("verify-full") => Some(SslMode::VerifyFull),
+                Some(other) => {
+                    return Err(env.invalid(
+                        "DB_SSLMODE",
+                        other,
+                        "expected \"verify-full\" or \"disable\" (loopback hosts only)",
+                    ))
+                }
+            };
+            let migrate = migrations_allowed
+                && match env.get("DB_MIGRATE").as_deref() {
+                    None | Some("true") => true,
+                    Some("false") => false,
+                    Some(other) => {
+                        return Err(env.invalid("DB_MIGRATE", other, "expected true or false"))
+                    }
+                };
+            SinkConfig::Postgres {
+                connection,
+                ssl_mode,
+                ca_file: env.get("DB_CA_FILE"),
+                migrate,
+            }
+        }
+        "data-api" => SinkConfig::DataApi {
+            cluster_arn: required(
+                "DB_CLUSTER_ARN",
+                "name the Aurora cluster the Data API writes to",
+            )?,
+            secret_arn: required(
+                "DB_SECRET_ARN",
+                "name the secret the Data API authenticates with",
+            )?,
+            database: env.get("DB_NAME").unwrap_or_else(|| "coinlake".to_owned()),
+            endpoint: env.get("AWS_ENDPOINT_URL_RDS_DATA"),
+        },
+        other => {
+            return Err(env.invalid("DB_SINK", other, "expected \"postgres\" or \"data-api\""))
+        }
+    };
+    Ok(sink)
 }
 
 fn quotes_selection(env: &Env<'_>) -> Result<Selection, ConfigError> {
@@ -566,6 +663,72 @@ mod tests {
         }
     }
 
+    fn api(vars: &[(&str, &str)]) -> Result<ApiConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ApiConfig::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn api_reads_the_database_like_load_but_never_migrates() {
+        let c = api(&[("DATABASE_URL", "postgres://u@127.0.0.1/db")]).unwrap();
+        assert!(matches!(
+            c.sink,
+            SinkConfig::Postgres { migrate: false, .. }
+        ));
+        assert_eq!(c.token, TokenSource::None);
+        assert_eq!(c.default_currency, "USD");
+        assert_eq!(c.stale_after, Duration::from_secs(900));
+
+        let c = api(&[
+            ("DB_SINK", "data-api"),
+            ("DB_CLUSTER_ARN", "arn:cluster"),
+            ("DB_SECRET_ARN", "arn:secret"),
+            ("API_TOKEN_SECRET_ARN", "arn:token"),
+            ("API_DEFAULT_CURRENCY", "brl"),
+            ("API_STALE_AFTER_SECONDS", "600"),
+        ])
+        .unwrap();
+        assert!(matches!(c.sink, SinkConfig::DataApi { .. }));
+        assert_eq!(c.token, TokenSource::SecretArn("arn:token".to_owned()));
+        assert_eq!(c.default_currency, "BRL");
+        assert_eq!(c.stale_after, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn api_refuses_bad_tokens_currencies_and_staleness_without_echoing_the_token() {
+        let db = ("DATABASE_URL", "postgres://u@127.0.0.1/db");
+        let short = api(&[db, ("API_TOKEN", "hunter2")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            short.contains("API_TOKEN") && !short.contains("hunter2"),
+            "{short}"
+        );
+        let both = api(&[
+            db,
+            ("API_TOKEN", "a-long-enough-shared-token"),
+            ("API_TOKEN_SECRET_ARN", "arn:token"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("API_TOKEN_SECRET_ARN") && !both.contains("a-long-enough"),
+            "{both}"
+        );
+        for (name, value) in [
+            ("API_DEFAULT_CURRENCY", "US DOLLAR"),
+            ("API_STALE_AFTER_SECONDS", "5"),
+            ("API_STALE_AFTER_SECONDS", "soon"),
+        ] {
+            let error = api(&[db, (name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
+        assert!(api(&[]).unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
     fn load(vars: &[(&str, &str)]) -> Result<LoadConfig, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
@@ -735,6 +898,19 @@ mod tests {
             ],
         );
         assert_eq!(load, sorted(LOAD_VARIABLES));
+        let api = names_read(
+            |lookup| ApiConfig::from_lookup(lookup),
+            &[
+                &[("DATABASE_URL", "postgres://h/d"), ("API_TOKEN", "t")],
+                &[("DB_HOST", "h"), ("DB_SECRET_ARN", "s")],
+                &[
+                    ("DB_SINK", "data-api"),
+                    ("DB_CLUSTER_ARN", "c"),
+                    ("DB_SECRET_ARN", "s"),
+                ],
+            ],
+        );
+        assert_eq!(api, sorted(API_VARIABLES));
     }
 
     #[test]

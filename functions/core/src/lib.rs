@@ -12,6 +12,7 @@ pub mod decimal;
 pub mod ingest;
 pub mod layout;
 pub mod load;
+pub mod market;
 pub mod normalize;
 pub mod quote;
 pub mod schema;

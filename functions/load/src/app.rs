@@ -1,10 +1,8 @@
 //! Everything built once per cold start: configuration, clients, the connection pool.
 
-use coinlake::aws::{
-    db_credentials_from_secret, load_sdk_config, read_secret, s3_client, SecretError,
-};
-use coinlake::config::{ConfigError, LoadConfig, PgConnection, SinkConfig};
-use coinlake::db::{connect_pool, is_loopback, ConnectError, DbSettings, SslMode};
+use coinlake::aws::{load_sdk_config, s3_client};
+use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
+use coinlake::db::{connect_pool, resolve_settings, ConnectError, SettingsError};
 use coinlake::load::Loader;
 use coinlake::sink::{AnySink, DataApiSink, PostgresSink};
 use coinlake::store::S3Reader;
@@ -18,8 +16,8 @@ pub struct App {
 pub enum InitError {
     #[error("configuration error: {0}")]
     Config(#[from] ConfigError),
-    #[error("could not get the database credentials: {0}")]
-    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Database(#[from] SettingsError),
     #[error("could not set up the database connection: {0}")]
     Connect(#[from] ConnectError),
 }
@@ -36,7 +34,7 @@ impl App {
     pub async fn new(config: LoadConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let sink = match &config.sink {
             SinkConfig::Postgres { migrate, .. } => {
-                let settings = db_settings(&config, sdk).await?;
+                let settings = resolve_settings(&config.sink, config.concurrency, sdk).await?;
                 AnySink::Postgres(PostgresSink::new(connect_pool(&settings)?, *migrate))
             }
             SinkConfig::DataApi {
@@ -64,56 +62,4 @@ impl App {
             bucket: config.bucket,
         })
     }
-}
-
-/// Connection settings for the PostgreSQL sink, reading the RDS-managed secret when the
-/// configuration names one.
-pub async fn db_settings(
-    config: &LoadConfig,
-    sdk: &aws_config::SdkConfig,
-) -> Result<DbSettings, InitError> {
-    let SinkConfig::Postgres {
-        connection,
-        ssl_mode,
-        ca_file,
-        ..
-    } = &config.sink
-    else {
-        return Err(
-            ConfigError::Conflict("DB_SINK=data-api has no direct PostgreSQL connection").into(),
-        );
-    };
-    let mut settings = match connection {
-        PgConnection::Url(url) => DbSettings::from_url(url)?,
-        PgConnection::Secret {
-            host,
-            port,
-            dbname,
-            secret_arn,
-        } => {
-            let secrets = aws_sdk_secretsmanager::Client::new(sdk);
-            let value = read_secret(&secrets, secret_arn).await?;
-            let (user, password) = db_credentials_from_secret(secret_arn, &value)?;
-            DbSettings {
-                host: host.clone(),
-                port: *port,
-                dbname: dbname.clone(),
-                user,
-                password: Some(password),
-                ssl_mode: if is_loopback(host) {
-                    SslMode::Disable
-                } else {
-                    SslMode::VerifyFull
-                },
-                ca_file: None,
-                pool_size: 4,
-            }
-        }
-    };
-    if let Some(mode) = ssl_mode {
-        settings.ssl_mode = *mode;
-    }
-    settings.ca_file = ca_file.clone();
-    settings.pool_size = config.concurrency;
-    Ok(settings)
 }

@@ -4,7 +4,7 @@
 
 mod data_api;
 mod postgres;
-mod sql;
+pub(crate) mod sql;
 
 pub use data_api::DataApiSink;
 pub use postgres::PostgresSink;

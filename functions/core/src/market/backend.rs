@@ -1,0 +1,158 @@
+//! How the market queries reach the database: one narrow trait (text parameters in, rows
+//! of nullable text out) with a tokio-postgres pool and an Aurora Data API client behind it.
+
+use super::MarketError;
+use crate::sink::sql::numbered;
+use aws_sdk_rdsdata::types::{Field, SqlParameter};
+use deadpool_postgres::Pool;
+use std::future::Future;
+
+/// Runs one read-only statement with `:name` text parameters; every column is text.
+pub trait TextRows: Send + Sync {
+    fn query(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, MarketError>> + Send;
+}
+
+/// PostgreSQL over TCP (TLS `verify-full` outside loopback), from the shared pool.
+pub struct PostgresRows {
+    pool: Pool,
+}
+
+impl PostgresRows {
+    pub fn new(pool: Pool) -> PostgresRows {
+        PostgresRows { pool }
+    }
+}
+
+fn chained(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+impl TextRows for PostgresRows {
+    async fn query(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| MarketError(format!("PostgreSQL: {}", chained(&e))))?;
+        let statement = numbered(sql);
+        // `numbered` numbers names by first appearance, which is the order they are listed.
+        let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = parameters
+            .iter()
+            .map(|(_, value)| value as &(dyn tokio_postgres::types::ToSql + Sync))
+            .collect();
+        let rows = client
+            .query(&statement, &values)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => MarketError(format!(
+                    "PostgreSQL: {}: {}",
+                    db.code().code(),
+                    db.message()
+                )),
+                None => MarketError(format!("PostgreSQL: {}", chained(&e))),
+            })?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| row.get::<_, Option<String>>(i))
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+/// Aurora PostgreSQL through the RDS Data API: `ExecuteStatement`, string parameters.
+pub struct DataApiRows {
+    client: aws_sdk_rdsdata::Client,
+    cluster_arn: String,
+    secret_arn: String,
+    database: String,
+}
+
+impl DataApiRows {
+    pub fn new(
+        client: aws_sdk_rdsdata::Client,
+        cluster_arn: String,
+        secret_arn: String,
+        database: String,
+    ) -> DataApiRows {
+        DataApiRows {
+            client,
+            cluster_arn,
+            secret_arn,
+            database,
+        }
+    }
+}
+
+impl TextRows for DataApiRows {
+    async fn query(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+        let parameters = parameters
+            .iter()
+            .map(|(name, value)| {
+                SqlParameter::builder()
+                    .name(*name)
+                    .value(Field::StringValue((*value).to_owned()))
+                    .build()
+            })
+            .collect();
+        let output = self
+            .client
+            .execute_statement()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .database(&self.database)
+            .sql(sql)
+            .set_parameters(Some(parameters))
+            .send()
+            .await
+            .map_err(|e| {
+                MarketError(format!(
+                    "Data API: {}",
+                    aws_sdk_rdsdata::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        output
+            .records
+            .unwrap_or_default()
+            .into_iter()
+            .map(|record| record.into_iter().map(text).collect())
+            .collect()
+    }
+}
+
+/// A Data API field as text. The queries cast every column to text, so anything else is
+/// a contract break worth a clear error rather than a guess.
+fn text(field: Field) -> Result<Option<String>, MarketError> {
+    match field {
+        Field::StringValue(value) => Ok(Some(value)),
+        Field::IsNull(true) => Ok(None),
+        Field::LongValue(value) => Ok(Some(value.to_string())),
+        other => Err(MarketError(format!(
+            "Data API returned {other:?} where text was expected"
+        ))),
+    }
+}

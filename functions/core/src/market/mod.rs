@@ -1,0 +1,269 @@
+//! Reading the market back out of the database, for the HTTP API and its dashboard: the
+//! latest quote per asset, candles from the analytics views, and how fresh the data is.
+//! The same queries run on PostgreSQL directly or through the Aurora Data API.
+
+mod backend;
+mod sql;
+
+pub use backend::{DataApiRows, PostgresRows, TextRows};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+/// Most assets `latest` answers with; listings mode can hold thousands.
+pub const MAX_LATEST: u32 = 500;
+/// Most candles one history request answers with.
+pub const MAX_CANDLES: u32 = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("reading the database failed: {0}")]
+pub struct MarketError(pub String);
+
+/// Candle width: one of the analytics views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Interval {
+    #[serde(rename = "5m")]
+    FiveMinutes,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "1d")]
+    Day,
+}
+
+impl Interval {
+    pub fn parse(text: &str) -> Option<Interval> {
+        match text {
+            "5m" => Some(Interval::FiveMinutes),
+            "1h" => Some(Interval::Hour),
+            "1d" => Some(Interval::Day),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::FiveMinutes => "5m",
+            Interval::Hour => "1h",
+            Interval::Day => "1d",
+        }
+    }
+
+    pub fn width(self) -> TimeDelta {
+        match self {
+            Interval::FiveMinutes => TimeDelta::minutes(5),
+            Interval::Hour => TimeDelta::hours(1),
+            Interval::Day => TimeDelta::days(1),
+        }
+    }
+
+    /// The range a request without `from` covers: what a chart at this width shows.
+    pub fn default_span(self) -> TimeDelta {
+        match self {
+            Interval::FiveMinutes => TimeDelta::days(1),
+            Interval::Hour => TimeDelta::days(7),
+            Interval::Day => TimeDelta::days(365),
+        }
+    }
+
+    fn view(self) -> &'static str {
+        match self {
+            Interval::FiveMinutes => "ohlc_5m",
+            Interval::Hour => "ohlc_1h",
+            Interval::Day => "ohlc_1d",
+        }
+    }
+}
+
+/// An asset's newest quote. Numbers are the exact decimal text CMC sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatestQuote {
+    pub cmc_id: i64,
+    pub symbol: String,
+    pub name: String,
+    pub cmc_rank: Option<i64>,
+    pub price: String,
+    pub percent_change_1h: Option<String>,
+    pub percent_change_24h: Option<String>,
+    pub percent_change_7d: Option<String>,
+    pub market_cap: Option<String>,
+    pub volume_24h: Option<String>,
+    pub last_updated: DateTime<Utc>,
+    pub slot_at: DateTime<Utc>,
+}
+
+/// One candle of the analytics views; `t` is the bucket's start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candle {
+    pub t: DateTime<Utc>,
+    pub open: String,
+    pub high: String,
+    pub low: String,
+    pub close: String,
+    pub avg_volume_24h: Option<String>,
+    pub samples: i64,
+}
+
+/// Which candles: one asset in one currency, `[from, to)`, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub cmc_id: i64,
+    pub currency: String,
+    pub interval: Interval,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub limit: u32,
+}
+
+/// The newest snapshot stored and the newest successful load; `None` before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    pub newest_snapshot: Option<DateTime<Utc>>,
+    pub newest_load: Option<DateTime<Utc>>,
+}
+
+/// The market queries over a database reached through `R`.
+pub struct Market<R> {
+    rows: R,
+}
+
+impl<R: TextRows> Market<R> {
+    pub fn new(rows: R) -> Market<R> {
+        Market { rows }
+    }
+
+    /// The newest quote per asset in `currency`, best rank first, at most `limit`.
+    pub async fn latest(
+        &self,
+        currency: &str,
+        limit: u32,
+    ) -> Result<Vec<LatestQuote>, MarketError> {
+        let limit = limit.clamp(1, MAX_LATEST).to_string();
+        let rows = self
+            .rows
+            .query(sql::LATEST, &[("currency", currency), ("limit", &limit)])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let row = Row(row);
+                Ok(LatestQuote {
+                    cmc_id: row.integer(0)?,
+                    symbol: row.text(1)?,
+                    name: row.text(2)?,
+                    cmc_rank: row.optional_integer(3)?,
+                    price: row.text(4)?,
+                    percent_change_1h: row.optional(5),
+                    percent_change_24h: row.optional(6),
+                    percent_change_7d: row.optional(7),
+                    market_cap: row.optional(8),
+                    volume_24h: row.optional(9),
+                    last_updated: row.time(10)?,
+                    slot_at: row.time(11)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The id and stored spelling of the asset `symbol` means now, if any asset has it.
+    pub async fn resolve_symbol(&self, symbol: &str) -> Result<Option<(i64, String)>, MarketError> {
+        let rows = self
+            .rows
+            .query(sql::RESOLVE_SYMBOL, &[("symbol", symbol)])
+            .await?;
+        match rows.first() {
+            Some(row) => {
+                let row = Row(row);
+                Ok(Some((row.integer(0)?, row.text(1)?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Candles in time order.
+    pub async fn history(&self, query: &HistoryQuery) -> Result<Vec<Candle>, MarketError> {
+        let cmc_id = query.cmc_id.to_string();
+        let from = query.from.to_rfc3339();
+        let to = query.to.to_rfc3339();
+        let limit = query.limit.clamp(1, MAX_CANDLES).to_string();
+        let rows = self
+            .rows
+            .query(
+                &sql::history(query.interval.view()),
+                &[
+                    ("cmc_id", &cmc_id),
+                    ("currency", &query.currency),
+                    ("from", &from),
+                    ("to", &to),
+                    ("limit", &limit),
+                ],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let row = Row(row);
+                Ok(Candle {
+                    t: row.time(0)?,
+                    open: row.text(1)?,
+                    high: row.text(2)?,
+                    low: row.text(3)?,
+                    close: row.text(4)?,
+                    avg_volume_24h: row.optional(5),
+                    samples: row.integer(6)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn freshness(&self) -> Result<Freshness, MarketError> {
+        let rows = self.rows.query(sql::FRESHNESS, &[]).await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| MarketError("the freshness query returned no row".to_owned()))?;
+        let row = Row(row);
+        Ok(Freshness {
+            newest_snapshot: row.optional_time(0)?,
+            newest_load: row.optional_time(1)?,
+        })
+    }
+}
+
+/// One text row, with the conversions the queries' columns need.
+struct Row<'a>(&'a [Option<String>]);
+
+impl Row<'_> {
+    fn optional(&self, index: usize) -> Option<String> {
+        self.0.get(index).cloned().flatten()
+    }
+
+    fn text(&self, index: usize) -> Result<String, MarketError> {
+        self.optional(index)
+            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+    }
+
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, MarketError> {
+        self.optional(index)
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| MarketError(format!("column {index}: {text:?} is not an integer")))
+            })
+            .transpose()
+    }
+
+    fn integer(&self, index: usize) -> Result<i64, MarketError> {
+        self.optional_integer(index)?
+            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+    }
+
+    fn optional_time(&self, index: usize) -> Result<Option<DateTime<Utc>>, MarketError> {
+        self.optional_integer(index)?
+            .map(|millis| {
+                DateTime::from_timestamp_millis(millis)
+                    .ok_or_else(|| MarketError(format!("column {index}: {millis} is out of range")))
+            })
+            .transpose()
+    }
+
+    fn time(&self, index: usize) -> Result<DateTime<Utc>, MarketError> {
+        self.optional_time(index)?
+            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+    }
+}
