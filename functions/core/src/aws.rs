@@ -58,6 +58,19 @@ pub async fn read_secret(
 
 /// The CMC API key from a secret stored either as the plain key or as `{"api_key": "..."}`.
 pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, SecretError> {
+    plain_or_field(secret_id, value, "api_key")
+}
+
+/// The API's shared bearer token, stored as the plain token or as `{"token": "..."}`.
+pub fn token_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, SecretError> {
+    plain_or_field(secret_id, value, "token")
+}
+
+fn plain_or_field(
+    secret_id: &str,
+    value: &Secret,
+    field: &'static str,
+) -> Result<Secret, SecretError> {
     let text = value.expose().trim();
     if text.is_empty() {
         return Err(SecretError::Empty {
@@ -69,10 +82,10 @@ pub fn api_key_from_secret(secret_id: &str, value: &Secret) -> Result<Secret, Se
     }
     let missing = || SecretError::MissingField {
         secret_id: secret_id.to_owned(),
-        field: "api_key",
+        field,
     };
     let json: serde_json::Value = serde_json::from_str(text).map_err(|_| missing())?;
-    match json.get("api_key").and_then(|v| v.as_str()).map(str::trim) {
+    match json.get(field).and_then(|v| v.as_str()).map(str::trim) {
         Some(key) if !key.is_empty() => Ok(Secret::new(key)),
         _ => Err(missing()),
     }

@@ -6,6 +6,7 @@ use crate::sink::sql::numbered;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use deadpool_postgres::Pool;
 use std::future::Future;
+use tokio_postgres::types::Type;
 
 /// Runs one read-only statement with `:name` text parameters; every column is text.
 pub trait TextRows: Send + Sync {
@@ -58,17 +59,22 @@ impl TextRows for PostgresRows {
             .iter()
             .map(|(_, value)| value as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        let rows = client
-            .query(&statement, &values)
+        let failed = |e: tokio_postgres::Error| match e.as_db_error() {
+            Some(db) => MarketError(format!(
+                "PostgreSQL: {}: {}",
+                db.code().code(),
+                db.message()
+            )),
+            None => MarketError(format!("PostgreSQL: {}", chained(&e))),
+        };
+        // Every parameter is declared text, as the Data API sends them, so the statements'
+        // own CASTs do the typing on both paths. Prepared once per pooled connection.
+        let types = vec![Type::TEXT; values.len()];
+        let prepared = client
+            .prepare_typed_cached(&statement, &types)
             .await
-            .map_err(|e| match e.as_db_error() {
-                Some(db) => MarketError(format!(
-                    "PostgreSQL: {}: {}",
-                    db.code().code(),
-                    db.message()
-                )),
-                None => MarketError(format!("PostgreSQL: {}", chained(&e))),
-            })?;
+            .map_err(failed)?;
+        let rows = client.query(&prepared, &values).await.map_err(failed)?;
         Ok(rows
             .iter()
             .map(|row| {
@@ -154,5 +160,24 @@ fn text(field: Field) -> Result<Option<String>, MarketError> {
         other => Err(MarketError(format!(
             "Data API returned {other:?} where text was expected"
         ))),
+    }
+}
+
+/// The reader chosen at start-up (`DB_SINK`).
+pub enum AnyRows {
+    Postgres(PostgresRows),
+    DataApi(DataApiRows),
+}
+
+impl TextRows for AnyRows {
+    async fn query(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+        match self {
+            AnyRows::Postgres(rows) => rows.query(sql, parameters).await,
+            AnyRows::DataApi(rows) => rows.query(sql, parameters).await,
+        }
     }
 }

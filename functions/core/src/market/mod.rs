@@ -5,7 +5,7 @@
 mod backend;
 mod sql;
 
-pub use backend::{DataApiRows, PostgresRows, TextRows};
+pub use backend::{AnyRows, DataApiRows, PostgresRows, TextRows};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;

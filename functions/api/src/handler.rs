@@ -1,0 +1,290 @@
+//! The Function URL handler: route, authorize, answer. Every request gets an HTTP answer —
+//! bad parameters a 400 naming the parameter, a database outage a 503 — never a Lambda
+//! error, which a Function URL would turn into a bare 502.
+
+use crate::app::App;
+use crate::dashboard;
+use crate::params::{self, ApiError, AssetRef, HistoryParams};
+use crate::respond::{accepts_gzip, Answer};
+use chrono::{DateTime, Utc};
+use coinlake::market::{Candle, HistoryQuery, MarketError, MAX_CANDLES};
+use constant_time_eq::constant_time_eq;
+use lambda_http::http::header::{ACCEPT_ENCODING, ALLOW, AUTHORIZATION};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+/// Latest and history answers may be cached briefly: a snapshot lands every five minutes.
+const SHORT_CACHE: &str = "private, max-age=30";
+
+pub async fn handle(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    handle_at(app, request, Utc::now()).await
+}
+
+/// `handle` with the clock fixed at `now` (what defaults and freshness are measured from).
+pub async fn handle_at(
+    app: &App,
+    request: Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let gzip = accepts_gzip(
+        request
+            .headers()
+            .get(ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let answer = answer(app, &request, &method, &path, now).await;
+    tracing::info!(
+        method = %method,
+        path,
+        status = answer.status.as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request answered"
+    );
+    Ok(answer.into_response(gzip, method == Method::HEAD))
+}
+
+async fn answer(
+    app: &App,
+    request: &Request,
+    method: &Method,
+    path: &str,
+    now: DateTime<Utc>,
+) -> Answer {
+    if method != Method::GET && method != Method::HEAD {
+        let mut answer = Answer::error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET and HEAD are served",
+        );
+        answer.headers.push((ALLOW, "GET, HEAD".to_owned()));
+        return answer;
+    }
+    if path == "/" || path.is_empty() {
+        return Answer::html(dashboard::PAGE);
+    }
+    if !path.starts_with("/api/") {
+        return Answer::error(StatusCode::NOT_FOUND, &not_found(path));
+    }
+    if let Err(error) = authorize(app, request) {
+        return Answer::error(error.status, &error.message);
+    }
+    let query = request.query_string_parameters();
+    let result = match path {
+        "/api/latest" => latest(app, &query, now).await,
+        "/api/history" => history(app, &query, now)
+            .await
+            .map(|(history, _)| Answer::json(StatusCode::OK, &history, SHORT_CACHE)),
+        "/api/history.csv" => history(app, &query, now)
+            .await
+            .map(|(history, params)| history_csv(&history, &params)),
+        "/api/health" => health(app, now).await,
+        _ => Err(ApiError::not_found(not_found(path))),
+    };
+    result.unwrap_or_else(|error| Answer::error(error.status, &error.message))
+}
+
+fn not_found(path: &str) -> String {
+    format!(
+        "no such page: {path}; try / (dashboard), /api/latest, /api/history, /api/history.csv or /api/health"
+    )
+}
+
+/// With a shared token configured, every `/api/` request must carry it as a bearer token.
+/// The page itself is public (it holds no data) and sends the token it was given.
+fn authorize(app: &App, request: &Request) -> Result<(), ApiError> {
+    let Some(token) = &app.token else {
+        return Ok(());
+    };
+    let presented = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(presented)
+            if constant_time_eq(presented.as_bytes(), token.expose().as_bytes()) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: "this API needs the shared token: send Authorization: Bearer <token> (the dashboard takes it as #token=… in its address)".to_owned(),
+        }),
+    }
+}
+
+/// The database failing is the server's problem, not the request's: a 503 the client
+/// may retry, with the detail in the log rather than in the answer.
+fn unavailable(error: MarketError) -> ApiError {
+    tracing::error!(error = %error, "database read failed");
+    ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "the database could not be read just now; try again shortly".to_owned(),
+    }
+}
+
+#[derive(Serialize)]
+struct Latest<'a> {
+    currency: &'a str,
+    generated_at: DateTime<Utc>,
+    assets: Vec<coinlake::market::LatestQuote>,
+}
+
+async fn latest(
+    app: &App,
+    query: &lambda_http::aws_lambda_events::query_map::QueryMap,
+    now: DateTime<Utc>,
+) -> Result<Answer, ApiError> {
+    let params = params::latest(query, &app.default_currency)?;
+    let assets = app
+        .market
+        .latest(&params.currency, params.limit)
+        .await
+        .map_err(unavailable)?;
+    Ok(Answer::json(
+        StatusCode::OK,
+        &Latest {
+            currency: &params.currency,
+            generated_at: now,
+            assets,
+        },
+        SHORT_CACHE,
+    ))
+}
+
+#[derive(Serialize)]
+struct History {
+    symbol: String,
+    cmc_id: i64,
+    currency: String,
+    interval: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    candles: Vec<Candle>,
+}
+
+async fn history(
+    app: &App,
+    query: &lambda_http::aws_lambda_events::query_map::QueryMap,
+    now: DateTime<Utc>,
+) -> Result<(History, HistoryParams), ApiError> {
+    let params = params::history(query, &app.default_currency, now)?;
+    let (cmc_id, symbol) = match &params.asset {
+        AssetRef::Symbol(symbol) => app
+            .market
+            .resolve_symbol(symbol)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!("no asset with symbol {symbol:?} has been stored"))
+            })?,
+        AssetRef::Id(id) => (*id, String::new()),
+    };
+    let candles = app
+        .market
+        .history(&HistoryQuery {
+            cmc_id,
+            currency: params.currency.clone(),
+            interval: params.interval,
+            from: params.from,
+            to: params.to,
+            limit: MAX_CANDLES,
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        History {
+            symbol,
+            cmc_id,
+            currency: params.currency.clone(),
+            interval: params.interval.as_str(),
+            from: params.from,
+            to: params.to,
+            candles,
+        },
+        params,
+    ))
+}
+
+fn history_csv(history: &History, params: &HistoryParams) -> Answer {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "bucket_start",
+        "open",
+        "high",
+        "low",
+        "close",
+        "avg_volume_24h",
+        "samples",
+    ];
+    // Writing records into a Vec cannot fail.
+    let _ = writer.write_record(header);
+    for candle in &history.candles {
+        let _ = writer.write_record([
+            candle.t.format("%Y-%m-%d %H:%M:%S").to_string().as_str(),
+            &candle.open,
+            &candle.high,
+            &candle.low,
+            &candle.close,
+            candle.avg_volume_24h.as_deref().unwrap_or(""),
+            &candle.samples.to_string(),
+        ]);
+    }
+    let body = writer.into_inner().unwrap_or_default();
+    let name = if history.symbol.is_empty() {
+        history.cmc_id.to_string()
+    } else {
+        history.symbol.clone()
+    };
+    let filename = format!(
+        "coinlake_{name}_{}_{}_{}_{}.csv",
+        params.currency,
+        params.interval.as_str(),
+        params.from.format("%Y%m%dT%H%M"),
+        params.to.format("%Y%m%dT%H%M")
+    );
+    Answer::csv(body, &filename, SHORT_CACHE)
+}
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    newest_snapshot: Option<DateTime<Utc>>,
+    snapshot_age_seconds: Option<i64>,
+    newest_load: Option<DateTime<Utc>>,
+    load_age_seconds: Option<i64>,
+    stale_after_seconds: u64,
+}
+
+async fn health(app: &App, now: DateTime<Utc>) -> Result<Answer, ApiError> {
+    let freshness = app.market.freshness().await.map_err(unavailable)?;
+    let age = |at: Option<DateTime<Utc>>| at.map(|at| (now - at).num_seconds().max(0));
+    let snapshot_age = age(freshness.newest_snapshot);
+    let stale_after = app.stale_after.as_secs();
+    let status = match snapshot_age {
+        None => "empty",
+        Some(age) if age as u64 > stale_after => "stale",
+        Some(_) => "ok",
+    };
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok(Answer::json(
+        code,
+        &Health {
+            status,
+            newest_snapshot: freshness.newest_snapshot,
+            snapshot_age_seconds: snapshot_age,
+            newest_load: freshness.newest_load,
+            load_age_seconds: age(freshness.newest_load),
+            stale_after_seconds: stale_after,
+        },
+        "no-store",
+    ))
+}

@@ -1,0 +1,154 @@
+//! `GET /api/history` and `/api/history.csv`: candles from the analytics views.
+
+use crate::common::{get, World};
+use serde_json::json;
+
+#[tokio::test]
+async fn hourly_candles_are_the_hand_computed_open_high_low_close() {
+    // GIVEN BTC updated at 12:04, 12:09, 12:33 and 12:58
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+
+    // WHEN its hourly history of that day is asked for
+    let answer = get(
+        &app,
+        "/api/history?symbol=BTC&interval=1h&from=2024-06-01&to=2024-06-01",
+    )
+    .await;
+
+    // THEN one candle: first, highest, lowest and last price of the hour
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    assert_eq!(body["symbol"], "BTC");
+    assert_eq!(body["cmc_id"], 1);
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(body["interval"], "1h");
+    assert_eq!(body["from"], "2024-06-01T00:00:00Z");
+    assert_eq!(body["to"], "2024-06-02T00:00:00Z");
+    let candles = body["candles"].as_array().unwrap();
+    assert_eq!(candles.len(), 1, "{body}");
+    let candle = &candles[0];
+    assert_eq!(candle["t"], "2024-06-01T12:00:00Z");
+    assert_eq!(
+        (
+            &candle["open"],
+            &candle["high"],
+            &candle["low"],
+            &candle["close"]
+        ),
+        (
+            &json!("67000.5"),
+            &json!("67100"),
+            &json!("66900.25"),
+            &json!("67050.125")
+        )
+    );
+    assert_eq!(candle["samples"], 4);
+    let volume: f64 = candle["avg_volume_24h"].as_str().unwrap().parse().unwrap();
+    assert_eq!(volume, 2000.0);
+}
+
+#[tokio::test]
+async fn five_minute_candles_default_to_the_last_day_in_time_order() {
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+    let body = get(&app, "/api/history?symbol=btc&interval=5m")
+        .await
+        .json();
+    assert_eq!(body["from"], "2024-05-31T13:10:00Z");
+    assert_eq!(body["to"], "2024-06-01T13:10:00Z");
+    let starts: Vec<&str> = body["candles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["t"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "2024-06-01T12:00:00Z",
+            "2024-06-01T12:05:00Z",
+            "2024-06-01T12:30:00Z",
+            "2024-06-01T12:55:00Z"
+        ]
+    );
+    assert_eq!(body["candles"][2]["close"], "66900.25");
+}
+
+#[tokio::test]
+async fn a_colliding_symbol_means_the_asset_seen_most_recently_and_ids_are_exact() {
+    // GIVEN two coins called BTC: id 1 (current) and id 9999 (seen a day earlier)
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+
+    let by_symbol = get(&app, "/api/history?symbol=BTC&from=2024-05-31")
+        .await
+        .json();
+    assert_eq!(by_symbol["cmc_id"], 1);
+
+    let by_id = get(&app, "/api/history?cmc_id=9999&from=2024-05-31")
+        .await
+        .json();
+    assert_eq!(by_id["cmc_id"], 9999);
+    assert_eq!(by_id["candles"][0]["close"], "0.001");
+    assert_eq!(by_id["candles"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn history_as_csv_is_a_download_with_the_same_candles() {
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+    let answer = get(
+        &app,
+        "/api/history.csv?symbol=BTC&interval=1h&from=2024-06-01&to=2024-06-01",
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.header("content-type"), "text/csv; charset=utf-8");
+    assert_eq!(
+        answer.header("content-disposition"),
+        "attachment; filename=\"coinlake_BTC_USD_1h_20240601T0000_20240602T0000.csv\""
+    );
+    let text = answer.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "bucket_start,open,high,low,close,avg_volume_24h,samples"
+    );
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[1].starts_with("2024-06-01 12:00:00,67000.5,67100,66900.25,67050.125,2000"),
+        "{text}"
+    );
+    assert!(lines[1].ends_with(",4"), "{text}");
+}
+
+#[tokio::test]
+async fn unknown_assets_are_404_and_bad_parameters_400_with_the_reason() {
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+
+    let unknown = get(&app, "/api/history?symbol=DOGE").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.json()["error"].as_str().unwrap().contains("DOGE"));
+
+    for (target, reason) in [
+        ("/api/history", "symbol=BTC or cmc_id=1"),
+        ("/api/history?symbol=BTC&interval=2h", "interval="),
+        ("/api/history?symbol=BTC&from=noon", "from="),
+        (
+            "/api/history?symbol=BTC&from=2024-06-02&to=2024-06-01",
+            "must be before",
+        ),
+        (
+            "/api/history?symbol=BTC&interval=5m&from=2024-01-01",
+            "more than 2000 candles",
+        ),
+        ("/api/history.csv?cmc_id=zero", "cmc_id="),
+    ] {
+        let answer = get(&app, target).await;
+        assert_eq!(answer.status, 400, "{target}");
+        let error = answer.json()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(reason), "{target}: {error}");
+    }
+}

@@ -1,0 +1,8 @@
+//! The api integration tests, one binary: every test gets its own database on the real
+//! PostgreSQL server and calls the handler with Function URL events.
+
+mod common;
+mod health_and_auth;
+mod history;
+mod latest;
+mod readers_agree;
