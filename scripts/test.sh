@@ -29,13 +29,13 @@ say "cfn-lint template.yaml, with the serverless rules"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 say "sam validate --lint"
 PATH="$VENV/bin:$PATH" sam validate --lint --template template.yaml
-say "sam build (cargo lambda build for both functions)"
+say "sam build (cargo lambda build for every function)"
 PATH="$VENV/bin:$PATH" sam build --beta-features --template template.yaml >"$LOCAL/sam-build.log" 2>&1 \
   || { tail -n 40 "$LOCAL/sam-build.log"; exit 1; }
-for function in IngestFunction LoadFunction; do
+for function in IngestFunction LoadFunction ApiFunction; do
   [ -s ".aws-sam/build/$function/bootstrap" ] || { say "sam build produced no bootstrap for $function"; exit 1; }
 done
-say "sam build produced both bootstraps: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
+say "sam build produced every bootstrap: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
 
 say "fuzzing, short bounded mode (scripts/fuzz.sh for longer runs)"
 bash scripts/fuzz.sh short

@@ -5,4 +5,5 @@ mod common;
 mod health_and_auth;
 mod history;
 mod latest;
+mod reader_role;
 mod readers_agree;

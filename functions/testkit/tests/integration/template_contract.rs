@@ -2,7 +2,7 @@
 //! prefixes it wires, the Glue columns and the typed Athena view all follow the schema and
 //! configuration in `coinlake`, and no IAM statement grants `*`.
 
-use coinlake::config::{INGEST_VARIABLES, LOAD_VARIABLES};
+use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
 use coinlake::layout::{Dataset, RAW_PREFIX};
 use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
 use serde_norway::Value;
@@ -56,6 +56,7 @@ fn each_function_builds_a_workspace_binary_with_cargo_lambda() {
     for (function, binary, crate_dir) in [
         ("IngestFunction", "ingest", "ingest"),
         ("LoadFunction", "load", "load"),
+        ("ApiFunction", "api", "api"),
     ] {
         assert_eq!(
             text(at(
@@ -100,6 +101,11 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
             "LoadFunction",
             LOAD_VARIABLES,
             &["BUCKET_NAME", "DB_SINK", "DB_SECRET_ARN"][..],
+        ),
+        (
+            "ApiFunction",
+            API_VARIABLES,
+            &["DB_SINK", "DB_SECRET_ARN", "API_DEFAULT_CURRENCY"][..],
         ),
     ] {
         let names = env_names(&template, function);
@@ -252,7 +258,7 @@ fn grants(node: &Value, key: &str, out: &mut Vec<String>) {
 #[test]
 fn no_iam_statement_grants_every_action_or_every_resource() {
     let template = template();
-    for function in ["IngestFunction", "LoadFunction"] {
+    for function in ["IngestFunction", "LoadFunction", "ApiFunction"] {
         let policies = at(
             &template,
             &format!("Resources.{function}.Properties.Policies"),
@@ -311,4 +317,33 @@ fn the_bucket_refuses_requests_without_tls() {
         .unwrap()
         .values()
         .all(|v| matches!(untag(v), Value::Bool(true))));
+}
+
+#[test]
+fn the_dashboard_url_is_private_by_default_and_read_only() {
+    let template = template();
+    let url = at(
+        &template,
+        "Resources.ApiFunction.Properties.FunctionUrlConfig",
+    );
+    assert_eq!(text(at(url, "AuthType")), "ApiAuthType");
+    assert_eq!(
+        text(at(&template, "Parameters.ApiAuthType.Default")),
+        "AWS_IAM"
+    );
+    assert_eq!(text(at(url, "Cors.AllowMethods")), "GET HEAD");
+    // The function reads: no S3 access, and on the Data API no statement beyond reads.
+    let mut actions = Vec::new();
+    grants(
+        at(&template, "Resources.ApiFunction.Properties.Policies"),
+        "Action",
+        &mut actions,
+    );
+    for action in &actions {
+        assert!(
+            action.starts_with("secretsmanager:GetSecretValue")
+                || action == "rds-data:ExecuteStatement",
+            "ApiFunction may {action}"
+        );
+    }
 }
