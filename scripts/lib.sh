@@ -165,6 +165,11 @@ start_watch() {
   wait_for_port "$WATCH_PORT" "cargo lambda watch" 300
 }
 
+# http_get URL: prints the body; fails on an error status or no answer.
+http_get() {
+  "$VENV/bin/python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"
+}
+
 # invoke FUNCTION EVENT_FILE: prints the function's JSON response.
 invoke() {
   "$VENV/bin/cargo-lambda" lambda invoke "$1" --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \

@@ -2,7 +2,8 @@
 # Sets up everything and runs the pipeline once, locally, end to end:
 #   local S3 server (moto) + PostgreSQL + `cargo lambda watch`, then
 #   `cargo lambda invoke ingest` with a manual event, shows the snapshot it wrote,
-#   `cargo lambda invoke load` with that object's S3 notification, and shows the rows.
+#   `cargo lambda invoke load` with that object's S3 notification, and shows the rows; then
+#   serves the dashboard and HTTP API (the api function as a Function URL) until Ctrl-C.
 # With CMC_API_KEY set it polls the real CoinMarketCap API (CMC_BASE_URL to override);
 # without, a local stand-in serves a recorded-shape response.
 set -euo pipefail
@@ -69,4 +70,14 @@ local_psql -d "$database" -c "SELECT cmc_id, symbol, quote_currency, price, last
 local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
 say "latest_quotes (one of the analytics views; run again in five minutes for OHLC and changes):"
 local_psql -d "$database" -c "SELECT symbol, quote_currency, price, percent_change_24h, last_updated FROM latest_quotes ORDER BY cmc_rank NULLS LAST"
+dashboard="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
+say "the api function: GET ${dashboard}api/latest"
+http_get "${dashboard}api/latest"
+echo
 say "function logs: $LOCAL/watch.log"
+say "dashboard: $dashboard  (API: api/latest, api/history?symbol=BTC&interval=5m, api/history.csv?symbol=BTC, api/health)"
+# A person at a terminal gets the dashboard until Ctrl-C; scripts and CI end here.
+if [ -t 0 ] && [ "${KEEP_SERVING:-1}" != 0 ]; then
+  say "serving the dashboard until Ctrl-C (KEEP_SERVING=0 to exit at once)"
+  wait
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
-# test of both functions under `cargo lambda watch` + `cargo lambda invoke`, and the SAM
+# test of the functions under `cargo lambda watch` + `cargo lambda invoke` (ingest, load,
+# then the api's Function URL), the dashboard end to end in headless Chromium, the SAM
 # template validated offline (cfn-lint, sam validate --lint, sam build), and each fuzz
 # target run for 20 seconds.
 set -euo pipefail
@@ -39,6 +40,9 @@ say "sam build produced every bootstrap: $(du -h .aws-sam/build/*/bootstrap | tr
 
 say "fuzzing, short bounded mode (scripts/fuzz.sh for longer runs)"
 bash scripts/fuzz.sh short
+
+say "dashboard end to end in headless Chromium (scripts/dashboard-e2e.sh)"
+bash scripts/dashboard-e2e.sh
 
 say "smoke test: cargo lambda invoke ingest, then load, against cargo lambda watch"
 smoke_db="coinlake_smoke_$$"
@@ -78,4 +82,10 @@ assert summary["rows"] == 5 and summary["skipped"] == 0, summary
 invoke load "$(s3_event "$bucket" "$expected_key")" >/dev/null
 stored="$(local_psql -d "$smoke_db" -tAc "SELECT count(*) FROM quotes WHERE s3_key = '$expected_key'")"
 [ "$stored" = 5 ] || { say "smoke test: expected 5 rows in PostgreSQL, found $stored"; exit 1; }
-say "smoke test passed: $expected_key, 5 rows in S3 and in PostgreSQL"
+latest="$(http_get "http://127.0.0.1:$WATCH_PORT/lambda-url/api/api/latest")"
+printf '%s' "$latest" | "$VENV/bin/python" -c '
+import json, sys
+latest = json.load(sys.stdin)
+assert [a["symbol"] for a in latest["assets"]] == ["BTC", "ETH", "BNB", "SOL", "ADA"], latest
+'
+say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL and in the api function's answer"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# End-to-end test of the dashboard in headless Chromium: a database of its own filled with
+# thirty days of five coins (functions/testkit/fixtures/sql/market_30d.sql), the api
+# function served by `cargo lambda watch` as a Function URL, the page loaded from it.
+# Checks what a person would see (the prices table in rank order, a drawn price chart, a
+# fresh-data indicator, no error) and saves a screenshot to .local/dashboard.png.
+# Run by scripts/test.sh; by hand it needs scripts/setup.sh first.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_tools
+ensure_postgres
+if ! command -v chromium >/dev/null; then
+  apt_install chromium
+fi
+
+database="coinlake_e2e_$$"
+cleanup() {
+  stop_background
+  local_psql -d postgres -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+ensure_database "$database"
+url="postgres://postgres@127.0.0.1:$PGPORT/$database"
+say "migrating $database and loading 30 days of five coins"
+cargo build --quiet -p load --bin migrate
+DATABASE_URL="$url" "$ROOT/target/debug/migrate" >/dev/null
+local_psql -d "$database" -v end="$(date -u +%FT%TZ)" -f functions/testkit/fixtures/sql/market_30d.sql >/dev/null
+
+env_file="$LOCAL/e2e.env"
+cat >"$env_file" <<ENV
+DATABASE_URL=$url
+AWS_REGION=us-east-1
+ENV
+start_watch "$env_file"
+page="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
+# The first request builds and starts the function; Chromium's clock should not wait on it.
+say "warming the api function up at $page"
+for attempt in $(seq 1 120); do
+  if http_get "${page}api/health" >/dev/null 2>&1; then break; fi
+  [ "$attempt" = 120 ] && { say "the api function did not answer (see $LOCAL/watch.log)"; exit 1; }
+  sleep 2
+done
+
+chrome() {
+  chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --run-all-compositor-stages-before-draw --window-size=1280,900 \
+    --virtual-time-budget=8000 --user-data-dir="$(mktemp -d)" "$@" 2>/dev/null
+}
+say "loading the page in headless Chromium"
+chrome --dump-dom "$page" >"$LOCAL/dashboard.html"
+chrome --screenshot="$LOCAL/dashboard.png" "$page" >/dev/null
+
+"$VENV/bin/python" - "$LOCAL/dashboard.html" <<'PY'
+import re, sys
+dom = open(sys.argv[1]).read()
+problems = []
+if 'data-ready="true"' not in dom:
+    problems.append("the page never finished its first render (body data-ready)")
+rows = re.findall(r'<tr[^>]*data-symbol="([A-Z]+)"', dom)
+if rows != ["BTC", "ETH", "BNB", "SOL", "ADA"]:
+    problems.append(f"prices table rows are {rows}, expected BTC ETH BNB SOL ADA (rank order)")
+for name in ["Bitcoin", "Ethereum", "Cardano"]:
+    if name not in dom:
+        problems.append(f"{name} is not on the page")
+line = re.search(r'<path[^>]*class="price-line"[^>]*d="([^"]+)"', dom) or re.search(r'<path[^>]*d="([^"]+)"[^>]*class="price-line"', dom)
+points = len(re.findall(r"[ML]", line.group(1))) if line else 0
+if points < 250:
+    problems.append(f"the 1-day price line has {points} points, expected one per five-minute candle (~288)")
+freshness = re.search(r'id="freshness"[^>]*class="([^"]*)"|class="([^"]*)"[^>]*id="freshness"', dom)
+if not freshness or "ok" not in (freshness.group(1) or freshness.group(2) or ""):
+    problems.append("the freshness indicator does not show fresh data")
+status = re.search(r'id="status"[^>]*>(.*?)</', dom, re.S)
+if status and status.group(1).strip():
+    problems.append(f"the page shows an error: {status.group(1).strip()[:200]}")
+if problems:
+    print("dashboard end-to-end test failed:\n  " + "\n  ".join(problems))
+    sys.exit(1)
+print(f"dashboard end-to-end test passed: 5 assets in rank order, a {points}-point price line, fresh data")
+PY
+[ -s "$LOCAL/dashboard.png" ] || { say "no screenshot was written"; exit 1; }
+say "screenshot: $LOCAL/dashboard.png"
