@@ -83,3 +83,25 @@ async fn an_empty_database_has_an_empty_market() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["assets"], json!([]));
 }
+
+#[tokio::test]
+async fn the_sample_function_url_event_gets_the_latest_prices() {
+    // GIVEN events/api-latest.json, the event `cargo lambda invoke api` sends
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+    let event = std::fs::read_to_string(testkit::workspace_root().join("events/api-latest.json"))
+        .expect("events/api-latest.json");
+    let request = lambda_http::request::from_str(&event).expect("a Function URL event");
+
+    // WHEN the handler gets it as Lambda delivers it
+    let response = api::handle(&app, request).await.expect("an answer");
+
+    // THEN the latest prices come back
+    assert_eq!(response.status(), 200);
+    let lambda_http::Body::Text(body) = response.body() else {
+        panic!("a small JSON answer is sent as text");
+    };
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(body["currency"], "USD");
+    assert_eq!(body["assets"].as_array().unwrap().len(), 2);
+}
