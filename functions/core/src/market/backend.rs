@@ -2,6 +2,7 @@
 //! of nullable text out) with a tokio-postgres pool and an Aurora Data API client behind it.
 
 use super::MarketError;
+use crate::db::error_chain;
 use crate::sink::sql::numbered;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use deadpool_postgres::Pool;
@@ -28,20 +29,6 @@ impl PostgresRows {
     }
 }
 
-fn chained(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl TextRows for PostgresRows {
     async fn query(
         &self,
@@ -52,7 +39,7 @@ impl TextRows for PostgresRows {
             .pool
             .get()
             .await
-            .map_err(|e| MarketError(format!("PostgreSQL: {}", chained(&e))))?;
+            .map_err(|e| MarketError(format!("PostgreSQL: {}", error_chain(&e))))?;
         let statement = numbered(sql);
         // `numbered` numbers names by first appearance, which is the order they are listed.
         let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = parameters
@@ -65,7 +52,7 @@ impl TextRows for PostgresRows {
                 db.code().code(),
                 db.message()
             )),
-            None => MarketError(format!("PostgreSQL: {}", chained(&e))),
+            None => MarketError(format!("PostgreSQL: {}", error_chain(&e))),
         };
         // Every parameter is declared text, as the Data API sends them, so the statements'
         // own CASTs do the typing on both paths. Prepared once per pooled connection.

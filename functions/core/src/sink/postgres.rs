@@ -10,7 +10,7 @@ use super::{
 };
 use crate::csv_codec::encode_rows_into;
 use crate::csv_codec::DecodeError;
-use crate::db::migrate;
+use crate::db::{error_chain, migrate};
 use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures::SinkExt;
@@ -26,20 +26,8 @@ fn db_error(error: impl std::fmt::Display) -> SinkError {
     SinkError(format!("PostgreSQL: {error}"))
 }
 
-/// The error and its causes: the pool's "error creating a new object" only becomes
-/// actionable with the TLS or network reason beneath it.
 fn chained(error: &dyn std::error::Error) -> SinkError {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    db_error(text)
+    db_error(error_chain(error))
 }
 
 /// A server error caused by the file's content (SQLSTATE class 22, data exception, or 23,
