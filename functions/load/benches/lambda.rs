@@ -9,7 +9,8 @@
 //!
 //! Needs `target/release/{ingest,load}` (`cargo build --release -p ingest -p load`), an S3
 //! server in `COINLAKE_TEST_S3_ENDPOINT` and PostgreSQL on 127.0.0.1:5432: `scripts/bench.sh`
-//! provides all three.  Usage: `lambda [COLD_STARTS] [WARM_RUNS]` (defaults 20 and 50).
+//! provides all three.  Usage: `lambda [COLD_STARTS] [WARM_RUNS]` (defaults 20 and 50);
+//! `BENCH_LOG_DIR` and `BENCH_RUST_LOG` keep the functions' logs for profiling.
 
 use chrono::{DateTime, Utc};
 use coinlake::csv_codec::encode_quotes;
@@ -48,12 +49,29 @@ fn spawn(name: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> Child {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "bench")
         .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        )
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(function_log(name))
         .spawn()
         .expect("start the function")
+}
+
+/// The functions' logs go to `BENCH_LOG_DIR/<name>.log` when set (with `BENCH_RUST_LOG`
+/// for their level, to see where an invocation spends its time), else nowhere.
+fn function_log(name: &str) -> Stdio {
+    let Ok(dir) = std::env::var("BENCH_LOG_DIR") else {
+        return Stdio::null();
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(PathBuf::from(dir).join(format!("{name}.log")))
+        .map(Stdio::from)
+        .unwrap_or_else(|_| Stdio::null())
 }
 
 fn stop(mut child: Child) {
