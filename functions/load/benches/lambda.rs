@@ -54,14 +54,15 @@ fn spawn(name: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> Child {
             std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
         )
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
+        .stdout(function_log(name))
         .stderr(function_log(name))
         .spawn()
         .expect("start the function")
 }
 
-/// The functions' logs go to `BENCH_LOG_DIR/<name>.log` when set (with `BENCH_RUST_LOG`
-/// for their level, to see where an invocation spends its time), else nowhere.
+/// The functions' output (their JSON logs are on stdout, as Lambda reads them) goes to
+/// `BENCH_LOG_DIR/<name>.log` when set (with `BENCH_RUST_LOG` for the level, to see where
+/// an invocation spends its time), else nowhere.
 fn function_log(name: &str) -> Stdio {
     let Ok(dir) = std::env::var("BENCH_LOG_DIR") else {
         return Stdio::null();
