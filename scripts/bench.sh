@@ -67,9 +67,9 @@ say "load path, 5,000-row CSV -> rows -> COPY text: $load_ir instructions"
 say "bootstrap sizes: cargo lambda build --release, stripped, zipped"
 for arch in arm64 x86-64; do
   out="$LOCAL/lambda-$arch"
-  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load \
+  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load -p api \
     --output-format zip --lambda-dir "$out"
-  for function in ingest load; do
+  for function in ingest load api; do
     zipped="$(stat -c %s "$out/$function/bootstrap.zip")"
     stripped="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo("bootstrap").file_size)' "$out/$function/bootstrap.zip")"
     say "$function $arch: $(( stripped / 1024 )) KiB stripped, $(( zipped / 1024 )) KiB zipped"
