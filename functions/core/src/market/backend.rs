@@ -3,7 +3,7 @@
 
 use super::MarketError;
 use crate::db::error_chain;
-use crate::sink::sql::numbered;
+use crate::sink::sql::numbered_with_names;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use deadpool_postgres::Pool;
 use std::future::Future;
@@ -40,12 +40,16 @@ impl TextRows for PostgresRows {
             .get()
             .await
             .map_err(|e| MarketError(format!("PostgreSQL: {}", error_chain(&e))))?;
-        let statement = numbered(sql);
-        // `numbered` numbers names by first appearance, which is the order they are listed.
-        let values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = parameters
-            .iter()
-            .map(|(_, value)| value as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
+        let (statement, names) = numbered_with_names(sql);
+        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+        for name in names {
+            let value = parameters
+                .iter()
+                .find(|(given, _)| *given == name)
+                .map(|(_, value)| value)
+                .ok_or_else(|| MarketError(format!("no value for parameter :{name}")))?;
+            values.push(value);
+        }
         let failed = |e: tokio_postgres::Error| match e.as_db_error() {
             Some(db) => MarketError(format!(
                 "PostgreSQL: {}: {}",

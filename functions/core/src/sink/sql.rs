@@ -97,6 +97,11 @@ VALUES (:slot_at, :dataset, :s3_key, :status, :rows_in_file, :rows_inserted, :ro
 /// tokio-postgres. Statements here hold no string literals or `::` casts, which keeps the
 /// rewrite a plain scan.
 pub fn numbered(sql: &str) -> String {
+    numbered_with_names(sql).0
+}
+
+/// `numbered`, and the names in the order of their numbers (`$1` is the first).
+pub fn numbered_with_names(sql: &str) -> (String, Vec<&str>) {
     let mut names: Vec<&str> = Vec::new();
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
@@ -124,7 +129,7 @@ pub fn numbered(sql: &str) -> String {
         rest = &after[length..];
     }
     out.push_str(rest);
-    out
+    (out, names)
 }
 
 #[cfg(test)]
