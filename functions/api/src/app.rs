@@ -1,6 +1,8 @@
 //! Everything built once per cold start: configuration, the database reader, the token.
 
-use coinlake::aws::{load_sdk_config, read_secret, token_from_secret, SecretError};
+use coinlake::aws::{
+    load_sdk_config, rds_data_client, read_secret, token_from_secret, SecretError,
+};
 use coinlake::config::{ApiConfig, ConfigError, SinkConfig, TokenSource};
 use coinlake::db::{connect_pool, resolve_settings, ConnectError, SettingsError};
 use coinlake::market::{AnyRows, DataApiRows, Market, PostgresRows};
@@ -49,18 +51,12 @@ impl App {
                 secret_arn,
                 database,
                 endpoint,
-            } => {
-                let mut builder = aws_sdk_rdsdata::config::Builder::from(sdk);
-                if let Some(url) = endpoint {
-                    builder = builder.endpoint_url(url);
-                }
-                AnyRows::DataApi(DataApiRows::new(
-                    aws_sdk_rdsdata::Client::from_conf(builder.build()),
-                    cluster_arn.clone(),
-                    secret_arn.clone(),
-                    database.clone(),
-                ))
-            }
+            } => AnyRows::DataApi(DataApiRows::new(
+                rds_data_client(sdk, endpoint.as_deref()),
+                cluster_arn.clone(),
+                secret_arn.clone(),
+                database.clone(),
+            )),
         };
         let token = match config.token {
             TokenSource::None => None,

@@ -19,6 +19,15 @@ pub fn s3_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client 
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// An RDS Data API client; `endpoint` points it at another Data API (tests).
+pub fn rds_data_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_rdsdata::Client {
+    let mut builder = aws_sdk_rdsdata::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_rdsdata::Client::from_conf(builder.build())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     #[error("could not read secret {secret_id}: {reason}")]

@@ -1,6 +1,6 @@
 //! Everything built once per cold start: configuration, clients, the connection pool.
 
-use coinlake::aws::{load_sdk_config, s3_client};
+use coinlake::aws::{load_sdk_config, rds_data_client, s3_client};
 use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
 use coinlake::db::{connect_pool, resolve_settings, ConnectError, SettingsError};
 use coinlake::load::Loader;
@@ -43,11 +43,7 @@ impl App {
                 database,
                 endpoint,
             } => {
-                let mut builder = aws_sdk_rdsdata::config::Builder::from(sdk);
-                if let Some(url) = endpoint {
-                    builder = builder.endpoint_url(url);
-                }
-                let client = aws_sdk_rdsdata::Client::from_conf(builder.build());
+                let client = rds_data_client(sdk, endpoint.as_deref());
                 AnySink::DataApi(DataApiSink::new(
                     client,
                     cluster_arn.clone(),
