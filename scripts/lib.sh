@@ -81,6 +81,22 @@ ensure_tools() {
   echo "$want" >"$stamp"
 }
 
+# checkov in a venv of its own (.local/checkov): its pinned dependencies would fight the SAM
+# CLI's and cfn-lint's in .venv. Reinstalled only when CHECKOV_VERSION changes.
+CHECKOV_VERSION=3.3.30
+CHECKOV="$LOCAL/checkov/bin/checkov"
+ensure_checkov() {
+  local stamp="$LOCAL/checkov/.version"
+  if [ -x "$CHECKOV" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$CHECKOV_VERSION" ]; then
+    return 0
+  fi
+  say "installing checkov $CHECKOV_VERSION into $LOCAL/checkov"
+  python3 -m venv "$LOCAL/checkov"
+  "$LOCAL/checkov/bin/pip" install -q --upgrade pip
+  "$LOCAL/checkov/bin/pip" install -q "checkov==$CHECKOV_VERSION"
+  echo "$CHECKOV_VERSION" >"$stamp"
+}
+
 # A PostgreSQL server on 127.0.0.1:$PGPORT: the one already running, or a cluster of our
 # own under .local/pg (created on first use, left running for later runs).
 ensure_postgres() {

@@ -18,12 +18,15 @@ Rule, each message on stderr as "refused: ..."); 3 the transformed template is b
 (a dangling reference, a SAM error).
 
     scripts/sam_transform.py [--stack-name coinlake] [--stack-id ARN] [--raw] [Name=Value ...]
+    scripts/sam_transform.py --set NAME [Name=Value ...]   # a set of template-parameter-sets.json
+    scripts/sam_transform.py --all-sets DIR                # every set, one DIR/NAME.json each
 
---raw prints the transform's output before conditions are resolved (what checkov reads).
+--raw prints the transform's output before conditions are resolved.
 """
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -35,7 +38,13 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from samtranslator.translator.transform import transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
 
+# The translator records usage metrics for the hosted transform and warns when nobody
+# publishes them; offline there is nobody to publish to.
+logging.getLogger("samtranslator.metrics").setLevel(logging.ERROR)
+
 ROOT = Path(__file__).resolve().parent.parent
+# The parameter sets coinlake supports, shared by the template tests and scripts/test.sh.
+SETS = ROOT / "scripts" / "template-parameter-sets.json"
 NO_VALUE = object()
 
 
@@ -265,15 +274,42 @@ def main():
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--account", default="123456789012")
     parser.add_argument("--raw", action="store_true", help="the transform's output, conditions unresolved")
+    parser.add_argument("--set", help="start from this parameter set of template-parameter-sets.json")
+    parser.add_argument("--all-sets", metavar="DIR", help="write every set's template to DIR/NAME.json")
     parser.add_argument("parameters", nargs="*", metavar="Name=Value")
     args = parser.parse_args()
 
+    sets = json.loads(SETS.read_text())
+    if args.all_sets:
+        out = Path(args.all_sets)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, values in sets.items():
+            status, text, errors = run(args, values)
+            if status:
+                print(f"set {name}:\n{errors}", file=sys.stderr, end="")
+                return status
+            (out / f"{name}.json").write_text(text)
+            print(f"{out / name}.json", file=sys.stderr)
+        return 0
+
     overrides = {}
+    if args.set:
+        if args.set not in sets:
+            parser.error(f"no parameter set {args.set!r} in {SETS} (have {', '.join(sets)})")
+        overrides.update(sets[args.set])
     for item in args.parameters:
         name, sep, value = item.partition("=")
         if not sep:
             parser.error(f"expected Name=Value, got {item!r}")
         overrides[name] = value
+    status, text, errors = run(args, overrides)
+    sys.stdout.write(text)
+    sys.stderr.write(errors)
+    return status
+
+
+def run(args, overrides):
+    """(exit status, the template as JSON text, messages) for one parameter set."""
     stack_id = args.stack_id or (
         f"arn:aws:cloudformation:{args.region}:{args.account}:stack/{args.stack_name}/"
         "51af3dc0-da77-11e4-872e-1234567db123"
@@ -312,15 +348,10 @@ def main():
             raise Broken(f"the SAM transform failed: {error}") from error
         output = transformed if args.raw else deployed(transformed, values, pseudo)
     except Refused as refusal:
-        for line in str(refusal).splitlines():
-            print(f"refused: {line}", file=sys.stderr)
-        return 2
+        return 2, "", "".join(f"refused: {line}\n" for line in str(refusal).splitlines())
     except Broken as broken:
-        print(f"broken: {broken}", file=sys.stderr)
-        return 3
-    json.dump(output, sys.stdout, indent=2, sort_keys=True)
-    print()
-    return 0
+        return 3, "", f"broken: {broken}\n"
+    return 0, json.dumps(output, indent=2, sort_keys=True) + "\n", ""
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
 # test of the functions under `cargo lambda watch` + `cargo lambda invoke` (ingest, load,
 # then the api's Function URL), the dashboard end to end in headless Chromium, the SAM
-# template validated offline (cfn-lint, sam validate --lint, sam build), and each fuzz
+# template validated offline (cfn-lint, sam validate --lint, the SAM transform of every
+# supported parameter set, checkov on the template and on those, sam build), and each fuzz
 # target run for 20 seconds.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -30,6 +31,15 @@ say "cfn-lint template.yaml, with the serverless rules"
 export SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
 say "sam validate --lint"
 PATH="$VENV/bin:$PATH" sam validate --lint --template template.yaml
+say "the template as CloudFormation deploys it, for every supported parameter set (scripts/sam_transform.py)"
+transformed="$LOCAL/transformed"
+rm -rf "$transformed"
+"$VENV/bin/python" scripts/sam_transform.py --all-sets "$transformed"
+"$VENV/bin/python" scripts/sam_transform.py --raw >"$transformed/raw.json"
+say "checkov on template.yaml and on the transformed templates (skips are justified beside each resource)"
+ensure_checkov
+"$CHECKOV" --quiet --compact --skip-download --framework cloudformation -f template.yaml
+"$CHECKOV" --quiet --compact --skip-download --framework cloudformation -d "$transformed"
 say "sam build (cargo lambda build for every function)"
 PATH="$VENV/bin:$PATH" sam build --beta-features --template template.yaml >"$LOCAL/sam-build.log" 2>&1 \
   || { tail -n 40 "$LOCAL/sam-build.log"; exit 1; }
