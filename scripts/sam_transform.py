@@ -20,6 +20,10 @@ Rule, each message on stderr as "refused: ..."); 3 the transformed template is b
     scripts/sam_transform.py [--stack-name coinlake] [--stack-id ARN] [--raw] [Name=Value ...]
     scripts/sam_transform.py --set NAME [Name=Value ...]   # a set of template-parameter-sets.json
     scripts/sam_transform.py --all-sets DIR                # every set, one DIR/NAME.json each
+    scripts/sam_transform.py --batch < ARGV_LISTS.json      # many runs, one process
+
+--batch reads a JSON list of argument lists (each as on the command line) and prints a JSON
+list of {"status", "template", "errors"}: one interpreter start for a whole test.
 
 --raw prints the transform's output before conditions are resolved.
 """
@@ -35,7 +39,6 @@ from pathlib import Path
 # samtranslator reads the Region of its boto3 session for partition lookups; no call is made.
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from samtranslator.translator.transform import transform  # noqa: E402
 from samtranslator.yaml_helper import yaml_parse  # noqa: E402
 
 # The translator records usage metrics for the hosted transform and warns when nobody
@@ -267,6 +270,22 @@ def deployed(transformed, values, pseudo):
 
 
 def main():
+    parser = arguments()
+    args = parser.parse_args()
+    if args.batch:
+        results = []
+        for argv in json.load(sys.stdin):
+            status, text, errors = one(parser, parser.parse_args(argv))
+            results.append({"status": status, "template": json.loads(text) if text else None, "errors": errors})
+        json.dump(results, sys.stdout)
+        return 0
+    status, text, errors = one(parser, args)
+    sys.stdout.write(text)
+    sys.stderr.write(errors)
+    return status
+
+
+def arguments():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--template", default=str(ROOT / "template.yaml"))
     parser.add_argument("--stack-name", default="coinlake")
@@ -276,9 +295,13 @@ def main():
     parser.add_argument("--raw", action="store_true", help="the transform's output, conditions unresolved")
     parser.add_argument("--set", help="start from this parameter set of template-parameter-sets.json")
     parser.add_argument("--all-sets", metavar="DIR", help="write every set's template to DIR/NAME.json")
+    parser.add_argument("--batch", action="store_true", help="argument lists on stdin, results as JSON")
     parser.add_argument("parameters", nargs="*", metavar="Name=Value")
-    args = parser.parse_args()
+    return parser
 
+
+def one(parser, args):
+    """(exit status, the template as JSON text, messages) for one command line."""
     sets = json.loads(SETS.read_text())
     if args.all_sets:
         out = Path(args.all_sets)
@@ -286,11 +309,9 @@ def main():
         for name, values in sets.items():
             status, text, errors = run(args, values)
             if status:
-                print(f"set {name}:\n{errors}", file=sys.stderr, end="")
-                return status
+                return status, "", f"set {name}:\n{errors}"
             (out / f"{name}.json").write_text(text)
-            print(f"{out / name}.json", file=sys.stderr)
-        return 0
+        return 0, "", "".join(f"{out / name}.json\n" for name in sets)
 
     overrides = {}
     if args.set:
@@ -302,10 +323,7 @@ def main():
         if not sep:
             parser.error(f"expected Name=Value, got {item!r}")
         overrides[name] = value
-    status, text, errors = run(args, overrides)
-    sys.stdout.write(text)
-    sys.stderr.write(errors)
-    return status
+    return run(args, overrides)
 
 
 def run(args, overrides):
@@ -342,6 +360,9 @@ def run(args, overrides):
         # CommaDelimitedList values go in as CloudFormation would pass them, joined.
         sam_values = {k: ",".join(v) if isinstance(v, list) else v for k, v in values.items()}
         sam_values.update(pseudo)
+        # Imported here: refusals, the common case in tests, never need the translator.
+        from samtranslator.translator.transform import transform
+
         try:
             transformed = transform(template, sam_values, OfflinePolicies())
         except Exception as error:  # samtranslator raises its own types with the cause in str()

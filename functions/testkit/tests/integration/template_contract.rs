@@ -1,11 +1,16 @@
 //! `template.yaml` against the code: the binaries it builds, the environment it sets, the S3
 //! prefixes it wires, the Glue columns and the typed Athena view all follow the schema and
-//! configuration in `coinlake`, and no IAM statement grants `*`.
+//! configuration in `coinlake`, and no IAM statement grants `*`. Then the template as
+//! CloudFormation deploys it, for every supported parameter set: after the SAM transform,
+//! the Rules and the Conditions (`scripts/sam_transform.py`).
 
 use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
 use coinlake::layout::{Dataset, RAW_PREFIX};
 use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
+use serde_json::{json, Value as Json};
 use serde_norway::Value;
+use std::io::Write;
+use std::process::{Command, Stdio};
 
 fn template() -> Value {
     let text = std::fs::read_to_string(testkit::workspace_root().join("template.yaml"))
@@ -137,30 +142,17 @@ fn the_schedule_input_is_the_event_ingest_accepts() {
     );
 }
 
+/// The S3 filter load is subscribed with is checked on the deployed template
+/// (`with_a_database_snapshots_reach_load_by_exactly_one_route`).
 #[test]
-fn s3_prefixes_follow_the_layout() {
+fn the_glue_table_reads_the_layouts_prefix_in_the_stacks_bucket() {
     let template = template();
-    let rules = untag(at(
-        &template,
-        "Resources.LoadFunction.Properties.Events.Snapshot.Properties.Filter.S3Key.Rules",
-    ));
-    let rule = |name: &str| {
-        rules
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .find(|r| text(at(r, "Name")) == name)
-            .map(|r| text(at(r, "Value")))
-            .unwrap()
-    };
-    assert_eq!(rule("prefix"), RAW_PREFIX);
-    assert_eq!(rule("suffix"), ".csv");
     let quotes = Dataset::Quotes.prefix();
     assert!(text(at(
         &template,
         "Resources.QuotesCsvTable.Properties.TableInput.StorageDescriptor.Location"
     ))
-    .ends_with(&format!("-lake/{quotes}")));
+    .ends_with(&format!("${{DataBucket}}/{quotes}")));
     let parameters = untag(at(
         &template,
         "Resources.QuotesCsvTable.Properties.TableInput.Parameters",
@@ -168,7 +160,7 @@ fn s3_prefixes_follow_the_layout() {
     let location_template = text(parameters.get("storage.location.template").unwrap());
     assert!(
         location_template.ends_with(&format!(
-            "-lake/{quotes}year=${{!year}}/month=${{!month}}/day=${{!day}}/"
+            "${{DataBucket}}/{quotes}year=${{!year}}/month=${{!month}}/day=${{!day}}/"
         )),
         "{location_template}"
     );
@@ -322,10 +314,7 @@ fn the_bucket_refuses_requests_without_tls() {
 #[test]
 fn the_dashboard_url_is_private_by_default_and_read_only() {
     let template = template();
-    let url = at(
-        &template,
-        "Resources.ApiFunction.Properties.FunctionUrlConfig",
-    );
+    let url = at(&template, "Resources.ApiFunctionUrl.Properties");
     assert_eq!(text(at(url, "AuthType")), "ApiAuthType");
     assert_eq!(
         text(at(&template, "Parameters.ApiAuthType.Default")),
@@ -345,5 +334,711 @@ fn the_dashboard_url_is_private_by_default_and_read_only() {
                 || action == "rds-data:ExecuteStatement",
             "ApiFunction may {action}"
         );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The template as CloudFormation deploys it: `scripts/sam_transform.py` runs the SAM
+// transform (samtranslator, offline), the Rules, and resolves the Conditions for one
+// parameter set; these tests read what comes out, resource by resource.
+
+const SETS: &str = "scripts/template-parameter-sets.json";
+
+/// Exit status and stderr of a refused or broken transform.
+type Refusal = (i32, String);
+
+/// Runs `scripts/sam_transform.py` once for many command lines (`--batch`: one interpreter
+/// start, not one per case).
+fn transform_all(cases: &[Vec<&str>]) -> Vec<Result<Json, Refusal>> {
+    let root = testkit::workspace_root();
+    let mut child = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/sam_transform.py"))
+        .arg("--batch")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run scripts/sam_transform.py with .venv's python (scripts/setup.sh installs it)");
+    let input = serde_json::to_vec(cases).unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "sam_transform.py --batch failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let results: Vec<Json> = serde_json::from_slice(&output.stdout).expect("a JSON list");
+    assert_eq!(results.len(), cases.len());
+    results
+        .into_iter()
+        .map(|r| match r["status"].as_i64() {
+            Some(0) => Ok(r["template"].clone()),
+            status => Err((
+                status.unwrap_or(-1) as i32,
+                r["errors"].as_str().unwrap_or_default().to_owned(),
+            )),
+        })
+        .collect()
+}
+
+/// The template deployed with each parameter set of `scripts/template-parameter-sets.json`
+/// named here, plus its extra arguments (`Name=Value`, or `--stack-name`, `--stack-id`).
+fn deployed_all(cases: &[(&str, &[&str])]) -> Vec<Json> {
+    let argv: Vec<Vec<&str>> = cases
+        .iter()
+        .map(|(set, extra)| [&["--set", *set][..], extra].concat())
+        .collect();
+    transform_all(&argv)
+        .into_iter()
+        .zip(cases)
+        .map(|(result, (set, extra))| {
+            result.unwrap_or_else(|(code, stderr)| {
+                panic!("parameter set {set} {extra:?} is not deployed (exit {code}): {stderr}")
+            })
+        })
+        .collect()
+}
+
+fn deployed(set: &str, extra: &[&str]) -> Json {
+    deployed_all(&[(set, extra)]).remove(0)
+}
+
+fn supported_sets() -> serde_json::Map<String, Json> {
+    let text = std::fs::read_to_string(testkit::workspace_root().join(SETS)).expect(SETS);
+    match serde_json::from_str(&text).expect("the parameter sets are JSON") {
+        Json::Object(sets) => sets,
+        other => panic!("{SETS} is not an object: {other}"),
+    }
+}
+
+fn resource<'a>(template: &'a Json, name: &str) -> Option<&'a Json> {
+    template.pointer(&format!("/Resources/{name}"))
+}
+
+fn property<'a>(template: &'a Json, name: &str, path: &str) -> &'a Json {
+    let pointer = format!("/Resources/{name}/Properties/{path}");
+    template
+        .pointer(pointer.trim_end_matches('/'))
+        .unwrap_or_else(|| panic!("{name} has no {path}"))
+}
+
+fn of_type<'a>(template: &'a Json, kind: &str) -> Vec<(&'a str, &'a Json)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(name, r)| (name.as_str(), r))
+        .collect()
+}
+
+fn bucket_name(template: &Json) -> String {
+    property(template, "DataBucket", "BucketName")
+        .as_str()
+        .expect("the bucket's name resolves to a string")
+        .to_owned()
+}
+
+#[test]
+fn every_supported_parameter_set_deploys_and_references_only_what_it_creates() {
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    // The tool exits 3 (and this panics) on a Ref, GetAtt or ${Name} to a resource the set
+    // does not create, e.g. an alarm on a queue that only exists with a database.
+    let templates = deployed_all(&names);
+    assert!(sets.len() >= 6, "{sets:?}");
+    for ((set, parameters), template) in sets.iter().zip(&templates) {
+        let text = template.to_string();
+        assert!(
+            !text.contains("Fn::If") && !text.contains("AWS::NoValue"),
+            "{set}: conditions left unresolved"
+        );
+        assert!(
+            resource(template, "IngestFunction").is_some(),
+            "{set} ({parameters}) has no ingest"
+        );
+    }
+}
+
+#[test]
+fn the_function_url_is_public_exactly_when_its_auth_type_is_none() {
+    let cases = [
+        ("public-url-token", &[][..], "NONE"),
+        ("public-url-token", &["ApiAuthType=AWS_IAM"][..], "AWS_IAM"),
+        ("vpc-postgres", &[][..], "AWS_IAM"),
+        ("data-api", &["ApiAuthType=NONE"][..], "NONE"),
+    ];
+    let templates = deployed_all(&cases.map(|(set, extra, _)| (set, extra)));
+    for ((set, extra, auth), template) in cases.into_iter().zip(&templates) {
+        assert_eq!(
+            property(template, "ApiFunctionUrl", "AuthType"),
+            auth,
+            "{set} {extra:?}"
+        );
+        assert_eq!(
+            property(template, "ApiFunctionUrl", "TargetFunctionArn"),
+            &json!({ "Ref": "ApiFunction" })
+        );
+        let public: Vec<&Json> = of_type(template, "AWS::Lambda::Permission")
+            .into_iter()
+            .map(|(_, p)| &p["Properties"])
+            .filter(|p| p["Principal"] == "*")
+            .collect();
+        if auth == "NONE" {
+            // Lambda's two statements for a public URL (since October 2025), both on api.
+            let url = public
+                .iter()
+                .find(|p| p["Action"] == "lambda:InvokeFunctionUrl")
+                .unwrap_or_else(|| panic!("{set} {extra:?}: no public InvokeFunctionUrl"));
+            assert_eq!(url["FunctionUrlAuthType"], "NONE");
+            let invoke = public
+                .iter()
+                .find(|p| p["Action"] == "lambda:InvokeFunction")
+                .unwrap_or_else(|| panic!("{set} {extra:?}: no public InvokeFunction"));
+            assert_eq!(invoke["InvokedViaFunctionUrl"], true);
+            assert_eq!(public.len(), 2, "{public:?}");
+            for permission in public {
+                assert_eq!(permission["FunctionName"], json!({ "Ref": "ApiFunction" }));
+            }
+        } else {
+            assert!(
+                public.is_empty(),
+                "{set} {extra:?}: public permissions with AWS_IAM: {public:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_schedule_is_named_for_its_stack_within_the_schedulers_limit() {
+    // Stack names reach 128 characters; the README promises schedules up to 57.
+    let longest = format!("a{}", "-b".repeat(28));
+    assert_eq!(longest.len(), 57);
+    let stacks = ["coinlake", "coinlake-staging", longest.as_str()];
+    let templates = deployed_all(&[
+        ("default", &["--stack-name", stacks[0]]),
+        ("default", &["--stack-name", stacks[1]]),
+        ("default", &["--stack-name", stacks[2]]),
+    ]);
+    let mut names = Vec::new();
+    for (stack, template) in stacks.into_iter().zip(&templates) {
+        let schedules = of_type(template, "AWS::Scheduler::Schedule");
+        assert_eq!(schedules.len(), 1);
+        let name = schedules[0].1["Properties"]["Name"]
+            .as_str()
+            .expect("the schedule has a name of its own")
+            .to_owned();
+        assert!(name.contains(stack), "{name} does not name stack {stack}");
+        assert!(
+            name.len() <= 64
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+            "{name} breaks EventBridge Scheduler's name rules"
+        );
+        // No GroupName: the default group, where names must be unique per account and Region.
+        assert!(schedules[0].1["Properties"].get("GroupName").is_none());
+        names.push(name);
+    }
+    names.dedup();
+    assert_eq!(names.len(), 3, "{names:?}");
+}
+
+/// Every Allow statement of every role and resource policy in `template`.
+fn allow_statements(template: &Json) -> Vec<(String, Json)> {
+    let mut found = Vec::new();
+    for (name, r) in template["Resources"].as_object().unwrap() {
+        let documents: Vec<&Json> = match r["Type"].as_str().unwrap() {
+            "AWS::IAM::Role" => r["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| &p["PolicyDocument"])
+                .collect(),
+            "AWS::IAM::Policy"
+            | "AWS::IAM::ManagedPolicy"
+            | "AWS::SQS::QueuePolicy"
+            | "AWS::S3::BucketPolicy" => vec![&r["Properties"]["PolicyDocument"]],
+            _ => continue,
+        };
+        for document in documents {
+            let statements = match &document["Statement"] {
+                Json::Array(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for statement in statements {
+                if statement["Effect"] == "Allow" {
+                    found.push((name.clone(), statement));
+                }
+            }
+        }
+    }
+    found
+}
+
+fn as_list(value: &Json) -> Vec<Json> {
+    match value {
+        Json::Array(items) => items.clone(),
+        Json::Null => Vec::new(),
+        one => vec![one.clone()],
+    }
+}
+
+#[test]
+fn no_deployed_iam_statement_names_no_resource_or_every_resource() {
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    for ((set, _), template) in names.iter().zip(deployed_all(&names)) {
+        let statements = allow_statements(&template);
+        assert!(statements.len() >= 3, "{set}: {statements:?}");
+        for (owner, statement) in statements {
+            let resources = as_list(&statement["Resource"]);
+            assert!(
+                !resources.is_empty(),
+                "{set}: {owner} allows {statement} on nothing named"
+            );
+            for resource in resources {
+                if let Some(arn) = resource.as_str() {
+                    assert!(
+                        !arn.trim().is_empty() && arn != "*" && !arn.ends_with(":*"),
+                        "{set}: {owner} allows {} on {arn:?}",
+                        statement["Action"]
+                    );
+                }
+            }
+            for action in as_list(&statement["Action"]) {
+                let action = action.as_str().unwrap_or_default();
+                assert!(
+                    action != "*" && !action.ends_with(":*"),
+                    "{set}: {owner} allows {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_database_nothing_is_subscribed_to_load() {
+    let sets = ["default", "s3-athena-only"];
+    for (set, template) in sets
+        .into_iter()
+        .zip(deployed_all(&sets.map(|s| (s, &[][..]))))
+    {
+        let functions: Vec<&str> = of_type(&template, "AWS::Lambda::Function")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(functions, ["IngestFunction"], "{set}");
+        for kind in [
+            "AWS::Lambda::Permission",
+            "AWS::Lambda::Url",
+            "AWS::Events::Rule",
+        ] {
+            assert!(of_type(&template, kind).is_empty(), "{set} has a {kind}");
+        }
+        assert!(
+            property(&template, "DataBucket", "")
+                .get("NotificationConfiguration")
+                .is_none(),
+            "{set}: the bucket notifies something"
+        );
+        let names: Vec<&String> = template["Resources"].as_object().unwrap().keys().collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| !n.starts_with("Load") && !n.starts_with("Api")),
+            "{set}: {names:?}"
+        );
+        let outputs = template["Outputs"].as_object().unwrap();
+        assert!(outputs.contains_key("BucketName") && outputs.contains_key("GlueDatabaseName"));
+        assert!(!outputs.contains_key("DashboardUrl") && !outputs.contains_key("LoadFunctionName"));
+        // The dead-letter alarm still watches ingest's and the schedule's queues.
+        let alarm = property(&template, "DeadLetterAlarm", "Metrics").to_string();
+        assert!(
+            alarm.contains("IngestFailureQueue") && alarm.contains("IngestScheduleDeadLetterQueue")
+        );
+    }
+}
+
+#[test]
+fn with_a_database_snapshots_reach_load_by_exactly_one_route() {
+    // The default route: the bucket's notification, for the layout's CSV objects only.
+    let sets = ["vpc-postgres", "public-url-token", "data-api"];
+    for (set, template) in sets
+        .into_iter()
+        .zip(deployed_all(&sets.map(|s| (s, &[][..]))))
+    {
+        let bucket = bucket_name(&template);
+        let notification = property(&template, "DataBucket", "NotificationConfiguration");
+        assert!(notification.get("EventBridgeConfiguration").is_none());
+        let configurations = notification["LambdaConfigurations"].as_array().unwrap();
+        assert_eq!(configurations.len(), 1, "{set}");
+        let configuration = &configurations[0];
+        assert_eq!(configuration["Event"], "s3:ObjectCreated:*");
+        assert_eq!(
+            configuration["Function"],
+            json!({ "Fn::GetAtt": ["LoadFunction", "Arn"] })
+        );
+        assert_eq!(
+            configuration["Filter"]["S3Key"]["Rules"],
+            json!([{ "Name": "prefix", "Value": RAW_PREFIX }, { "Name": "suffix", "Value": ".csv" }])
+        );
+        let permissions = of_type(&template, "AWS::Lambda::Permission");
+        let (permission, s3) = permissions
+            .iter()
+            .find(|(_, p)| p["Properties"]["Principal"] == "s3.amazonaws.com")
+            .unwrap_or_else(|| panic!("{set}: S3 may not invoke load"));
+        assert_eq!(
+            s3["Properties"]["FunctionName"],
+            json!({ "Ref": "LoadFunction" })
+        );
+        assert_eq!(
+            s3["Properties"]["SourceArn"],
+            format!("arn:aws:s3:::{bucket}")
+        );
+        assert_eq!(s3["Properties"]["SourceAccount"], "123456789012");
+        // S3 checks the permission when the notification is put: the bucket must wait for it.
+        assert!(
+            property(&template, "DataBucket", "Tags")
+                .to_string()
+                .contains(&json!({ "Ref": permission }).to_string()),
+            "{set}: the bucket does not wait for {permission}"
+        );
+        assert!(of_type(&template, "AWS::Events::Rule").is_empty(), "{set}");
+        assert!(
+            permissions
+                .iter()
+                .all(|(_, p)| p["Properties"]["Principal"] != "events.amazonaws.com"),
+            "{set}"
+        );
+    }
+
+    // The EventBridge route: the bucket sends its events to EventBridge, a rule picks the
+    // snapshots, and nothing else invokes load.
+    let template = deployed("eventbridge", &[]);
+    assert_eq!(
+        property(&template, "DataBucket", "NotificationConfiguration"),
+        &json!({ "EventBridgeConfiguration": { "EventBridgeEnabled": true } })
+    );
+    let rules = of_type(&template, "AWS::Events::Rule");
+    assert_eq!(rules.len(), 1);
+    let (rule, definition) = rules[0];
+    let pattern = &definition["Properties"]["EventPattern"];
+    assert_eq!(pattern["source"], json!(["aws.s3"]));
+    assert_eq!(pattern["detail-type"], json!(["Object Created"]));
+    assert_eq!(
+        pattern["detail"]["bucket"]["name"],
+        json!([{ "Ref": "DataBucket" }])
+    );
+    assert_eq!(
+        pattern["detail"]["object"]["key"],
+        json!([{ "wildcard": format!("{RAW_PREFIX}*.csv") }])
+    );
+    let targets = definition["Properties"]["Targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(
+        targets[0]["Arn"],
+        json!({ "Fn::GetAtt": ["LoadFunction", "Arn"] })
+    );
+    assert_eq!(
+        targets[0]["DeadLetterConfig"]["Arn"],
+        json!({ "Fn::GetAtt": ["LoadFailureQueue", "Arn"] })
+    );
+    let permissions: Vec<&Json> = of_type(&template, "AWS::Lambda::Permission")
+        .into_iter()
+        .map(|(_, p)| &p["Properties"])
+        .filter(|p| p["FunctionName"] == json!({ "Ref": "LoadFunction" }))
+        .collect();
+    assert_eq!(permissions.len(), 1, "{permissions:?}");
+    assert_eq!(permissions[0]["Principal"], "events.amazonaws.com");
+    assert_eq!(
+        permissions[0]["SourceArn"],
+        json!({ "Fn::GetAtt": [rule, "Arn"] })
+    );
+    // EventBridge may put what it could not deliver into load's failure queue, and only it.
+    let queue_policies = of_type(&template, "AWS::SQS::QueuePolicy");
+    assert_eq!(queue_policies.len(), 1);
+    let statement = &queue_policies[0].1["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        statement["Principal"],
+        json!({ "Service": "events.amazonaws.com" })
+    );
+    assert_eq!(
+        statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+        json!({ "Fn::GetAtt": [rule, "Arn"] })
+    );
+}
+
+#[test]
+fn the_secrets_manager_endpoint_has_its_own_group_admitting_https_from_the_function_groups() {
+    let cases = [
+        (&[][..], &["sg-0load", "sg-0db"][..]),
+        (
+            &["SecurityGroupIds=sg-1,sg-2,sg-3,sg-4,sg-5"][..],
+            &["sg-1", "sg-2", "sg-3", "sg-4", "sg-5"][..],
+        ),
+        (&["SecurityGroupIds=sg-only"][..], &["sg-only"][..]),
+    ];
+    let templates = deployed_all(&cases.map(|(extra, _)| ("vpc-postgres", extra)));
+    for ((extra, groups), template) in cases.into_iter().zip(templates) {
+        assert_eq!(
+            property(&template, "SecretsManagerEndpoint", "SecurityGroupIds"),
+            &json!([{ "Ref": "SecretsManagerEndpointSecurityGroup" }])
+        );
+        assert_eq!(
+            property(&template, "SecretsManagerEndpoint", "PrivateDnsEnabled"),
+            true
+        );
+        assert_eq!(
+            property(&template, "SecretsManagerEndpoint", "SubnetIds"),
+            &json!(["subnet-0aaa", "subnet-0bbb"])
+        );
+        assert_eq!(
+            property(&template, "SecretsManagerEndpointSecurityGroup", "VpcId"),
+            "vpc-0abc"
+        );
+        let mut sources: Vec<&str> = of_type(&template, "AWS::EC2::SecurityGroupIngress")
+            .into_iter()
+            .map(|(_, rule)| {
+                let p = &rule["Properties"];
+                assert_eq!(
+                    p["GroupId"],
+                    json!({ "Fn::GetAtt": ["SecretsManagerEndpointSecurityGroup", "GroupId"] })
+                );
+                assert_eq!(
+                    (&p["IpProtocol"], &p["FromPort"], &p["ToPort"]),
+                    (&json!("tcp"), &json!(443), &json!(443))
+                );
+                p["SourceSecurityGroupId"].as_str().unwrap()
+            })
+            .collect();
+        sources.sort_unstable();
+        let mut expected = groups.to_vec();
+        expected.sort_unstable();
+        assert_eq!(sources, expected, "{extra:?}");
+        for function in ["LoadFunction", "ApiFunction"] {
+            assert_eq!(
+                property(&template, function, "VpcConfig/SecurityGroupIds"),
+                &json!(groups),
+                "{function} {extra:?}"
+            );
+        }
+    }
+    let without = deployed("vpc-postgres", &["CreateSecretsManagerEndpoint=false"]);
+    assert!(of_type(&without, "AWS::EC2::SecurityGroup").is_empty());
+    assert!(of_type(&without, "AWS::EC2::SecurityGroupIngress").is_empty());
+    assert!(resource(&without, "SecretsManagerEndpoint").is_none());
+    assert!(resource(&without, "S3GatewayEndpoint").is_some());
+}
+
+#[test]
+fn reserved_concurrency_is_set_only_when_given() {
+    let [unreserved, reserved] = <[Json; 2]>::try_from(deployed_all(&[
+        ("public-url-token", &[]),
+        ("vpc-postgres", &[]),
+    ]))
+    .unwrap();
+    for function in ["LoadFunction", "ApiFunction"] {
+        assert!(
+            property(&unreserved, function, "")
+                .get("ReservedConcurrentExecutions")
+                .is_none(),
+            "{function} reserves concurrency by default"
+        );
+    }
+    assert_eq!(
+        property(&reserved, "LoadFunction", "ReservedConcurrentExecutions"),
+        "5"
+    );
+    assert_eq!(
+        property(&reserved, "ApiFunction", "ReservedConcurrentExecutions"),
+        "10"
+    );
+    assert!(property(&reserved, "IngestFunction", "")
+        .get("ReservedConcurrentExecutions")
+        .is_none());
+}
+
+#[test]
+fn network_interface_permissions_come_from_sams_managed_policy_alone() {
+    let template = deployed("vpc-postgres", &[]);
+    for role in ["LoadFunctionRole", "ApiFunctionRole"] {
+        let managed = property(&template, role, "ManagedPolicyArns");
+        assert!(
+            managed.as_array().unwrap().contains(&json!(
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+            )),
+            "{role}: {managed}"
+        );
+    }
+    for (owner, statement) in allow_statements(&template) {
+        for action in as_list(&statement["Action"]) {
+            assert!(
+                !action.as_str().unwrap_or_default().starts_with("ec2:"),
+                "{owner} grants {action} itself"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stack_created_again_under_the_same_name_gets_a_new_bucket_and_no_named_secret() {
+    let upper_case_stack = format!("CoinLake{}", "-X".repeat(60));
+    let [first, again, upper] = <[Json; 3]>::try_from(deployed_all(&[
+        (
+            "default",
+            &[
+                "--stack-id",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/coinlake/51af3dc0-da77-11e4-872e-1234567db123",
+            ],
+        ),
+        (
+            "default",
+            &[
+                "--stack-id",
+                "arn:aws:cloudformation:us-east-1:123456789012:stack/coinlake/0b4f6e20-8f1a-11f0-9c2d-0a1b2c3d4e5f",
+            ],
+        ),
+        ("default", &["--stack-name", &upper_case_stack]),
+    ]))
+    .unwrap();
+    let (old, new) = (bucket_name(&first), bucket_name(&again));
+    assert_ne!(old, new, "the retained bucket's name would be taken");
+    for template in [&first, &again] {
+        // The bucket outlives the stack; the secret is unnamed, so a deleted one pending
+        // its recovery window blocks nothing.
+        assert_eq!(
+            resource(template, "DataBucket").unwrap()["DeletionPolicy"],
+            "Retain"
+        );
+        assert!(property(template, "CmcApiKeySecret", "")
+            .get("Name")
+            .is_none());
+        let bucket = bucket_name(template);
+        assert_eq!(
+            property(
+                template,
+                "IngestFunction",
+                "Environment/Variables/BUCKET_NAME"
+            ),
+            bucket.as_str()
+        );
+        assert!(allow_statements(template)
+            .iter()
+            .any(|(_, s)| s["Resource"] == format!("arn:aws:s3:::{bucket}/raw/*")));
+    }
+    // Bucket names are lower case and at most 63 characters, whatever the stack is called.
+    let name = bucket_name(&upper);
+    assert!(
+        name.len() <= 63
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        "{name}"
+    );
+}
+
+#[test]
+fn the_data_api_set_reaches_only_its_cluster() {
+    let template = deployed("data-api", &[]);
+    let cluster = "arn:aws:rds:us-east-1:123456789012:cluster:coinlake";
+    for function in ["LoadFunction", "ApiFunction"] {
+        let env = property(&template, function, "Environment/Variables");
+        assert_eq!(env["DB_CLUSTER_ARN"], cluster);
+        assert!(env.get("DB_HOST").is_none(), "{function}: {env}");
+        assert!(property(&template, function, "").get("VpcConfig").is_none());
+    }
+    let data_api: Vec<Json> = allow_statements(&template)
+        .into_iter()
+        .filter(|(_, s)| s.to_string().contains("rds-data:"))
+        .map(|(_, s)| s["Resource"].clone())
+        .collect();
+    assert_eq!(data_api, [json!(cluster), json!(cluster)]);
+}
+
+#[test]
+fn impossible_parameter_sets_are_refused_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["DbSink=data-api"], "DbSink=data-api needs DbClusterArn"),
+        (
+            &[
+                "DbSink=data-api",
+                "DbClusterArn=arn:aws:rds:us-east-1:1:cluster:c",
+            ],
+            "DbSink=data-api needs DbSecretArn",
+        ),
+        (
+            &["--set", "data-api", "DbHost=db.example"],
+            "DbHost is for DbSink=postgres",
+        ),
+        (&["DbHost=db.example"], "DbHost needs DbSecretArn"),
+        (
+            &["DbSecretArn=arn:aws:secretsmanager:us-east-1:1:secret:s"],
+            "DbSecretArn is set but DbHost is empty",
+        ),
+        (
+            &[
+                "--set",
+                "public-url-token",
+                "DbClusterArn=arn:aws:rds:us-east-1:1:cluster:c",
+            ],
+            "DbClusterArn is for DbSink=data-api",
+        ),
+        (
+            &["--set", "vpc-postgres", "SecurityGroupIds="],
+            "SubnetIds and SecurityGroupIds go together",
+        ),
+        (
+            &["--set", "vpc-postgres", "SubnetIds="],
+            "SubnetIds and SecurityGroupIds go together",
+        ),
+        (
+            &["--set", "vpc-postgres", "VpcId="],
+            "RouteTableIds needs VpcId",
+        ),
+        (
+            &[
+                "--set",
+                "public-url-token",
+                "CreateSecretsManagerEndpoint=true",
+            ],
+            "CreateSecretsManagerEndpoint=true needs SubnetIds, SecurityGroupIds and VpcId",
+        ),
+        (
+            &["CreateSecretsManagerEndpoint=true"],
+            "CreateSecretsManagerEndpoint=true serves the load and api functions",
+        ),
+        (
+            &["ApiDbSecretArn=arn:aws:secretsmanager:us-east-1:1:secret:r"],
+            "ApiDbSecretArn is set but there is no database",
+        ),
+        (
+            &["CmcSymbols="],
+            "CmcMode=quotes needs CmcIds or CmcSymbols",
+        ),
+        (
+            &["LoadReservedConcurrency=0"],
+            "parameter LoadReservedConcurrency",
+        ),
+        (
+            &["ApiReservedConcurrency=ten"],
+            "parameter ApiReservedConcurrency",
+        ),
+        (&["LoadEventSource=sqs"], "parameter LoadEventSource"),
+    ];
+    let argv: Vec<Vec<&str>> = cases.iter().map(|(p, _)| p.to_vec()).collect();
+    for ((parameters, reason), result) in cases.iter().zip(transform_all(&argv)) {
+        match result {
+            Ok(_) => panic!("{parameters:?} deployed; expected a refusal: {reason}"),
+            Err((code, stderr)) => {
+                assert_eq!(code, 2, "{parameters:?}: {stderr}");
+                assert!(
+                    stderr
+                        .lines()
+                        .any(|l| l.starts_with("refused: ") && l.contains(reason)),
+                    "{parameters:?}: expected {reason:?} in {stderr}"
+                );
+            }
+        }
     }
 }
