@@ -5,6 +5,7 @@
 use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
 use coinlake::layout::{Dataset, RAW_PREFIX};
 use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
+use coinlake::slot::SLOT_YEARS;
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -177,6 +178,19 @@ fn s3_prefixes_follow_the_layout() {
         "2"
     );
     assert_eq!(text(parameters.get("projection.day.digits").unwrap()), "2");
+}
+
+#[test]
+fn the_partition_projection_reads_every_year_a_slot_may_be_written_for() {
+    let template = template();
+    let parameters = untag(at(
+        &template,
+        "Resources.QuotesCsvTable.Properties.TableInput.Parameters",
+    ));
+    assert_eq!(
+        text(parameters.get("projection.year.range").unwrap()),
+        format!("{},{}", SLOT_YEARS.start(), SLOT_YEARS.end())
+    );
 }
 
 #[test]
