@@ -9,11 +9,15 @@ the external table with the template's SerDe, SerDe parameters, input/output for
 columns, partition keys and table parameters, adds the partitions that the template's
 partition projection would compute for the directories found under DATA (a copy of the
 bucket), and selects every row as the SerDe returns it: strings, NULL for a missing field.
+Spark's Hive scan ignores `skip.header.line.count` (Hive's record reader applies it), so
+the script drops that many lines from the start of each file itself, checking they are
+the header.
 
 The typed view and the named queries then run in DuckDB over exactly those rows (loaded
-into a `quotes_csv` table of the template's columns). Spark SQL is not Athena's dialect
-(no UNNEST, different interval and min_by rules), while the DuckDB mapping below is small
-and mechanical; one JVM start per run keeps the test quick:
+into a `quotes_csv` table of the template's columns). Spark SQL is further from Athena's
+(Trino's) dialect: it has no UNNEST, so the missing-slots query would need rewriting,
+while the DuckDB mapping below is small and mechanical. One JVM start per run keeps the
+test quick:
 
   current_date       -> DATE '<day of --at>'   (a fixed time, for repeatable results)
   current_timestamp  -> TIMESTAMP '<--at>'
@@ -124,6 +128,8 @@ def read_with_opencsvserde(table, data, work):
         SparkSession.builder.master("local[1]")
         .appName("coinlake-athena-reader")
         .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.warehouse.dir", os.path.join(work, "warehouse"))
         .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={work}")

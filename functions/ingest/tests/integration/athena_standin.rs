@@ -128,12 +128,16 @@ async fn ingest_slot(world: &World, slot: &str, coins: Vec<Value>) {
     ingest::handle(&app, schedule(slot)).await.unwrap();
 }
 
+/// A query's answer: rows of text values, NULL as `None`.
+type Answer = Vec<Vec<Option<String>>>;
+
 #[derive(Deserialize)]
 struct Read {
     escape_char: String,
     rows: Vec<ReadRow>,
     unprojected: Vec<String>,
-    queries: BTreeMap<String, BTreeMap<String, Vec<Vec<Option<String>>>>>,
+    /// By query time, then by query name.
+    queries: BTreeMap<String, BTreeMap<String, Answer>>,
 }
 
 #[derive(Deserialize)]
