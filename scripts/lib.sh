@@ -61,6 +61,8 @@ apt_install() {
 # requirements-dev.txt changes.
 ensure_tools() {
   command -v cargo >/dev/null || { say "Rust is required: install it with rustup (https://rustup.rs)"; return 1; }
+  # pyspark (scripts/athena_reader.py: Hive's OpenCSVSerde, as Athena reads) needs Java 17+.
+  command -v java >/dev/null || apt_install default-jre-headless
   if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked

@@ -3,12 +3,20 @@
 //! Everything a run writes is keyed by its slot, so a retried or duplicated invocation
 //! overwrites its own output instead of adding a second copy.
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, DurationRound, TimeDelta, Utc};
 use serde::{Serialize, Serializer};
 use std::fmt;
+use std::ops::RangeInclusive;
 
 /// Minutes between two scheduled runs; the EventBridge schedule uses the same period.
 pub const SLOT_MINUTES: i64 = 5;
+
+/// The years a slot may fall in. Athena's partition projection computes partitions only
+/// for the years of the Glue table's `projection.year.range` (template.yaml, kept equal by
+/// a test), so an object written for any other year would be stored but never read; a
+/// projection without bounds would exceed Athena's partition limit on unfiltered queries.
+/// CoinMarketCap's history starts in 2013.
+pub const SLOT_YEARS: RangeInclusive<i32> = 2013..=2100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Slot(DateTime<Utc>);
@@ -29,6 +37,11 @@ impl Slot {
 
     pub fn start(&self) -> DateTime<Utc> {
         self.0
+    }
+
+    /// Whether Athena's table reads this slot's partition (see [`SLOT_YEARS`]).
+    pub fn is_readable_by_athena(&self) -> bool {
+        SLOT_YEARS.contains(&self.0.year())
     }
 }
 
@@ -52,6 +65,23 @@ mod tests {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn only_slots_in_the_projected_years_are_readable_by_athena() {
+        for (time, readable) in [
+            ("2012-12-31T23:59:59Z", false),
+            ("2013-01-01T00:00:00Z", true),
+            ("2023-12-31T23:55:00Z", true),
+            ("2100-12-31T23:59:59Z", true),
+            ("2101-01-01T00:00:00Z", false),
+        ] {
+            assert_eq!(
+                Slot::containing(utc(time)).is_readable_by_athena(),
+                readable,
+                "{time}"
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
+use coinlake::slot::{Slot, SLOT_YEARS};
 use serde_json::Value;
 
 /// What invoked the function.
@@ -24,6 +25,8 @@ pub enum EventError {
     InvalidRuleEvent(String),
     #[error("scheduled_time {0} is not an RFC 3339 time such as \"2024-06-01T12:35:00Z\"")]
     InvalidScheduledTime(String),
+    #[error("slot {slot} is outside the years {first}-{last} that the Athena table's partition projection reads; nothing was fetched or written", first = SLOT_YEARS.start(), last = SLOT_YEARS.end())]
+    SlotOutsideProjection { slot: Slot },
 }
 
 impl Trigger {
@@ -67,6 +70,16 @@ impl Trigger {
         match self {
             Trigger::Rule { time } | Trigger::Schedule { time } => *time,
             Trigger::Manual => now,
+        }
+    }
+
+    /// The slot the run owns, refused when Athena would never read what it writes.
+    pub fn slot(&self, now: DateTime<Utc>) -> Result<Slot, EventError> {
+        let slot = Slot::containing(self.time(now));
+        if slot.is_readable_by_athena() {
+            Ok(slot)
+        } else {
+            Err(EventError::SlotOutsideProjection { slot })
         }
     }
 }

@@ -4,7 +4,6 @@ use crate::app::App;
 use crate::event::{EventError, Trigger};
 use chrono::Utc;
 use coinlake::ingest::{IngestError, IngestSummary};
-use coinlake::slot::Slot;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,7 +31,7 @@ impl From<HandlerError> for Diagnostic {
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<IngestSummary, HandlerError> {
     let trigger = Trigger::parse(&event.payload)?;
-    let slot = Slot::containing(trigger.time(Utc::now()));
+    let slot = trigger.slot(Utc::now())?;
     let deadline = instant_of(event.context.deadline);
     let budget_ms = deadline
         .saturating_duration_since(Instant::now())

@@ -1,10 +1,13 @@
-//! Athena's named queries in `template.yaml`, run by DuckDB (the local stand-in for
-//! Athena, `scripts/athena_duckdb.py`) over CSV objects the real ingest path wrote, in the
-//! bucket's Hive layout, read with the Glue table's column types.
+//! What Athena reads from the objects the real ingest path writes, and what the named
+//! queries in `template.yaml` answer over it: `scripts/athena_reader.py` reads a copy of the
+//! bucket with Hive's own OpenCSVSerde (Spark with Hive support, the template's SerDe
+//! parameters, the partitions its projection computes), then runs the typed view and the
+//! named queries in DuckDB over exactly those rows. One JVM start for the whole test.
 
 use crate::common;
 
 use common::{schedule, World};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -14,7 +17,7 @@ use wiremock::Mock;
 
 /// The market CMC reports at one slot: BTC and ETH moving, and an unranked coin whose name
 /// needs CSV quoting and whose max supply is null.
-fn market(updated: &str, btc: f64, eth: f64) -> Value {
+fn market(updated: &str, btc: f64, eth: f64) -> Vec<Value> {
     let mut coins = vec![
         coin(1, "BTC", "Bitcoin", Some(1), &[("USD", json!(btc))]),
         coin(1027, "ETH", "Ethereum", Some(2), &[("USD", json!(eth))]),
@@ -27,93 +30,248 @@ fn market(updated: &str, btc: f64, eth: f64) -> Value {
         ),
     ];
     for c in &mut coins {
-        c["last_updated"] = json!(updated);
-        c["quote"]["USD"]["last_updated"] = json!(updated);
+        updated_at(c, updated);
         c["quote"]["USD"]["volume_24h"] = json!(1000);
     }
     coins[0]["max_supply"] = json!(21000000);
-    json!({ "1": coins[0], "1027": coins[1], "28301": coins[2] })
+    coins
 }
 
-async fn ingest_slot(world: &World, slot: &str, updated: &str, btc: f64, eth: f64) {
+fn updated_at(coin: &mut Value, updated: &str) {
+    coin["last_updated"] = json!(updated);
+    coin["quote"]["USD"]["last_updated"] = json!(updated);
+}
+
+/// Names and symbols that break a reader whose escape differs from the writer's, each with
+/// what Athena must read for it (control characters become spaces in the normalizer).
+const HOSTILE: [(i64, &str, &str, &str, &str); 7] = [
+    (9001, "B\\S", "Back\\slash Coin", "B\\S", "Back\\slash Coin"),
+    (
+        9002,
+        "END\\",
+        "Ends in a backslash\\",
+        "END\\",
+        "Ends in a backslash\\",
+    ),
+    (
+        9003,
+        "Q\"",
+        "Say \\\"hi\\\", \"Comma, Quoted\"",
+        "Q\"",
+        "Say \\\"hi\\\", \"Comma, Quoted\"",
+    ),
+    (
+        9004,
+        "LB\n",
+        "Line\nBreak\r\nand\ttab",
+        "LB ",
+        "Line Break  and tab",
+    ),
+    (9005, "ÜNI", "Ünïcødé ✓ 币 🚀", "ÜNI", "Ünïcødé ✓ 币 🚀"),
+    // Read with a backslash escape, this puts "not a rank\"" into cmc_rank, so the typed
+    // view's BIGINT cast fails for the whole partition.
+    (
+        9006,
+        "SHIFT",
+        "Shift\\\",0,not a rank\\",
+        "SHIFT",
+        "Shift\\\",0,not a rank\\",
+    ),
+    (9007, "\\\\", "\"\"\\\"\"", "\\\\", "\"\"\\\"\""),
+];
+
+/// July 2nd: the hostile coins, two coins sharing one ticker, and a quote CMC last updated
+/// four days before the slot (its price is still the one in effect that day).
+fn hostile_market(updated: &str, twin_one: f64, twin_two: f64) -> Vec<Value> {
+    let mut coins = vec![coin(1, "BTC", "Bitcoin", Some(1), &[("USD", json!(62000))])];
+    for (id, symbol, name, _, _) in HOSTILE {
+        coins.push(coin(id, symbol, name, None, &[("USD", json!(0.25))]));
+    }
+    coins.push(coin(
+        9010,
+        "TWIN",
+        "Twin One",
+        Some(50),
+        &[("USD", json!(twin_one))],
+    ));
+    coins.push(coin(
+        9011,
+        "TWIN",
+        "Twin Two",
+        Some(60),
+        &[("USD", json!(twin_two))],
+    ));
+    for c in &mut coins {
+        updated_at(c, updated);
+        c["quote"]["USD"]["volume_24h"] = json!(500);
+    }
+    let mut stale = coin(9020, "OLD", "Stale Coin", Some(70), &[("USD", json!(3))]);
+    updated_at(&mut stale, "2024-06-28T10:00:00Z");
+    stale["quote"]["USD"]["volume_24h"] = json!(500);
+    coins.push(stale);
+    coins
+}
+
+async fn ingest_slot(world: &World, slot: &str, coins: Vec<Value>) {
     world.cmc.reset().await;
+    let ids: Vec<String> = coins.iter().map(|c| c["id"].to_string()).collect();
+    let data: serde_json::Map<String, Value> = coins
+        .into_iter()
+        .map(|c| (c["id"].to_string(), c))
+        .collect();
     Mock::given(method("GET"))
         .and(path(QUOTES_PATH))
-        .respond_with(ok(market(updated, btc, eth), 1))
+        .respond_with(ok(Value::Object(data), 1))
         .mount(&world.cmc)
         .await;
-    let app = world.app(&[("CMC_IDS", "1,1027,28301")]).await;
+    let app = world.app(&[("CMC_IDS", &ids.join(","))]).await;
     ingest::handle(&app, schedule(slot)).await.unwrap();
 }
 
+/// A query's answer: rows of text values, NULL as `None`.
+type Answer = Vec<Vec<Option<String>>>;
+
+#[derive(Deserialize)]
+struct Read {
+    escape_char: String,
+    rows: Vec<ReadRow>,
+    unprojected: Vec<String>,
+    /// By query time, then by query name.
+    queries: BTreeMap<String, BTreeMap<String, Answer>>,
+}
+
+#[derive(Deserialize)]
+struct ReadRow {
+    file: String,
+    fields: Vec<Option<String>>,
+}
+
 #[tokio::test]
-async fn the_named_queries_answer_over_real_snapshots() {
+async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer() {
     // GIVEN four snapshots: one on May 31st, three on June 1st (12:40 missing)
     let world = World::new().await;
     ingest_slot(
         &world,
         "2024-05-31T23:55:00Z",
-        "2024-05-31T23:54:00Z",
-        60000.0,
-        3000.0,
+        market("2024-05-31T23:54:00Z", 60000.0, 3000.0),
     )
     .await;
     ingest_slot(
         &world,
         "2024-06-01T12:30:00Z",
-        "2024-06-01T12:29:00Z",
-        67000.0,
-        3700.0,
+        market("2024-06-01T12:29:00Z", 67000.0, 3700.0),
     )
     .await;
     ingest_slot(
         &world,
         "2024-06-01T12:35:00Z",
-        "2024-06-01T12:34:00Z",
-        68000.5,
-        3650.0,
+        market("2024-06-01T12:34:00Z", 68000.5, 3650.0),
     )
     .await;
     ingest_slot(
         &world,
         "2024-06-01T12:45:00Z",
-        "2024-06-01T12:44:00Z",
-        66500.25,
-        3800.0,
+        market("2024-06-01T12:44:00Z", 66500.25, 3800.0),
+    )
+    .await;
+    // AND two snapshots on July 2nd of hostile names, twin tickers and a stale quote
+    ingest_slot(
+        &world,
+        "2024-07-02T10:00:00Z",
+        hostile_market("2024-07-02T09:59:00Z", 10.0, 20.0),
+    )
+    .await;
+    ingest_slot(
+        &world,
+        "2024-07-02T10:05:00Z",
+        hostile_market("2024-07-02T10:04:00Z", 11.0, 19.0),
+    )
+    .await;
+    // AND one snapshot before 2024, which the old projection range never read
+    ingest_slot(
+        &world,
+        "2023-12-31T23:55:00Z",
+        market("2023-12-31T23:54:00Z", 42000.0, 2300.0),
     )
     .await;
     let data = std::env::temp_dir().join(format!("coinlake-athena-{}", world.bucket.name));
+    let mut written = BTreeMap::new();
     for key in world.bucket.keys().await {
+        let body = world.bucket.get(&key).await.body;
         let file = data.join(&key);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-        std::fs::write(&file, world.bucket.get(&key).await.body).unwrap();
+        std::fs::write(&file, &body).unwrap();
+        written.insert(key, body);
     }
+    assert_eq!(written.len(), 7);
 
-    // WHEN DuckDB runs the template's queries as Athena would, at 12:47 on June 1st
+    // WHEN Hive's OpenCSVSerde reads them with the template's table, and the template's
+    // queries run over those rows as Athena would at three moments
     let root = testkit::workspace_root();
     let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/athena_duckdb.py"))
+        .arg(root.join("scripts/athena_reader.py"))
         .args(["--template", root.join("template.yaml").to_str().unwrap()])
-        .args([
-            "--data",
-            data.to_str().unwrap(),
-            "--today",
-            "2024-06-01",
-            "--now",
-            "2024-06-01 12:47:00",
-        ])
+        .args(["--data", data.to_str().unwrap()])
+        .args(["--at", "2024-06-01 12:47:00"])
+        .args(["--at", "2024-07-02 10:07:00"])
+        .args(["--at", "2023-12-31 23:58:00"])
         .output()
-        .expect("run scripts/athena_duckdb.py with .venv's python (scripts/setup.sh installs it)");
+        .expect("run scripts/athena_reader.py with .venv's python (scripts/setup.sh installs pyspark and a JRE)");
     std::fs::remove_dir_all(&data).unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let results: BTreeMap<String, Vec<Vec<Option<String>>>> =
-        serde_json::from_slice(&output.stdout).unwrap();
-    let rows = |name: &str| -> Vec<Vec<String>> {
-        results[name]
+    let read: Read = serde_json::from_slice(&output.stdout).unwrap();
+
+    // THEN the table's escape character is one the writer never emits
+    let escape = read.escape_char.chars().next().unwrap();
+    assert!(
+        escape.is_control(),
+        "{escape:?}: the normalizer turns only control characters into spaces"
+    );
+    for (key, body) in &written {
+        assert!(!String::from_utf8_lossy(body).contains(escape), "{key}");
+    }
+
+    // AND every object is read (the 2023 one too), every field byte for byte as an
+    // RFC 4180 reader reads the writer's CSV
+    assert!(read.unprojected.is_empty(), "{:?}", read.unprojected);
+    let mut by_file: BTreeMap<&str, Vec<&Vec<Option<String>>>> = BTreeMap::new();
+    for row in &read.rows {
+        by_file.entry(&row.file).or_default().push(&row.fields);
+    }
+    assert_eq!(
+        by_file.keys().copied().collect::<Vec<_>>(),
+        written.keys().map(String::as_str).collect::<Vec<_>>()
+    );
+    for (key, body) in &written {
+        let expected: Vec<Vec<Option<String>>> = csv::Reader::from_reader(body.as_slice())
+            .records()
+            .map(|r| r.unwrap().iter().map(|f| Some(f.to_owned())).collect())
+            .collect();
+        let got: Vec<Vec<Option<String>>> =
+            by_file[key.as_str()].iter().map(|r| (*r).clone()).collect();
+        assert_eq!(got, expected, "{key}");
+    }
+
+    // AND the hostile names read as the normalizer left them
+    let july = "raw/quotes/year=2024/month=07/day=02/quotes_2024-07-02_10-00-00.csv";
+    for (id, _, _, symbol, name) in HOSTILE {
+        let row = by_file[july]
+            .iter()
+            .find(|r| r[1].as_deref() == Some(&id.to_string()))
+            .unwrap_or_else(|| panic!("coin {id} was not read"));
+        assert_eq!(row[2].as_deref(), Some(symbol), "coin {id}");
+        assert_eq!(row[3].as_deref(), Some(name), "coin {id}");
+        assert_eq!(row[6].as_deref(), Some("USD"), "coin {id}");
+        assert_eq!(row[7].as_deref(), Some("0.25"), "coin {id}");
+        assert_eq!(row[19].as_deref(), Some(""), "coin {id}: null max_supply");
+    }
+
+    let rows = |at: &str, name: &str| -> Vec<Vec<String>> {
+        read.queries[at][name]
             .iter()
             .map(|row| {
                 row.iter()
@@ -123,9 +281,10 @@ async fn the_named_queries_answer_over_real_snapshots() {
             .collect()
     };
 
-    // THEN each query returns what the snapshots hold
+    // AND on June 1st each query returns what the snapshots hold
+    let june = "2024-06-01 12:47:00";
     assert_eq!(
-        rows("coinlake - latest prices"),
+        rows(june, "coinlake - latest prices"),
         [
             ["BTC", "USD", "66500.25", "1.5", "2024-06-01 12:44:00"],
             ["ETH", "USD", "3800.0", "1.5", "2024-06-01 12:44:00"],
@@ -133,10 +292,11 @@ async fn the_named_queries_answer_over_real_snapshots() {
         ]
     );
     assert_eq!(
-        rows("coinlake - daily OHLC"),
+        rows(june, "coinlake - daily OHLC"),
         [
             [
                 "BTC",
+                "1",
                 "USD",
                 "2024-06-01",
                 "67000.0",
@@ -148,6 +308,7 @@ async fn the_named_queries_answer_over_real_snapshots() {
             ],
             [
                 "C,Q",
+                "28301",
                 "USD",
                 "2024-06-01",
                 "0.5",
@@ -159,6 +320,7 @@ async fn the_named_queries_answer_over_real_snapshots() {
             ],
             [
                 "ETH",
+                "1027",
                 "USD",
                 "2024-06-01",
                 "3700.0",
@@ -171,7 +333,7 @@ async fn the_named_queries_answer_over_real_snapshots() {
         ]
     );
     assert_eq!(
-        rows("coinlake - one symbol's history"),
+        rows(june, "coinlake - one symbol's history"),
         [
             [
                 "2024-06-01 12:29:00",
@@ -193,7 +355,7 @@ async fn the_named_queries_answer_over_real_snapshots() {
             ],
         ]
     );
-    let missing: Vec<String> = rows("coinlake - missing slots today")
+    let missing: Vec<String> = rows(june, "coinlake - missing slots today")
         .into_iter()
         .map(|r| r[0].clone())
         .collect();
@@ -213,4 +375,99 @@ async fn the_named_queries_answer_over_real_snapshots() {
     assert!(!missing
         .iter()
         .any(|s| s.ends_with("12:30:00") || s.ends_with("12:35:00")));
+
+    // AND on July 2nd the typed view and every query run over the hostile rows; the twins
+    // keep one row each and the stale quote is dated by the slot that saw it
+    let july_at = "2024-07-02 10:07:00";
+    let latest = rows(july_at, "coinlake - latest prices");
+    assert_eq!(latest.len(), 1 + HOSTILE.len() + 3);
+    for (_, _, _, symbol, _) in HOSTILE {
+        assert!(
+            latest.contains(&vec![
+                symbol.to_owned(),
+                "USD".into(),
+                "0.25".into(),
+                "1.5".into(),
+                "2024-07-02 10:04:00".into()
+            ]),
+            "{symbol:?} missing from {latest:?}"
+        );
+    }
+    let ohlc = rows(july_at, "coinlake - daily OHLC");
+    let ohlc_of =
+        |id: &str| -> Vec<Vec<String>> { ohlc.iter().filter(|r| r[1] == id).cloned().collect() };
+    assert_eq!(
+        ohlc_of("9010"),
+        [[
+            "TWIN",
+            "9010",
+            "USD",
+            "2024-07-02",
+            "10.0",
+            "11.0",
+            "10.0",
+            "11.0",
+            "500.0",
+            "2"
+        ]]
+    );
+    assert_eq!(
+        ohlc_of("9011"),
+        [[
+            "TWIN",
+            "9011",
+            "USD",
+            "2024-07-02",
+            "20.0",
+            "20.0",
+            "19.0",
+            "19.0",
+            "500.0",
+            "2"
+        ]]
+    );
+    assert_eq!(
+        ohlc_of("9020"),
+        [[
+            "OLD",
+            "9020",
+            "USD",
+            "2024-07-02",
+            "3.0",
+            "3.0",
+            "3.0",
+            "3.0",
+            "500.0",
+            "1"
+        ]]
+    );
+    assert_eq!(ohlc.len(), 1 + HOSTILE.len() + 3);
+    assert_eq!(
+        rows(july_at, "coinlake - one symbol's history"),
+        [
+            [
+                "2024-07-02 09:59:00",
+                "62000.0",
+                "500.0",
+                "1300000000000.25"
+            ],
+            [
+                "2024-07-02 10:04:00",
+                "62000.0",
+                "500.0",
+                "1300000000000.25"
+            ]
+        ]
+    );
+    assert_eq!(rows(july_at, "coinlake - missing slots today").len(), 120);
+
+    // AND the 2023 snapshot answers like any other
+    assert_eq!(
+        rows("2023-12-31 23:58:00", "coinlake - latest prices"),
+        [
+            ["BTC", "USD", "42000.0", "1.5", "2023-12-31 23:54:00"],
+            ["ETH", "USD", "2300.0", "1.5", "2023-12-31 23:54:00"],
+            ["C,Q", "USD", "0.5", "1.5", "2023-12-31 23:54:00"],
+        ]
+    );
 }

@@ -125,6 +125,14 @@ async fn unrecognised_events_are_refused_before_any_call_or_write() {
             json!({ "detail-type": "Scheduled Event", "source": "aws.events", "time": "noon", "detail": {} }),
             "invalid EventBridge Scheduled Event",
         ),
+        (
+            json!({ "scheduled_time": "2012-12-31T23:59:00Z" }),
+            "slot 2012-12-31T23:55:00Z is outside the years 2013-2100 that the Athena table's partition projection reads",
+        ),
+        (
+            json!({ "detail-type": "Scheduled Event", "source": "aws.events", "time": "2101-01-01T00:00:00Z", "detail": {} }),
+            "slot 2101-01-01T00:00:00Z is outside the years 2013-2100",
+        ),
     ] {
         let failure = invoke(&world, payload.clone()).await.unwrap_err();
         assert_eq!(failure.error_type, "InvalidEvent", "{payload}");

@@ -7,6 +7,7 @@
 use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
 use coinlake::layout::{Dataset, RAW_PREFIX};
 use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
+use coinlake::slot::SLOT_YEARS;
 use serde_json::{json, Value as Json};
 use serde_norway::Value;
 use std::io::Write;
@@ -169,6 +170,19 @@ fn the_glue_table_reads_the_layouts_prefix_in_the_stacks_bucket() {
         "2"
     );
     assert_eq!(text(parameters.get("projection.day.digits").unwrap()), "2");
+}
+
+#[test]
+fn the_partition_projection_reads_every_year_a_slot_may_be_written_for() {
+    let template = template();
+    let parameters = untag(at(
+        &template,
+        "Resources.QuotesCsvTable.Properties.TableInput.Parameters",
+    ));
+    assert_eq!(
+        text(parameters.get("projection.year.range").unwrap()),
+        format!("{},{}", SLOT_YEARS.start(), SLOT_YEARS.end())
+    );
 }
 
 #[test]
