@@ -128,6 +128,7 @@ def read_with_opencsvserde(table, data, work):
         SparkSession.builder.master("local[1]")
         .appName("coinlake-athena-reader")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.sql.session.timeZone", "UTC")
