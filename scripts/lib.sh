@@ -7,7 +7,8 @@ LOCAL="$ROOT/.local"
 PGPORT="${PGPORT:-5432}"
 mkdir -p "$LOCAL"
 
-say() { printf '==> %s\n' "$*" >&2; }
+# Prefixed with the seconds since the script started, so a run's log shows where time goes.
+say() { printf '==> [%4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 # A TCP port nothing listens on right now.
 free_port() {
