@@ -8,6 +8,7 @@ mod load_files;
 mod load_rejections;
 mod migrations;
 mod replay;
+mod rotation;
 mod secrecy;
 mod sinks_agree;
 mod tls;
