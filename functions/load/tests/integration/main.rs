@@ -9,6 +9,7 @@ mod load_rejections;
 mod migrations;
 mod replay;
 mod rotation;
+mod s3_outage;
 mod secrecy;
 mod sinks_agree;
 mod tls;
