@@ -187,8 +187,8 @@ pub struct SecretSource {
     pub secret_arn: String,
 }
 
-/// After a re-read whose credentials were refused too, refusals within this interval fail
-/// at once: one invocation opening several connections reads the secret once, and a flood
+/// Refusals within this interval of a re-read (whose credentials were refused too, or
+/// which failed) fail at once: one invocation opening several connections reads the secret once, and a flood
 /// of requests cannot turn a wrong secret into a flood of `GetSecretValue` calls. A
 /// rotation's last step (moving the `AWSCURRENT` label) may land just after the database
 /// changed; the next read after the interval picks it up.
@@ -283,6 +283,9 @@ impl DbPool {
                     reason = %reason,
                     "the database refused the credentials; reading the secret again"
                 );
+                // Counted from the attempt: a secret that cannot be read (Secrets Manager
+                // unreachable) is not retried by every request either.
+                reread.last = Some(std::time::Instant::now());
                 let read = async {
                     let value = read_secret(&rotation.source.client, secret_arn).await?;
                     db_credentials_from_secret(secret_arn, &value)
@@ -303,7 +306,6 @@ impl DbPool {
                     Err(poisoned) => *poisoned.into_inner() = fresh,
                 }
                 reread.generation += 1;
-                reread.last = Some(std::time::Instant::now());
             }
         }
         match self.pool.get().await {

@@ -302,3 +302,43 @@ async fn a_pooled_connection_keeps_working_while_a_new_one_logs_in_with_the_rota
     assert_eq!(rereads(&logs), 1, "{}", logs.text());
     drop((held, second));
 }
+
+#[tokio::test]
+async fn a_refused_login_whose_secret_cannot_be_read_again_fails_naming_the_secret() {
+    // GIVEN a warm load function, then its password changed and its secret deleted
+    let (logs, _guard) = capture();
+    let world = Rotating::new("first-pw-6b3c").await;
+    let app = load::App::new(world.config(4), &world.bucket.sdk)
+        .await
+        .expect("app starts");
+    let first = world.put_snapshot("2024-06-01T12:35:00Z", "1").await;
+    world.load(&app, &first).await.expect("first load");
+    world.rotate("second-pw-2e8f", None).await;
+    world
+        .secrets
+        .delete_secret()
+        .secret_id(&world.secret_arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete the secret");
+    world.end_sessions().await;
+
+    // WHEN the next file arrives
+    let second = world.put_snapshot("2024-06-01T12:40:00Z", "2").await;
+    let error = world.load(&app, &second).await.expect_err("the load fails");
+
+    // THEN a retryable DatabaseFailed says the secret could not be read again, and why
+    assert_eq!(error.error_type, "DatabaseFailed");
+    assert!(
+        error.error_message.contains(&format!(
+            "secret {} could not be read again",
+            world.secret_arn
+        )),
+        "{}",
+        error.error_message
+    );
+    assert_eq!(rereads(&logs), 1);
+    assert_no_password(&logs.text(), &["first-pw-6b3c", "second-pw-2e8f"]);
+    assert_eq!(world.stored_quotes().await, 1);
+}
