@@ -4,13 +4,17 @@ use coinlake::aws::{
     load_sdk_config, rds_data_client, read_secret, token_from_secret, SecretError,
 };
 use coinlake::config::{ApiConfig, ConfigError, SinkConfig, TokenSource};
-use coinlake::db::{connect_pool, resolve_settings, ConnectError, SettingsError};
+use coinlake::db::{open_pool, SettingsError};
 use coinlake::market::{AnyRows, DataApiRows, Market, PostgresRows};
 use coinlake::secret::Secret;
 use std::time::Duration;
 
-/// Database connections one warm instance keeps: each invocation runs one query at a time.
-const POOL_SIZE: usize = 2;
+/// Database connections one warm instance keeps. Lambda gives an execution environment
+/// one request at a time, and a request runs its queries one after another, so a second
+/// connection would only sit idle, counted against the database's `max_connections` that
+/// `load` needs too: with N environments warm, the api holds N connections, no more.
+/// <https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html>
+pub const POOL_SIZE: usize = 1;
 
 pub struct App {
     pub market: Market<AnyRows>,
@@ -27,8 +31,6 @@ pub enum InitError {
     Token(#[from] SecretError),
     #[error(transparent)]
     Database(#[from] SettingsError),
-    #[error("could not set up the database connection: {0}")]
-    Connect(#[from] ConnectError),
 }
 
 impl App {
@@ -42,10 +44,9 @@ impl App {
     /// (with a 503), not the cold start.
     pub async fn new(config: ApiConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let rows = match &config.sink {
-            SinkConfig::Postgres { .. } => {
-                let settings = resolve_settings(&config.sink, POOL_SIZE, sdk).await?;
-                AnyRows::Postgres(PostgresRows::new(connect_pool(&settings)?))
-            }
+            SinkConfig::Postgres { .. } => AnyRows::Postgres(PostgresRows::new(
+                open_pool(&config.sink, POOL_SIZE, sdk).await?,
+            )),
             SinkConfig::DataApi {
                 cluster_arn,
                 secret_arn,
@@ -73,5 +74,24 @@ impl App {
             default_currency: config.default_currency,
             stale_after: config.stale_after,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_database_pool_holds_one_connection() {
+        let config = ApiConfig::from_lookup(|name| {
+            (name == "DATABASE_URL").then(|| "postgres://reader@127.0.0.1:5432/coinlake".to_owned())
+        })
+        .expect("valid configuration");
+        let sdk = aws_config::SdkConfig::builder().build();
+        // The pool connects lazily: this opens no connection.
+        let pool = open_pool(&config.sink, POOL_SIZE, &sdk)
+            .await
+            .expect("pool");
+        assert_eq!(pool.max_size(), 1);
     }
 }

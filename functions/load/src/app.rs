@@ -2,7 +2,7 @@
 
 use coinlake::aws::{load_sdk_config, rds_data_client, s3_client};
 use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
-use coinlake::db::{connect_pool, resolve_settings, ConnectError, SettingsError};
+use coinlake::db::{open_pool, SettingsError};
 use coinlake::load::Loader;
 use coinlake::sink::{AnySink, DataApiSink, PostgresSink};
 use coinlake::store::S3Reader;
@@ -18,8 +18,6 @@ pub enum InitError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] SettingsError),
-    #[error("could not set up the database connection: {0}")]
-    Connect(#[from] ConnectError),
 }
 
 impl App {
@@ -34,8 +32,8 @@ impl App {
     pub async fn new(config: LoadConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let sink = match &config.sink {
             SinkConfig::Postgres { migrate, .. } => {
-                let settings = resolve_settings(&config.sink, config.concurrency, sdk).await?;
-                AnySink::Postgres(PostgresSink::new(connect_pool(&settings)?, *migrate))
+                let pool = open_pool(&config.sink, config.concurrency, sdk).await?;
+                AnySink::Postgres(PostgresSink::new(pool, *migrate))
             }
             SinkConfig::DataApi {
                 cluster_arn,

@@ -1,6 +1,11 @@
-//! The events that invoke `load`: S3 notifications, and replays.
+//! The events that invoke `load`: S3 notifications, S3 events routed through EventBridge,
+//! and replays.
+//!
+//! Only the fields `load` uses are read (bucket, key, and the event's type), with structs of
+//! our own: a strict parse of the whole notification refused records that lack fields
+//! nothing here needs (`userIdentity`, `eventTime`), which S3-compatible servers and
+//! hand-written test events often leave out.
 
-use aws_lambda_events::s3::S3Event;
 use chrono::NaiveDate;
 use coinlake::layout::Dataset;
 use percent_encoding::percent_decode_str;
@@ -15,7 +20,8 @@ pub struct ObjectRef {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoadEvent {
-    /// `ObjectCreated` records of an S3 notification; other record types are dropped.
+    /// `ObjectCreated` records of an S3 notification, or one EventBridge `Object Created`
+    /// event; other record and event types are dropped.
     Objects(Vec<ObjectRef>),
     /// `{"replay": {"dataset": "quotes", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`
     Replay {
@@ -27,10 +33,12 @@ pub enum LoadEvent {
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
-    #[error("unrecognised event: expected an S3 notification (\"Records\") or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
+    #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\") or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
     Unrecognised(String),
     #[error("invalid S3 notification: {0}")]
     InvalidS3Event(String),
+    #[error("invalid EventBridge S3 event: {0}")]
+    InvalidEventBridge(String),
     #[error("invalid replay event: {0}")]
     InvalidReplay(String),
 }
@@ -43,37 +51,65 @@ struct ReplayRequest {
     to: String,
 }
 
+/// An S3 event notification: only what `load` reads.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/notification-content-structure.html>
+#[derive(Deserialize)]
+struct Notification {
+    #[serde(rename = "Records")]
+    records: Vec<NotificationRecord>,
+}
+
+#[derive(Deserialize)]
+struct NotificationRecord {
+    #[serde(rename = "eventName")]
+    event_name: Option<String>,
+    s3: Option<NotificationEntity>,
+}
+
+#[derive(Deserialize)]
+struct NotificationEntity {
+    bucket: Option<Named>,
+    object: Option<Keyed>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Keyed {
+    key: Option<String>,
+}
+
+/// An S3 event delivered by EventBridge (`source` `aws.s3`): only what `load` reads.
+/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>
+#[derive(Deserialize)]
+struct BridgeEvent {
+    #[serde(rename = "detail-type")]
+    detail_type: Option<String>,
+    detail: Option<BridgeDetail>,
+}
+
+#[derive(Deserialize)]
+struct BridgeDetail {
+    bucket: Option<Named>,
+    object: Option<Keyed>,
+}
+
+/// EventBridge's `detail-type` for a new object (PutObject, CopyObject, POST, multipart).
+const OBJECT_CREATED: &str = "Object Created";
+
 impl LoadEvent {
     pub fn parse(event: &Value) -> Result<LoadEvent, EventError> {
         let Value::Object(object) = event else {
             return Err(EventError::Unrecognised(kind_of(event)));
         };
         if object.contains_key("Records") {
-            let s3: S3Event = serde_json::from_value(event.clone())
-                .map_err(|e| EventError::InvalidS3Event(e.to_string()))?;
-            let mut objects = Vec::new();
-            for record in s3.records {
-                let name = record.event_name.unwrap_or_default();
-                let (Some(bucket), Some(key)) = (record.s3.bucket.name, record.s3.object.key)
-                else {
-                    return Err(EventError::InvalidS3Event(format!(
-                        "a {name:?} record has no bucket name or object key"
-                    )));
-                };
-                if !name.starts_with("ObjectCreated:") {
-                    tracing::info!(
-                        event_name = name,
-                        key,
-                        "not an ObjectCreated record; ignored"
-                    );
-                    continue;
-                }
-                objects.push(ObjectRef {
-                    bucket,
-                    key: decode_key(&key)?,
-                });
-            }
-            return Ok(LoadEvent::Objects(objects));
+            return parse_notification(event);
+        }
+        if object.get("source").and_then(Value::as_str) == Some("aws.s3") {
+            return parse_bridge(event);
         }
         if let Some(replay) = object.get("replay") {
             let request: ReplayRequest = serde_json::from_value(replay.clone())
@@ -101,15 +137,91 @@ impl LoadEvent {
     }
 }
 
+fn parse_notification(event: &Value) -> Result<LoadEvent, EventError> {
+    let invalid = EventError::InvalidS3Event;
+    let notification: Notification =
+        serde_json::from_value(event.clone()).map_err(|e| invalid(e.to_string()))?;
+    let mut objects = Vec::new();
+    for (index, record) in notification.records.into_iter().enumerate() {
+        // Without its type a record could be a deletion: loading it would be a guess.
+        let Some(name) = record.event_name else {
+            return Err(invalid(format!("record {index} has no eventName")));
+        };
+        let (bucket, key) = named_object(
+            record.s3.as_ref().and_then(|s| s.bucket.as_ref()),
+            record.s3.as_ref().and_then(|s| s.object.as_ref()),
+        );
+        let (Some(bucket), Some(key)) = (bucket, key) else {
+            return Err(invalid(format!(
+                "record {index} ({name:?}) has no s3.bucket.name or s3.object.key"
+            )));
+        };
+        if !name.starts_with("ObjectCreated:") {
+            tracing::info!(
+                event_name = name,
+                key,
+                "not an ObjectCreated record; ignored"
+            );
+            continue;
+        }
+        objects.push(ObjectRef {
+            bucket,
+            key: decode_key(&key).map_err(invalid)?,
+        });
+    }
+    Ok(LoadEvent::Objects(objects))
+}
+
+fn parse_bridge(event: &Value) -> Result<LoadEvent, EventError> {
+    let invalid = EventError::InvalidEventBridge;
+    let bridge: BridgeEvent =
+        serde_json::from_value(event.clone()).map_err(|e| invalid(e.to_string()))?;
+    let Some(detail_type) = bridge.detail_type else {
+        return Err(invalid("no \"detail-type\"".to_owned()));
+    };
+    let (bucket, key) = named_object(
+        bridge.detail.as_ref().and_then(|d| d.bucket.as_ref()),
+        bridge.detail.as_ref().and_then(|d| d.object.as_ref()),
+    );
+    let (Some(bucket), Some(key)) = (bucket, key) else {
+        return Err(invalid(format!(
+            "a {detail_type:?} event has no detail.bucket.name or detail.object.key"
+        )));
+    };
+    if detail_type != OBJECT_CREATED {
+        tracing::info!(detail_type, key, "not an Object Created event; ignored");
+        return Ok(LoadEvent::Objects(Vec::new()));
+    }
+    // Whether EventBridge URL-encodes the key is not documented: a recorded event shows
+    // `:` unencoded (a notification sends `%3A`), while AWS's own parser (Powertools for
+    // AWS Lambda, `S3EventBridgeNotificationObject.key`) form-decodes it. Decoding serves
+    // both: the keys this layout writes hold no `+`, `%` or space, so an unencoded key
+    // passes unchanged, and an encoded one is not mistaken for a foreign key and skipped.
+    Ok(LoadEvent::Objects(vec![ObjectRef {
+        bucket,
+        key: decode_key(&key).map_err(invalid)?,
+    }]))
+}
+
+/// The bucket name and object key when both are present and non-empty.
+fn named_object(
+    bucket: Option<&Named>,
+    object: Option<&Keyed>,
+) -> (Option<String>, Option<String>) {
+    let non_empty = |text: Option<&String>| text.filter(|t| !t.is_empty()).cloned();
+    (
+        non_empty(bucket.and_then(|b| b.name.as_ref())),
+        non_empty(object.and_then(|o| o.key.as_ref())),
+    )
+}
+
 /// S3 notifications URL-encode keys, with `+` for a space.
-fn decode_key(key: &str) -> Result<String, EventError> {
+fn decode_key(key: &str) -> Result<String, String> {
     let spaced = key.replace('+', " ");
     percent_decode_str(&spaced)
         .decode_utf8()
         .map(|k| k.into_owned())
-        .map_err(|_| {
-            EventError::InvalidS3Event(format!("object key {key:?} does not decode to UTF-8"))
-        })
+        .map_err(|_| format!("object key {key:?} does not decode to UTF-8"))
 }
 
 fn kind_of(event: &Value) -> String {
@@ -142,5 +254,121 @@ mod tests {
             "raw/quotes/year=2024/a b+c.csv"
         );
         assert!(decode_key("raw/%FF.csv").is_err());
+    }
+
+    fn objects(event: Value) -> Vec<ObjectRef> {
+        match LoadEvent::parse(&event) {
+            Ok(LoadEvent::Objects(objects)) => objects,
+            other => panic!("expected objects, got {other:?}"),
+        }
+    }
+
+    fn refused(event: Value) -> String {
+        LoadEvent::parse(&event)
+            .expect_err("the event is refused")
+            .to_string()
+    }
+
+    const KEY: &str = "raw/quotes/year=2024/month=06/day=01/quotes_2024-06-01_12-35-00.csv";
+
+    fn bridge(detail_type: &str, detail: Value) -> Value {
+        serde_json::json!({
+            "version": "0", "id": "1", "detail-type": detail_type, "source": "aws.s3",
+            "account": "123456789012", "time": "2024-06-01T12:35:03Z", "region": "us-east-1",
+            "resources": [], "detail": detail
+        })
+    }
+
+    #[test]
+    fn a_notification_record_needs_only_its_type_bucket_and_key() {
+        let minimal = serde_json::json!({ "Records": [{
+            "eventName": "ObjectCreated:Put",
+            "s3": { "bucket": { "name": "b" }, "object": { "key": KEY.replace('=', "%3D") } }
+        }]});
+        assert_eq!(
+            objects(minimal),
+            [ObjectRef {
+                bucket: "b".into(),
+                key: KEY.into()
+            }]
+        );
+        let sample: Value =
+            serde_json::from_str(include_str!("../../../events/s3-put.json")).unwrap();
+        assert_eq!(objects(sample)[0].key, KEY);
+    }
+
+    #[test]
+    fn an_eventbridge_object_created_event_names_one_object() {
+        let sample: Value =
+            serde_json::from_str(include_str!("../../../events/s3-eventbridge.json")).unwrap();
+        assert_eq!(
+            objects(sample),
+            [ObjectRef {
+                bucket: "coinlake-local".into(),
+                key: KEY.into()
+            }]
+        );
+        // The same key, URL-encoded, is the same object.
+        let encoded = bridge(
+            "Object Created",
+            serde_json::json!({ "bucket": { "name": "b" }, "object": { "key": KEY.replace('=', "%3D") } }),
+        );
+        assert_eq!(objects(encoded)[0].key, KEY);
+        let deleted = bridge(
+            "Object Deleted",
+            serde_json::json!({ "bucket": { "name": "b" }, "object": { "key": KEY } }),
+        );
+        assert_eq!(objects(deleted), []);
+    }
+
+    #[test]
+    fn malformed_s3_events_are_refused_with_what_is_missing() {
+        let record = |record: Value| serde_json::json!({ "Records": [record] });
+        for (event, expected) in [
+            (serde_json::json!({ "Records": "x" }), "invalid S3 notification: invalid type"),
+            (
+                record(serde_json::json!({ "s3": { "bucket": { "name": "b" }, "object": { "key": "k" } } })),
+                "record 0 has no eventName",
+            ),
+            (
+                record(serde_json::json!({ "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "b" } } })),
+                "record 0 (\"ObjectCreated:Put\") has no s3.bucket.name or s3.object.key",
+            ),
+            (
+                record(serde_json::json!({ "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "" }, "object": { "key": "k" } } })),
+                "has no s3.bucket.name",
+            ),
+            (
+                record(serde_json::json!({ "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "b" }, "object": { "key": 7 } } })),
+                "invalid type: integer `7`, expected a string",
+            ),
+            (
+                record(serde_json::json!({ "eventName": "ObjectCreated:Put", "s3": { "bucket": { "name": "b" }, "object": { "key": "raw/%FF.csv" } } })),
+                "does not decode to UTF-8",
+            ),
+            (
+                bridge("Object Created", serde_json::json!({ "bucket": { "name": "b" } })),
+                "invalid EventBridge S3 event: a \"Object Created\" event has no detail.bucket.name or detail.object.key",
+            ),
+            (
+                serde_json::json!({ "source": "aws.s3", "detail": { "bucket": { "name": "b" }, "object": { "key": "k" } } }),
+                "invalid EventBridge S3 event: no \"detail-type\"",
+            ),
+            (
+                serde_json::json!({ "source": "aws.s3", "detail-type": "Object Created" }),
+                "has no detail.bucket.name",
+            ),
+            (
+                bridge("Object Created", serde_json::json!({ "bucket": "b", "object": { "key": "k" } })),
+                "invalid EventBridge S3 event: invalid type",
+            ),
+            (
+                serde_json::json!({ "source": "aws.events", "detail-type": "Scheduled Event" }),
+                "unrecognised event",
+            ),
+        ] {
+            let error = refused(event.clone());
+            assert!(error.contains(expected), "{event}: {error}");
+        }
     }
 }

@@ -190,6 +190,18 @@ impl EphemeralCluster {
         );
     }
 
+    /// From now on every role but `postgres` must log in over TCP with its password
+    /// (SCRAM, as RDS requires), so a test can change a password and see it refused.
+    pub fn require_passwords(&self) {
+        let hba = "local all all trust\n\
+                   host all postgres 127.0.0.1/32 trust\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n";
+        std::fs::write(self.data().join("pg_hba.conf"), hba).expect("pg_hba.conf");
+        self.run("pg_ctl", &["-D", self.data().to_str().unwrap(), "reload"]);
+        // `reload` only signals the postmaster, which rereads the file on its own time.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
     /// `postgres://postgres@HOST:PORT/postgres`
     pub fn url(&self, host: &str) -> String {
         format!("postgres://postgres@{host}:{}/postgres", self.port)

@@ -7,3 +7,4 @@ mod history;
 mod latest;
 mod reader_role;
 mod readers_agree;
+mod rotation;

@@ -1,9 +1,15 @@
 //! Connection settings and the pool.
 
 use super::tls::{tls_connector, TlsError};
+use crate::aws::{db_credentials_from_secret, read_secret};
 use crate::secret::Secret;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::future::BoxFuture;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::Socket;
 
 /// `verify-full` (the default in AWS) or `disable`, which is accepted only for a loopback
 /// host so a misconfiguration can never send a password in clear over a network.
@@ -116,18 +122,230 @@ pub enum ConnectError {
     Pool(String),
 }
 
-/// A pool of connections, opened lazily and re-opened when the server closed them.
-pub fn connect_pool(settings: &DbSettings) -> Result<Pool, ConnectError> {
+/// The user and password new connections log in with. Shared by the pool's connector and
+/// [`DbPool`], which replaces them when the secret is read again.
+#[derive(Clone)]
+struct Credentials {
+    user: String,
+    password: Option<Secret>,
+}
+
+type SharedCredentials = Arc<RwLock<Credentials>>;
+
+fn current(credentials: &SharedCredentials) -> Credentials {
+    // A poisoned lock only means a writer panicked mid-assignment of a whole value.
+    match credentials.read() {
+        Ok(guard) => guard.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+/// Opens each new connection with the credentials of the moment, so a re-read secret
+/// reaches every connection opened afterwards while the pooled ones stay as they are.
+struct CredentialConnect<T> {
+    tls: T,
+    credentials: SharedCredentials,
+}
+
+impl<T> Connect for CredentialConnect<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> BoxFuture<'_, Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>>
+    {
+        let tls = self.tls.clone();
+        let mut pg_config = pg_config.clone();
+        let credentials = current(&self.credentials);
+        pg_config.user(&credentials.user);
+        if let Some(password) = &credentials.password {
+            pg_config.password(password.expose());
+        }
+        Box::pin(async move {
+            let (client, connection) = pg_config.connect(tls).await?;
+            let task = tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(error = %error, "database connection ended with an error");
+                }
+            });
+            Ok((client, task))
+        })
+    }
+}
+
+/// Where the credentials came from, so they can be read again after the database refused
+/// them: Secrets Manager rotation changes the password (and, with the alternating-users
+/// strategy, the user) while warm functions still hold the old value.
+/// <https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotating-secrets.html>
+pub struct SecretSource {
+    pub client: aws_sdk_secretsmanager::Client,
+    pub secret_arn: String,
+}
+
+/// Refusals within this interval of a re-read (whose credentials were refused too, or
+/// which failed) fail at once: one invocation opening several connections reads the secret once, and a flood
+/// of requests cannot turn a wrong secret into a flood of `GetSecretValue` calls. A
+/// rotation's last step (moving the `AWSCURRENT` label) may land just after the database
+/// changed; the next read after the interval picks it up.
+const REREAD_INTERVAL: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+struct Reread {
+    /// Bumped on every successful re-read.
+    generation: u64,
+    last: Option<std::time::Instant>,
+}
+
+struct Rotation {
+    source: SecretSource,
+    credentials: SharedCredentials,
+    /// Held while reading, so concurrent refusals cause one read, not one each.
+    reread: tokio::sync::Mutex<Reread>,
+}
+
+/// The connection pool every PostgreSQL path uses. Besides deadpool's pool it knows the
+/// secret its credentials came from: when the database refuses them (SQLSTATE class 28:
+/// 28P01 invalid_password, 28000 for a user that no longer exists) it reads the secret
+/// once more and connects again, once; connections already pooled are kept, since
+/// PostgreSQL checks a password only when a session starts.
+#[derive(Clone)]
+pub struct DbPool {
+    pool: Pool,
+    rotation: Option<Arc<Rotation>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PoolGetError {
+    #[error(transparent)]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("the database refused the credentials of secret {secret_arn} ({reason}), also after reading the secret again: make the secret and the database user's password agree")]
+    CredentialsRefused { secret_arn: String, reason: String },
+    #[error("the database refused the credentials and secret {secret_arn} could not be read again: {source}")]
+    SecretUnreadable {
+        secret_arn: String,
+        #[source]
+        source: crate::aws::SecretError,
+    },
+}
+
+/// The SQLSTATE of a refused login: class 28, invalid authorization specification.
+fn refused_login(error: &deadpool_postgres::PoolError) -> Option<String> {
+    let deadpool_postgres::PoolError::Backend(error) = error else {
+        return None;
+    };
+    let db = error.as_db_error()?;
+    db.code()
+        .code()
+        .starts_with("28")
+        .then(|| format!("{}: {}", db.code().code(), db.message()))
+}
+
+impl DbPool {
+    /// The most connections this pool holds.
+    pub fn max_size(&self) -> usize {
+        self.pool.status().max_size
+    }
+
+    /// A pooled connection, or a new one; after a refused login, the secret is read again
+    /// and one more connection tried.
+    pub async fn get(&self) -> Result<deadpool_postgres::Object, PoolGetError> {
+        let Some(rotation) = &self.rotation else {
+            return Ok(self.pool.get().await?);
+        };
+        let seen = rotation.reread.lock().await.generation;
+        let error = match self.pool.get().await {
+            Ok(client) => return Ok(client),
+            Err(error) => error,
+        };
+        let Some(reason) = refused_login(&error) else {
+            return Err(error.into());
+        };
+        let secret_arn = &rotation.source.secret_arn;
+        {
+            let mut reread = rotation.reread.lock().await;
+            if reread.generation == seen {
+                if reread
+                    .last
+                    .is_some_and(|last| last.elapsed() < REREAD_INTERVAL)
+                {
+                    return Err(PoolGetError::CredentialsRefused {
+                        secret_arn: secret_arn.clone(),
+                        reason,
+                    });
+                }
+                tracing::warn!(
+                    secret_arn = %secret_arn,
+                    reason = %reason,
+                    "the database refused the credentials; reading the secret again"
+                );
+                // Counted from the attempt: a secret that cannot be read (Secrets Manager
+                // unreachable) is not retried by every request either.
+                reread.last = Some(std::time::Instant::now());
+                let read = async {
+                    let value = read_secret(&rotation.source.client, secret_arn).await?;
+                    db_credentials_from_secret(secret_arn, &value)
+                };
+                let (user, password) =
+                    read.await
+                        .map_err(|source| PoolGetError::SecretUnreadable {
+                            secret_arn: secret_arn.clone(),
+                            source,
+                        })?;
+                tracing::info!(secret_arn = %secret_arn, user = %user, "secret read again; connecting with its credentials");
+                let fresh = Credentials {
+                    user,
+                    password: Some(password),
+                };
+                match rotation.credentials.write() {
+                    Ok(mut guard) => *guard = fresh,
+                    Err(poisoned) => *poisoned.into_inner() = fresh,
+                }
+                reread.generation += 1;
+            }
+        }
+        match self.pool.get().await {
+            Ok(client) => Ok(client),
+            Err(error) => match refused_login(&error) {
+                Some(reason) => Err(PoolGetError::CredentialsRefused {
+                    secret_arn: secret_arn.clone(),
+                    reason,
+                }),
+                None => Err(error.into()),
+            },
+        }
+    }
+}
+
+/// A pool of connections, opened lazily and re-opened when the server closed them; with
+/// `secret`, the source of `settings`' credentials, read again when they are refused.
+pub fn connect_pool(
+    settings: &DbSettings,
+    secret: Option<SecretSource>,
+) -> Result<DbPool, ConnectError> {
     let manager_config = ManagerConfig {
         recycling_method: RecyclingMethod::Verified,
     };
+    let credentials = Arc::new(RwLock::new(Credentials {
+        user: settings.user.clone(),
+        password: settings.password.clone(),
+    }));
     let manager = match settings.ssl_mode {
         SslMode::Disable if !is_loopback(&settings.host) => {
             return Err(ConnectError::PlaintextToRemote(settings.host.clone()))
         }
-        SslMode::Disable => {
-            Manager::from_config(settings.pg_config(), tokio_postgres::NoTls, manager_config)
-        }
+        SslMode::Disable => Manager::from_connect(
+            settings.pg_config(),
+            CredentialConnect {
+                tls: tokio_postgres::NoTls,
+                credentials: credentials.clone(),
+            },
+            manager_config,
+        ),
         SslMode::VerifyFull => {
             let ca = match &settings.ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|e| TlsError::CaFile {
@@ -138,14 +356,31 @@ pub fn connect_pool(settings: &DbSettings) -> Result<Pool, ConnectError> {
             };
             let mut config = settings.pg_config();
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
-            Manager::from_config(config, tls_connector(ca.as_deref())?, manager_config)
+            Manager::from_connect(
+                config,
+                CredentialConnect {
+                    tls: tls_connector(ca.as_deref())?,
+                    credentials: credentials.clone(),
+                },
+                manager_config,
+            )
         }
     };
-    Pool::builder(manager)
+    let pool = Pool::builder(manager)
         .max_size(settings.pool_size.max(1))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(30)))
         .create_timeout(Some(Duration::from_secs(10)))
         .build()
-        .map_err(|e| ConnectError::Pool(e.to_string()))
+        .map_err(|e| ConnectError::Pool(e.to_string()))?;
+    Ok(DbPool {
+        pool,
+        rotation: secret.map(|source| {
+            Arc::new(Rotation {
+                source,
+                credentials,
+                reread: tokio::sync::Mutex::new(Reread::default()),
+            })
+        }),
+    })
 }

@@ -6,9 +6,12 @@ mod migrate;
 mod resolve;
 mod tls;
 
-pub use connect::{connect_pool, is_loopback, ConnectError, DbSettings, SslMode};
+pub use connect::{
+    connect_pool, is_loopback, ConnectError, DbPool, DbSettings, PoolGetError, SecretSource,
+    SslMode,
+};
 pub use migrate::{migrate, MigrateError, MigrationReport};
-pub use resolve::{resolve_settings, SettingsError};
+pub use resolve::{open_pool, resolve_settings, SettingsError};
 pub use tls::{tls_connector, TlsError, RDS_CA_BUNDLE};
 
 /// An error and its causes in one line: the pool's "error creating a new object" only

@@ -1,7 +1,7 @@
 //! Connection settings from the validated configuration, reading the RDS-managed secret
 //! when the configuration names one. Shared by every function that opens PostgreSQL.
 
-use super::{is_loopback, DbSettings, SslMode};
+use super::{connect_pool, is_loopback, DbPool, DbSettings, SecretSource, SslMode};
 use crate::aws::{db_credentials_from_secret, read_secret, SecretError};
 use crate::config::{PgConnection, SinkConfig};
 use crate::db::ConnectError;
@@ -64,4 +64,25 @@ pub async fn resolve_settings(
     settings.ca_file = ca_file.clone();
     settings.pool_size = pool_size;
     Ok(settings)
+}
+
+/// The pool for `sink` (which must be the `postgres` sink), holding at most `pool_size`
+/// connections. Credentials from a secret are read again when the database refuses them.
+pub async fn open_pool(
+    sink: &SinkConfig,
+    pool_size: usize,
+    sdk: &aws_config::SdkConfig,
+) -> Result<DbPool, SettingsError> {
+    let settings = resolve_settings(sink, pool_size, sdk).await?;
+    let secret = match sink {
+        SinkConfig::Postgres {
+            connection: PgConnection::Secret { secret_arn, .. },
+            ..
+        } => Some(SecretSource {
+            client: aws_sdk_secretsmanager::Client::new(sdk),
+            secret_arn: secret_arn.clone(),
+        }),
+        _ => None,
+    };
+    Ok(connect_pool(&settings, secret)?)
 }

@@ -3,9 +3,9 @@
 
 use super::MarketError;
 use crate::db::error_chain;
+use crate::db::DbPool;
 use crate::sink::sql::numbered_with_names;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
-use deadpool_postgres::Pool;
 use std::future::Future;
 use tokio_postgres::types::Type;
 
@@ -20,11 +20,11 @@ pub trait TextRows: Send + Sync {
 
 /// PostgreSQL over TCP (TLS `verify-full` outside loopback), from the shared pool.
 pub struct PostgresRows {
-    pool: Pool,
+    pool: DbPool,
 }
 
 impl PostgresRows {
-    pub fn new(pool: Pool) -> PostgresRows {
+    pub fn new(pool: DbPool) -> PostgresRows {
         PostgresRows { pool }
     }
 }

@@ -10,14 +10,14 @@ use super::{
 };
 use crate::csv_codec::encode_rows_into;
 use crate::csv_codec::DecodeError;
+use crate::db::DbPool;
 use crate::db::{error_chain, migrate};
 use bytes::Bytes;
-use deadpool_postgres::Pool;
 use futures::SinkExt;
 use tokio::sync::OnceCell;
 
 pub struct PostgresSink {
-    pool: Pool,
+    pool: DbPool,
     migrate: bool,
     migrated: OnceCell<()>,
 }
@@ -56,7 +56,7 @@ fn pg_error(error: tokio_postgres::Error) -> SinkError {
 impl PostgresSink {
     /// `migrate`: apply pending migrations on first use (what a cold start wants); off when
     /// migrations are applied by hand.
-    pub fn new(pool: Pool, migrate: bool) -> PostgresSink {
+    pub fn new(pool: DbPool, migrate: bool) -> PostgresSink {
         PostgresSink {
             pool,
             migrate,

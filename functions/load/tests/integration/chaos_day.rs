@@ -6,6 +6,10 @@
 //! object is in PostgreSQL exactly once, every failure is accounted for, nothing else
 //! exists.
 //!
+//! Each fault must have had exactly its own effect (the table printed at the end, which the
+//! README quotes): every attempt in a revoked-key window ends in `CmcUnauthorized`, the S3
+//! outage in `S3WriteFailed` for ingest and `S3ReadFailed` for the load it meets, …
+//!
 //! Run `cargo nextest run -p load --test integration chaos_day --no-capture` to see the figures.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -54,6 +58,53 @@ enum Fault {
     PostgresDown,
     DuplicateNotification,
 }
+
+impl Fault {
+    fn label(self) -> &'static str {
+        match self {
+            Fault::RateLimitBurst => "429 burst",
+            Fault::ServerErrors => "502 page",
+            Fault::SlowPastDeadline => "slow past the deadline",
+            Fault::Unauthorized => "revoked key (401)",
+            Fault::MalformedBody => "truncated body",
+            Fault::S3Down => "S3 unreachable",
+            Fault::PostgresDown => "PostgreSQL down",
+            Fault::DuplicateNotification => "duplicate notification",
+        }
+    }
+}
+
+/// What one kind of slot (a fault, or none) saw: the figures the README quotes.
+#[derive(Default, Debug)]
+struct Tally {
+    slots: u64,
+    cmc_requests: u64,
+    written_first_try: u64,
+    ingest_errors: BTreeMap<String, u64>,
+    ingest_dead: BTreeMap<String, u64>,
+    loads: u64,
+    load_errors: BTreeMap<String, u64>,
+}
+
+fn counts(map: &BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "-".to_owned();
+    }
+    map.iter()
+        .map(|(kind, n)| format!("{n} `{kind}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kinds(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), *n))
+        .collect()
+}
+
+const NO_FAULT: &str = "no fault";
 
 /// Answers from a script first, then with the slot's market.
 #[derive(Clone, Default)]
@@ -159,7 +210,9 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
 
     // The day's schedule: windows of slots for the outages, a die roll per slot for the rest.
     let unauthorized = 60..66; // a revoked key, until someone fixes the secret
-    let s3_down = 120..123;
+                               // Starts the slot after a write, so the notification delivered during the outage
+                               // meets an unreachable S3 on the load side too (S3ReadFailed), not only on ingest's.
+    let s3_down = 121..124;
     let postgres_down = 150..160; // loads attempted while these slots are ingested fail
     let first = DateTime::parse_from_rfc3339("2024-06-01T00:00:00Z")
         .unwrap()
@@ -169,7 +222,11 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
     let mut ingest_dead_letters: Vec<(i64, String)> = Vec::new();
     let mut load_dead_letters: Vec<(String, String)> = Vec::new();
     let mut notifications: VecDeque<(String, u32)> = VecDeque::new();
+    let mut tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    // key -> rows inserted by each successful load of it
+    let mut inserts_per_key: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut ingest_retries = 0;
+    let mut scripted_429s = 0u64;
     let mut load_retries = 0;
     let mut load_invocations = 0;
 
@@ -205,6 +262,8 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
         if let Some(fault) = slot_fault {
             *faults.entry(fault).or_default() += 1;
         }
+        let label = slot_fault.map_or(NO_FAULT, Fault::label);
+        let requests_before = *stand_in.requests.lock().unwrap();
 
         // ingest, with Lambda's asynchronous retries; slot-wide faults outlast them
         let mut outcome = Err(String::new());
@@ -216,6 +275,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
                 match slot_fault {
                     Some(Fault::RateLimitBurst) if attempt == 0 => {
                         for _ in 0..=rng.below(2) {
+                            scripted_429s += 1;
                             script.push_back(error(
                                 429,
                                 1008,
@@ -251,9 +311,27 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
             match ingest::handle(&ingest_app, event).await {
                 Ok(summary) => {
                     outcome = Ok(summary.key);
+                    tallies.entry(label).or_default().written_first_try += u64::from(attempt == 0);
                     break;
                 }
-                Err(e) => outcome = Err(Diagnostic::from(e).error_type),
+                Err(e) => {
+                    let kind = Diagnostic::from(e).error_type;
+                    *tallies
+                        .entry(label)
+                        .or_default()
+                        .ingest_errors
+                        .entry(kind.clone())
+                        .or_default() += 1;
+                    outcome = Err(kind);
+                }
+            }
+        }
+        {
+            let tally = tallies.entry(label).or_default();
+            tally.slots += 1;
+            tally.cmc_requests += *stand_in.requests.lock().unwrap() - requests_before;
+            if let Err(kind) = &outcome {
+                *tally.ingest_dead.entry(kind.clone()).or_default() += 1;
             }
         }
         match outcome {
@@ -274,11 +352,35 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
             for i in (1..batch.len()).rev() {
                 batch.swap(i, rng.below(i as u64 + 1) as usize);
             }
+            // Loads are tallied under the outage they ran in, if any.
+            let load_label = if postgres_down.contains(&slot) {
+                Fault::PostgresDown.label()
+            } else if s3_down.contains(&slot) {
+                Fault::S3Down.label()
+            } else {
+                NO_FAULT
+            };
             for (key, attempt) in batch {
                 load_invocations += 1;
+                tallies.entry(load_label).or_default().loads += 1;
                 let event = invocation(s3_event(&bucket.name, &key), Duration::from_secs(60));
-                if let Err(e) = load::handle(&load_app, event).await {
+                let result = load::handle(&load_app, event).await;
+                if let Ok(response) = &result {
+                    let response = serde_json::to_value(response).unwrap();
+                    let inserted = response["results"][0]["inserted"].as_u64().unwrap();
+                    inserts_per_key
+                        .entry(key.clone())
+                        .or_default()
+                        .push(inserted);
+                }
+                if let Err(e) = result {
                     let diagnostic = Diagnostic::from(e);
+                    *tallies
+                        .entry(load_label)
+                        .or_default()
+                        .load_errors
+                        .entry(diagnostic.error_type.clone())
+                        .or_default() += 1;
                     if attempt + 1 < LAMBDA_ATTEMPTS {
                         load_retries += 1;
                         notifications.push_back((key, attempt + 1));
@@ -383,6 +485,156 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
     );
     figures.push('\n');
     print!("{figures}");
+
+    // Each fault's effect, per kind of slot: the table the README quotes.
+    let mut table = String::from(
+        "| fault | slots | CMC requests | ingest errors (every attempt) | slots dead-lettered | load invocations | load errors |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut labels = vec![NO_FAULT];
+    labels.extend(
+        [
+            Fault::RateLimitBurst,
+            Fault::ServerErrors,
+            Fault::SlowPastDeadline,
+            Fault::Unauthorized,
+            Fault::MalformedBody,
+            Fault::S3Down,
+            Fault::PostgresDown,
+        ]
+        .map(Fault::label),
+    );
+    let empty = Tally::default();
+    for label in &labels {
+        let t = tallies.get(label).unwrap_or(&empty);
+        if *label == Fault::PostgresDown.label() {
+            // Ingest does not use the database: its slots are counted under their CMC fault.
+            table.push_str(&format!(
+                "| {label} | {} | | ingest unaffected | | {} | {} |\n",
+                postgres_down.end - postgres_down.start,
+                t.loads,
+                counts(&t.load_errors)
+            ));
+            continue;
+        }
+        table.push_str(&format!(
+            "| {label} | {} | {} | {} | {} | {} | {} |\n",
+            t.slots,
+            t.cmc_requests,
+            counts(&t.ingest_errors),
+            counts(&t.ingest_dead),
+            t.loads,
+            counts(&t.load_errors)
+        ));
+    }
+    print!("{table}");
+
+    let n = |fault: Fault| faults.get(&fault).copied().unwrap_or(0);
+    let attempts = u64::from(LAMBDA_ATTEMPTS);
+    // Slot-wide faults outlast Lambda's retries: every attempt fails with the fault's own
+    // error, and the slot is dead-lettered with it.
+    for (fault, kind) in [
+        (Fault::Unauthorized, "CmcUnauthorized"),
+        (Fault::MalformedBody, "CmcMalformedResponse"),
+        (Fault::SlowPastDeadline, "CmcOutOfTime"),
+        (Fault::S3Down, "S3WriteFailed"),
+    ] {
+        let t = &tallies[fault.label()];
+        assert_eq!(t.slots, n(fault), "{}", fault.label());
+        assert_eq!(
+            t.ingest_errors,
+            kinds(&[(kind, attempts * n(fault))]),
+            "{}",
+            fault.label()
+        );
+        assert_eq!(
+            t.ingest_dead,
+            kinds(&[(kind, n(fault))]),
+            "{}",
+            fault.label()
+        );
+        assert_eq!(t.written_first_try, 0, "{}", fault.label());
+    }
+    // A revoked key is never retried in-process: one request per invocation. While S3 is
+    // down CMC still answers, once per invocation.
+    for fault in [Fault::Unauthorized, Fault::S3Down] {
+        assert_eq!(
+            tallies[fault.label()].cmc_requests,
+            attempts * n(fault),
+            "{}",
+            fault.label()
+        );
+    }
+    // Transient CMC faults are absorbed in-process: each slot written by its first
+    // invocation, after exactly the scripted failures.
+    for (fault, extra) in [
+        (Fault::RateLimitBurst, scripted_429s),
+        (Fault::ServerErrors, n(Fault::ServerErrors)),
+    ] {
+        let t = &tallies[fault.label()];
+        assert_eq!(
+            (t.written_first_try, &t.ingest_errors, t.cmc_requests),
+            (n(fault), &BTreeMap::new(), n(fault) + extra),
+            "{}",
+            fault.label()
+        );
+    }
+    let calm = &tallies[NO_FAULT];
+    assert_eq!(
+        (
+            calm.written_first_try,
+            calm.cmc_requests,
+            &calm.ingest_errors
+        ),
+        (calm.slots, calm.slots, &BTreeMap::new()),
+        "slots without a fault"
+    );
+    // Loads fail exactly while an outage lasts, each with the outage's own error, and
+    // never otherwise.
+    for (fault, kind) in [
+        (Fault::S3Down, "S3ReadFailed"),
+        (Fault::PostgresDown, "DatabaseFailed"),
+    ] {
+        let t = &tallies[fault.label()];
+        assert!(
+            t.loads > 0,
+            "{}: no load ran during the outage",
+            fault.label()
+        );
+        assert_eq!(
+            t.load_errors,
+            kinds(&[(kind, t.loads)]),
+            "{}",
+            fault.label()
+        );
+    }
+    assert_eq!(
+        calm.load_errors,
+        BTreeMap::new(),
+        "loads outside the outages"
+    );
+    assert!(
+        load_dead_letters
+            .iter()
+            .all(|(_, kind)| kind == "DatabaseFailed"),
+        "only the database outage outlasts Lambda's retries: {load_dead_letters:?}"
+    );
+    // Each object was stored by exactly one successful load (3 rows), every other load of
+    // it (duplicates, retries) inserted nothing; the dead-lettered ones by the replay.
+    let dead_keys: BTreeSet<&String> = load_dead_letters.iter().map(|(key, _)| key).collect();
+    for key in written.keys() {
+        let inserts = inserts_per_key.get(key).cloned().unwrap_or_default();
+        let storing = inserts.iter().filter(|&&n| n == 3).count();
+        assert!(
+            inserts.iter().all(|&n| n == 0 || n == 3),
+            "{key}: {inserts:?}"
+        );
+        assert_eq!(
+            storing + usize::from(dead_keys.contains(key) && storing == 0),
+            1,
+            "{key} stored once: loads inserted {inserts:?}, dead-lettered {}",
+            dead_keys.contains(key)
+        );
+    }
     assert!(
         faults.len() >= 6,
         "every kind of fault was exercised: {faults:?}"

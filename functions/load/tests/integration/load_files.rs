@@ -243,7 +243,7 @@ async fn keys_this_layout_does_not_write_and_other_record_types_are_ignored() {
 
 #[tokio::test]
 async fn the_sample_events_parse() {
-    for name in ["s3-put.json", "replay.json"] {
+    for name in ["s3-put.json", "s3-eventbridge.json", "replay.json"] {
         let path = testkit::workspace_root().join("events").join(name);
         let event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -334,4 +334,67 @@ async fn a_coin_without_a_slug_loads_with_an_empty_one() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn a_bare_notification_and_an_eventbridge_event_each_load_their_object() {
+    // GIVEN two snapshots in S3
+    let world = World::new().await;
+    let first = world
+        .put_snapshot(
+            "2024-06-01T12:35:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "1",
+                "2024-06-01T12:34:00Z",
+                "2024-06-01T12:35:00Z",
+            )],
+        )
+        .await;
+    let second = world
+        .put_snapshot(
+            "2024-06-01T12:40:00Z",
+            &[quote(
+                1,
+                "BTC",
+                "2",
+                "2024-06-01T12:39:00Z",
+                "2024-06-01T12:40:00Z",
+            )],
+        )
+        .await;
+    let app = world.app(&[]).await;
+
+    // WHEN the first arrives as a notification with nothing but type, bucket and key (no
+    // userIdentity, eventTime, …), and the second as S3's event routed through EventBridge
+    let bare = json!({ "Records": [{
+        "eventName": "ObjectCreated:Put",
+        "s3": { "bucket": { "name": world.bucket.name }, "object": { "key": first.replace('=', "%3D") } }
+    }]});
+    let bridged = json!({
+        "version": "0", "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+        "time": "2024-06-01T12:40:03Z", "region": "us-east-1",
+        "resources": [format!("arn:aws:s3:::{}", world.bucket.name)],
+        "detail": {
+            "version": "0", "bucket": { "name": world.bucket.name },
+            "object": { "key": second, "size": 512, "etag": "d41d8cd98f00b204e9800998ecf8427e", "sequencer": "0055AED6DCD90281E5" },
+            "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012", "reason": "PutObject"
+        }
+    });
+    let mut results = Vec::new();
+    for event in [bare, bridged] {
+        let response = load::handle(&app, common::invocation(event)).await.unwrap();
+        results.push(serde_json::to_value(response).unwrap());
+    }
+
+    // THEN each object is loaded once
+    for (result, key) in results.iter().zip([&first, &second]) {
+        assert_eq!(
+            result,
+            &json!({ "results": [{ "status": "loaded", "key": key, "rows": 1, "inserted": 1, "already_present": 0 }] })
+        );
+    }
+    assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);
 }

@@ -8,6 +8,8 @@ mod load_files;
 mod load_rejections;
 mod migrations;
 mod replay;
+mod rotation;
+mod s3_outage;
 mod secrecy;
 mod sinks_agree;
 mod tls;
