@@ -3,7 +3,7 @@
 
 use super::lenient;
 pub use super::lenient::decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 
@@ -55,13 +55,18 @@ pub struct Coin {
     pub max_supply: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub last_updated: Option<String>,
-    #[serde(default)]
+    /// By currency code, whichever shape CMC sent.
+    #[serde(default, deserialize_with = "quotes_by_currency")]
     pub quote: Option<HashMap<String, Quote>>,
 }
 
-/// A coin's market data in one quote currency (`quote.USD`, `quote.BRL`, …).
+/// A coin's market data in one quote currency (`quote.USD`, `quote.BRL`, …; in v3 an
+/// element of the `quote` array, naming its currency in `symbol`).
 #[derive(Debug, Deserialize)]
 pub struct Quote {
+    /// The currency's code; v3 only (v2 and listings key the quote by it instead).
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub symbol: Option<String>,
     #[serde(default)]
     pub price: Option<Box<RawValue>>,
     #[serde(default)]
@@ -84,6 +89,35 @@ pub struct Quote {
     pub fully_diluted_market_cap: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "lenient::text")]
     pub last_updated: Option<String>,
+}
+
+/// `quote` is an object keyed by currency in v2 quotes and in listings, and an array of
+/// objects carrying their own `id` and `symbol` in v3 quotes. An element without a
+/// `symbol` cannot be placed and is left out (the row then reports the currency missing).
+/// Read through the raw text: the quote's numbers are raw values, which serde cannot
+/// take from a buffered (untagged) form.
+fn quotes_by_currency<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<HashMap<String, Quote>>, D::Error> {
+    use serde::de::Error;
+    let Some(raw) = Option::<Box<RawValue>>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    match raw.get().as_bytes().first() {
+        Some(b'[') => {
+            let listed: Vec<Quote> = serde_json::from_str(raw.get()).map_err(D::Error::custom)?;
+            let mut keyed = HashMap::new();
+            for quote in listed {
+                if let Some(symbol) = quote.symbol.clone() {
+                    keyed.entry(symbol).or_insert(quote);
+                }
+            }
+            Ok(Some(keyed))
+        }
+        _ => serde_json::from_str(raw.get())
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
 }
 
 /// A coin object that could not be read at all, kept so the run can report it.

@@ -8,8 +8,8 @@ use common::{schedule, World};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
-use testkit::cmc::{coin, ok, QUOTES_PATH};
-use wiremock::matchers::{method, path};
+use testkit::cmc::{any_quotes_path, coin, quotes_ok};
+use wiremock::matchers::method;
 use wiremock::Mock;
 
 /// The market CMC reports at one slot: BTC and ETH moving, and an unranked coin whose name
@@ -38,8 +38,8 @@ fn market(updated: &str, btc: f64, eth: f64) -> Value {
 async fn ingest_slot(world: &World, slot: &str, updated: &str, btc: f64, eth: f64) {
     world.cmc.reset().await;
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(ok(market(updated, btc, eth), 1))
+        .and(any_quotes_path())
+        .respond_with(quotes_ok(market(updated, btc, eth), 1))
         .mount(&world.cmc)
         .await;
     let app = world.app(&[("CMC_IDS", "1,1027,28301")]).await;
