@@ -135,3 +135,40 @@ pub fn read_coin(raw: &RawValue, position: impl Into<String>) -> Result<Coin, Un
         reason: e.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coin(json: &str) -> Result<Coin, UnreadableCoin> {
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        read_coin(&raw, "probe")
+    }
+
+    fn price(coin: &Coin, currency: &str) -> Option<String> {
+        let quote = coin.quote.as_ref()?.get(currency)?;
+        Some(quote.price.as_ref()?.get().to_owned())
+    }
+
+    #[test]
+    fn quotes_keyed_by_currency_and_v3_quote_arrays_read_alike() {
+        let v2 = coin(r#"{"id": 1, "quote": {"USD": {"price": 67432.10}}}"#).unwrap();
+        let v3 = coin(
+            r#"{"id": 1, "quote": [{"id": 2781, "symbol": "USD", "price": 67432.10},
+                                  {"id": 2783, "symbol": "BRL", "price": 351234.56}]}"#,
+        )
+        .unwrap();
+        assert_eq!(price(&v2, "USD").as_deref(), Some("67432.10"));
+        assert_eq!(price(&v3, "USD").as_deref(), Some("67432.10"));
+        assert_eq!(price(&v3, "BRL").as_deref(), Some("351234.56"));
+    }
+
+    #[test]
+    fn a_v3_quote_without_a_currency_is_left_out_and_a_quote_of_no_known_shape_is_unreadable() {
+        let unnamed = coin(r#"{"id": 1, "quote": [{"id": 2781, "price": 1}]}"#).unwrap();
+        assert_eq!(unnamed.quote.map(|q| q.len()), Some(0));
+        assert!(coin(r#"{"id": 1, "quote": null}"#).unwrap().quote.is_none());
+        assert!(coin(r#"{"id": 1, "quote": "USD 1.0"}"#).is_err());
+        assert!(coin(r#"{"id": 1, "quote": [1, 2]}"#).is_err());
+    }
+}
