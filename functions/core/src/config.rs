@@ -1,7 +1,7 @@
 //! Configuration, read once at cold start from the environment, validated, and passed down
 //! as a typed struct. Every variable is listed in the README.
 
-use crate::cmc::{RetryPolicy, Selection, DEFAULT_BASE_URL};
+use crate::cmc::{QuotesApi, RetryPolicy, Selection, DEFAULT_BASE_URL};
 use crate::db::SslMode;
 use crate::secret::Secret;
 use std::time::Duration;
@@ -20,6 +20,7 @@ pub const INGEST_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL",
     "CMC_MODE",
+    "CMC_QUOTES_API",
     "CMC_IDS",
     "CMC_SYMBOLS",
     "CMC_LISTINGS_LIMIT",
@@ -99,6 +100,8 @@ pub struct IngestConfig {
     pub cmc_base_url: String,
     pub api_key: ApiKeySource,
     pub selection: Selection,
+    /// Which `quotes/latest` (v3 unless `CMC_QUOTES_API=v2`).
+    pub quotes_api: QuotesApi,
     /// One CMC call (or set of calls) per currency: the free plan allows one convert per call.
     pub converts: Vec<String>,
     pub retry: RetryPolicy,
@@ -158,6 +161,12 @@ impl IngestConfig {
             }
         };
 
+        let quotes_api = match env.get("CMC_QUOTES_API") {
+            None => QuotesApi::default(),
+            Some(text) => QuotesApi::parse(&text)
+                .ok_or_else(|| env.invalid("CMC_QUOTES_API", &text, "expected \"v3\" or \"v2\""))?,
+        };
+
         let convert_text = env
             .get("CMC_CONVERT")
             .unwrap_or_else(|| DEFAULT_CONVERT.to_owned());
@@ -195,6 +204,7 @@ impl IngestConfig {
             cmc_base_url,
             api_key,
             selection,
+            quotes_api,
             converts,
             retry,
         })
@@ -561,6 +571,19 @@ mod tests {
         );
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.s3_endpoint, None);
+        assert_eq!(c.quotes_api, QuotesApi::V3);
+    }
+
+    #[test]
+    fn the_legacy_v2_quotes_stay_selectable() {
+        assert_eq!(
+            with(&[("CMC_QUOTES_API", "V2")]).unwrap().quotes_api,
+            QuotesApi::V2
+        );
+        assert_eq!(
+            with(&[("CMC_QUOTES_API", "v3")]).unwrap().quotes_api,
+            QuotesApi::V3
+        );
     }
 
     #[test]
@@ -652,6 +675,7 @@ mod tests {
             ("CMC_LISTINGS_LIMIT", "5001"),
             ("CMC_MAX_ATTEMPTS", "many"),
             ("CMC_BASE_URL", "ftp://example"),
+            ("CMC_QUOTES_API", "v1"),
         ] {
             let mut vars = BASE.to_vec();
             vars.push((name, value));

@@ -40,7 +40,8 @@ impl App {
                 api_key_from_secret(secret_id, &value)?
             }
         };
-        let cmc = CmcClient::new(&config.cmc_base_url, api_key, config.retry.clone())?;
+        let cmc = CmcClient::new(&config.cmc_base_url, api_key, config.retry.clone())?
+            .with_quotes_api(config.quotes_api);
         let store = S3Store::new(
             s3_client(sdk, config.s3_endpoint.as_deref()),
             config.bucket.clone(),

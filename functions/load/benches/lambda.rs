@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use testkit::cmc::{coin, Market, LISTINGS_PATH, QUOTES_PATH};
+use testkit::cmc::{any_quotes_path, coin, Market, LISTINGS_PATH};
 use testkit::runtime_api::RuntimeApi;
 use testkit::{TestBucket, TestDatabase};
 use wiremock::matchers::{method, path};
@@ -208,7 +208,7 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
         .mount(&cmc)
         .await;
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
+        .and(any_quotes_path())
         .respond_with(Market::recorded())
         .mount(&cmc)
         .await;

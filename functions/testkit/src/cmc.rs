@@ -1,11 +1,103 @@
 //! CoinMarketCap stand-ins: response builders in CMC's recorded shapes, and a `Market`
-//! responder that answers quotes (by id or symbol) and listings from one list of coins.
+//! responder that answers quotes (by id or symbol, in v2 or v3 shape by the path asked)
+//! and listings from one list of coins.
 
+use coinlake::cmc::QuotesApi;
 use serde_json::{json, Value};
+use wiremock::matchers::{path_regex, PathRegexMatcher};
 use wiremock::{Request, Respond, ResponseTemplate};
 
+/// The legacy v2 `quotes/latest`, for stand-ins scripted in its shape (run with
+/// `CMC_QUOTES_API=v2`).
 pub const QUOTES_PATH: &str = "/v2/cryptocurrency/quotes/latest";
+pub const QUOTES_V3_PATH: &str = "/v3/cryptocurrency/quotes/latest";
 pub const LISTINGS_PATH: &str = "/v1/cryptocurrency/listings/latest";
+
+/// Matches `quotes/latest` in either version.
+pub fn any_quotes_path() -> PathRegexMatcher {
+    path_regex(r"^/v[23]/cryptocurrency/quotes/latest$")
+}
+
+/// The version a request asked for, from its path.
+pub fn quotes_api_of(request: &Request) -> Option<QuotesApi> {
+    [QuotesApi::V3, QuotesApi::V2]
+        .into_iter()
+        .find(|api| request.url.path() == api.path())
+}
+
+/// CMC ids of the fiat currencies the tests convert to, as v3 names them in each quote.
+fn fiat_id(code: &str) -> Option<i64> {
+    match code {
+        "USD" => Some(2781),
+        "BRL" => Some(2783),
+        "EUR" => Some(2790),
+        _ => None,
+    }
+}
+
+/// A coin in v3 shape: its `quote` object keyed by currency becomes an array of quotes
+/// naming their own currency (`{"id": 2781, "symbol": "USD", "price": …}`).
+pub fn v3_coin(coin: &Value) -> Value {
+    let mut coin = coin.clone();
+    if let Some(quotes) = coin.get("quote").and_then(Value::as_object).cloned() {
+        let listed: Vec<Value> = quotes
+            .into_iter()
+            .map(|(code, quote)| {
+                let mut item = serde_json::Map::new();
+                if let Some(id) = fiat_id(&code) {
+                    item.insert("id".into(), json!(id));
+                }
+                item.insert("symbol".into(), json!(code));
+                if let Value::Object(fields) = quote {
+                    item.extend(fields);
+                }
+                Value::Object(item)
+            })
+            .collect();
+        coin["quote"] = Value::Array(listed);
+    }
+    coin
+}
+
+/// v2 quotes `data` (keyed by id, or by symbol with an array each) as v3 sends it: one
+/// array of coins in v3 shape. Anything else is passed through.
+pub fn v3_data(v2: &Value) -> Value {
+    match v2 {
+        Value::Object(keyed) => Value::Array(
+            keyed
+                .values()
+                .flat_map(|entry| match entry {
+                    Value::Array(coins) => coins.clone(),
+                    other => vec![other.clone()],
+                })
+                .map(|coin| v3_coin(&coin))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A successful `quotes/latest` reply written once in v2's keyed shape and served in the
+/// shape of whichever version the request's path asks for.
+#[derive(Clone)]
+pub struct QuotesReply {
+    data: Value,
+    credits: i64,
+}
+
+/// HTTP 200 with quotes `data` given in v2 shape (see [`QuotesReply`]).
+pub fn quotes_ok(data: Value, credits: i64) -> QuotesReply {
+    QuotesReply { data, credits }
+}
+
+impl Respond for QuotesReply {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match quotes_api_of(request) {
+            Some(QuotesApi::V3) => ok(v3_data(&self.data), self.credits),
+            _ => ok(self.data.clone(), self.credits),
+        }
+    }
+}
 
 /// The `status` object of a successful reply.
 pub fn status_ok(credits: i64) -> Value {
@@ -93,8 +185,8 @@ fn quote(price: Value) -> Value {
     })
 }
 
-/// Answers quotes (by `id` or `symbol`) and listings (`start`/`limit`) from a fixed list
-/// of coins, for any `convert`: each coin's first quote is served under the requested
+/// Answers quotes (by `id` or `symbol`, v2 or v3) and listings (`start`/`limit`) from a
+/// fixed list of coins, for any `convert`: each coin's first quote is served under the requested
 /// currency's name. Each reply costs 1 credit.
 #[derive(Clone)]
 pub struct Market {
@@ -173,9 +265,13 @@ impl Respond for Market {
             let credits = (page.len() as i64 + 199) / 200;
             return ok(Value::Array(page), credits.max(1));
         }
-        if path != QUOTES_PATH {
+        let Some(api) = quotes_api_of(request) else {
             return error(404, 404, "Not found");
-        }
+        };
+        let shaped = |data: Value| match api {
+            QuotesApi::V3 => ok(v3_data(&data), 1),
+            QuotesApi::V2 => ok(data, 1),
+        };
         if let Some(ids) = param("id") {
             let data: serde_json::Map<String, Value> =
                 ids.split(',')
@@ -186,7 +282,7 @@ impl Respond for Market {
                         Some((id.to_owned(), self.priced_in(coin, &convert)))
                     })
                     .collect();
-            return ok(Value::Object(data), 1);
+            return shaped(Value::Object(data));
         }
         if let Some(symbols) = param("symbol") {
             let data: serde_json::Map<String, Value> = symbols
@@ -201,7 +297,7 @@ impl Respond for Market {
                     (symbol.to_owned(), Value::Array(matches))
                 })
                 .collect();
-            return ok(Value::Object(data), 1);
+            return shaped(Value::Object(data));
         }
         error(400, 400, "\"id\" or \"symbol\" is required")
     }

@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod cmc;
+pub mod cut_body;
 pub mod data_api;
 pub mod logs;
 pub mod postgres;

@@ -39,23 +39,70 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Which `quotes/latest` CMC is asked. Its reference lists v2 under "Legacy cryptocurrency
+/// quotes (V2)" and says to prefer v3
+/// (https://coinmarketcap.com/api/documentation/pro-api-reference/deprecated), and its guide
+/// for known assets starts from v3
+/// (https://coinmarketcap.com/api/documentation/guides/get-latest-crypto-prices), so v3 is
+/// the default; v2 stays selectable (`CMC_QUOTES_API=v2`) for keys or proxies that only
+/// know it. The replies differ in shape only: both become the same rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QuotesApi {
+    /// `data` is an array of coins; each coin's `quote` is an array of objects carrying their
+    /// own `id` and `symbol` (`[{"id": 2781, "symbol": "USD", "price": …}]`).
+    #[default]
+    V3,
+    /// `data` is an object keyed by id (by symbol: an array of coins per symbol); `quote` is
+    /// an object keyed by currency.
+    V2,
+}
+
+impl QuotesApi {
+    /// The value of `CMC_QUOTES_API`, in any case.
+    pub fn parse(text: &str) -> Option<QuotesApi> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "v3" => Some(QuotesApi::V3),
+            "v2" => Some(QuotesApi::V2),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotesApi::V3 => "v3",
+            QuotesApi::V2 => "v2",
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            QuotesApi::V3 => "/v3/cryptocurrency/quotes/latest",
+            QuotesApi::V2 => "/v2/cryptocurrency/quotes/latest",
+        }
+    }
+}
+
+/// The fields a row needs beyond the quote itself. v2 documents `aux` defaulting to all of
+/// them; v3 takes the same parameter, and naming them keeps the reply to what is stored
+/// (no tags or platform objects) whatever its defaults are.
+const V3_AUX: &str = "num_market_pairs,cmc_rank,max_supply,circulating_supply,total_supply";
+
 /// The CoinMarketCap calls coinlake makes.
 #[derive(Clone, Copy, Debug)]
 pub enum Endpoint<'a> {
-    /// v2 `quotes/latest?id=…`: `data` is an object keyed by id.
+    /// `quotes/latest?id=…`: in v2 `data` is an object keyed by id, in v3 an array.
     QuotesById(&'a [i64]),
-    /// v2 `quotes/latest?symbol=…`: `data` maps each symbol to an array of coins.
+    /// `quotes/latest?symbol=…`: in v2 `data` maps each symbol to an array of coins, in v3
+    /// it is an array of every coin using one of the symbols.
     QuotesBySymbol(&'a [String]),
     /// v1 `listings/latest`: `data` is an array, ranked, paginated by `start`/`limit`.
     Listings { start: u32, limit: u32 },
 }
 
 impl Endpoint<'_> {
-    fn path(&self) -> &'static str {
+    fn path(&self, api: QuotesApi) -> &'static str {
         match self {
-            Endpoint::QuotesById(_) | Endpoint::QuotesBySymbol(_) => {
-                "/v2/cryptocurrency/quotes/latest"
-            }
+            Endpoint::QuotesById(_) | Endpoint::QuotesBySymbol(_) => api.path(),
             Endpoint::Listings { .. } => "/v1/cryptocurrency/listings/latest",
         }
     }
@@ -68,7 +115,7 @@ impl Endpoint<'_> {
         }
     }
 
-    fn query(&self, convert: &str) -> Vec<(&'static str, String)> {
+    fn query(&self, convert: &str, api: QuotesApi) -> Vec<(&'static str, String)> {
         let join = |items: Vec<String>| items.join(",");
         let mut query = match self {
             // skip_invalid: one unknown id or symbol is reported as missing instead of
@@ -87,6 +134,9 @@ impl Endpoint<'_> {
                 vec![("start", start.to_string()), ("limit", limit.to_string())]
             }
         };
+        if api == QuotesApi::V3 && !matches!(self, Endpoint::Listings { .. }) {
+            query.push(("aux", V3_AUX.to_owned()));
+        }
         query.push(("convert", convert.to_owned()));
         query
     }
@@ -113,6 +163,7 @@ pub struct CmcClient {
     base_url: String,
     pub(super) api_key: Secret,
     retry: RetryPolicy,
+    pub(super) quotes_api: QuotesApi,
 }
 
 impl CmcClient {
@@ -138,7 +189,18 @@ impl CmcClient {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key,
             retry,
+            quotes_api: QuotesApi::default(),
         })
+    }
+
+    /// Asks `api`'s `quotes/latest` instead of the default (v3).
+    pub fn with_quotes_api(mut self, api: QuotesApi) -> CmcClient {
+        self.quotes_api = api;
+        self
+    }
+
+    pub fn quotes_api(&self) -> QuotesApi {
+        self.quotes_api
     }
 
     /// Calls `endpoint` for one quote currency, retrying transient failures while the
@@ -190,6 +252,7 @@ impl CmcClient {
                 let status = &reply.status;
                 tracing::info!(
                     endpoint = endpoint.name(),
+                    quotes_api = self.quotes_api.as_str(),
                     convert,
                     credit_count = status.credit_count,
                     elapsed_ms = status.elapsed,
@@ -225,8 +288,12 @@ impl CmcClient {
         let timeout = budget.min(self.retry.request_timeout);
         let response = self
             .http
-            .get(format!("{}{}", self.base_url, endpoint.path()))
-            .query(&endpoint.query(convert))
+            .get(format!(
+                "{}{}",
+                self.base_url,
+                endpoint.path(self.quotes_api)
+            ))
+            .query(&endpoint.query(convert, self.quotes_api))
             .timeout(timeout)
             .send()
             .await
@@ -339,6 +406,7 @@ impl std::fmt::Debug for CmcClient {
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key)
             .field("retry", &self.retry)
+            .field("quotes_api", &self.quotes_api)
             .finish()
     }
 }

@@ -87,7 +87,9 @@ pub enum CmcError {
 
 impl CmcError {
     /// Whether another attempt may succeed: rate limits, server errors, timeouts and
-    /// connection failures. Key, plan, payment, quota and request errors never do.
+    /// connection failures, including a connection that broke after the headers (the
+    /// request is a GET: asking again is safe, and a fresh connection usually completes).
+    /// Key, plan, payment, quota and request errors never do.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
@@ -95,6 +97,7 @@ impl CmcError {
                 | CmcError::Server { .. }
                 | CmcError::Timeout { .. }
                 | CmcError::Unreachable { .. }
+                | CmcError::Interrupted { .. }
         )
     }
 
@@ -152,7 +155,9 @@ impl CmcError {
                 code,
                 message,
             },
-            (500..=599, _) => CmcError::Server {
+            // A 200 whose `status.error_code` is 500–599 (CMC's "system is busy") reports a
+            // failure of the server, not of the request: retried like a 5xx status.
+            (500..=599, _) | (200..=299, 500..=599) => CmcError::Server {
                 http,
                 detail: format!("error {code}: {message}"),
             },
@@ -193,7 +198,9 @@ mod tests {
         assert_eq!(kind(429, 1011), Some("CmcRateLimited"));
         assert_eq!(kind(503, 0), Some("CmcServerError"));
         assert_eq!(kind(400, 400), Some("CmcBadRequest"));
-        assert_eq!(kind(200, 500), Some("CmcApiError"));
+        assert_eq!(kind(200, 500), Some("CmcServerError"));
+        assert_eq!(kind(200, 503), Some("CmcServerError"));
+        assert_eq!(kind(200, 400), Some("CmcApiError"));
         assert_eq!(kind(404, 0), Some("CmcApiError"));
     }
 
@@ -210,6 +217,7 @@ mod tests {
             (429, 1009),
             (400, 400),
             (200, 1),
+            (200, 500),
         ]
         .iter()
         .map(|&(http, code)| {
@@ -220,9 +228,13 @@ mod tests {
         .collect();
         assert_eq!(
             transient,
-            [true, true, true, true, false, false, false, false, false, false]
+            [true, true, true, true, false, false, false, false, false, false, true]
         );
         assert!(CmcError::Timeout { timeout_ms: 1 }.is_transient());
+        assert!(CmcError::Interrupted {
+            reason: String::new()
+        }
+        .is_transient());
         assert!(!CmcError::NoTimeLeft.is_transient());
     }
 }

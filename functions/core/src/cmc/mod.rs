@@ -7,7 +7,9 @@ mod lenient;
 mod source;
 pub mod wire;
 
-pub use client::{parse_reply, ClientBuildError, CmcClient, Endpoint, Reply, RetryPolicy};
+pub use client::{
+    parse_reply, ClientBuildError, CmcClient, Endpoint, QuotesApi, Reply, RetryPolicy,
+};
 pub use error::CmcError;
 pub use source::{Fetched, Selection, SymbolResolver};
 

@@ -1,7 +1,8 @@
 //! What to fetch (ids, symbols or the top of the listings) and how: symbols are resolved to
-//! the highest-ranked coin once and remembered, listings are paged.
+//! the highest-ranked coin once and remembered, listings are paged. Quotes are read in
+//! either `quotes/latest` shape (v2 keyed objects, v3 arrays) into the same coins.
 
-use super::client::{snippet, CmcClient, Endpoint, Reply};
+use super::client::{snippet, CmcClient, Endpoint, QuotesApi, Reply};
 use super::error::CmcError;
 use super::wire::{read_coin, Coin, UnreadableCoin};
 use crate::secret::Secret;
@@ -106,7 +107,7 @@ impl CmcClient {
                 .get(Endpoint::QuotesBySymbol(&unresolved), convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let mut candidates = by_key(&reply, &self.api_key)?;
+            let mut candidates = self.symbol_candidates(&reply, &unresolved)?;
             for symbol in &unresolved {
                 match candidates.remove(symbol.as_str()).and_then(highest_ranked) {
                     Some((id, coin)) => {
@@ -137,18 +138,101 @@ impl CmcClient {
                 .get(Endpoint::QuotesById(&wanted), convert, deadline)
                 .await?;
             fetched.account(&reply);
-            let mut coins = by_key(&reply, &self.api_key)?;
+            let (mut coins, unplaced) = self.coins_by_id(&reply, &wanted)?;
+            fetched.unreadable.extend(unplaced);
             for id in &wanted {
-                match coins.remove(id.to_string().as_str()) {
-                    Some(raw) => match read_coin(raw, format!("id {id}")) {
-                        Ok(coin) => fetched.coins.push(coin),
-                        Err(unreadable) => fetched.unreadable.push(unreadable),
-                    },
+                match coins.remove(id) {
+                    Some(Ok(coin)) => fetched.coins.push(coin),
+                    Some(Err(unreadable)) => fetched.unreadable.push(unreadable),
                     None => fetched.missing.push(format!("id {id}")),
                 }
             }
         }
         Ok(fetched)
+    }
+
+    /// The coins of a `quotes/latest?id=` reply for the `wanted` ids, read one by one. An
+    /// id CMC skipped (`skip_invalid`) is absent from the map. Also returns the unreadable
+    /// coin objects that name no id at all (v3 only: v2 keys every coin by its id).
+    fn coins_by_id(
+        &self,
+        reply: &Reply,
+        wanted: &[i64],
+    ) -> Result<(CoinsById, Vec<UnreadableCoin>), CmcError> {
+        let mut coins = HashMap::new();
+        let mut unplaced = Vec::new();
+        match self.quotes_api {
+            QuotesApi::V2 => {
+                let mut keyed = by_key(reply, &self.api_key)?;
+                for id in wanted {
+                    if let Some(raw) = keyed.remove(id.to_string().as_str()) {
+                        coins.insert(*id, read_coin(raw, format!("id {id}")));
+                    }
+                }
+            }
+            QuotesApi::V3 => {
+                for (index, raw) in as_array(reply, &self.api_key)?.into_iter().enumerate() {
+                    // An unreadable coin is still placed by its id when it has one, so it
+                    // is reported once, as v2 reports it, instead of also as missing.
+                    let read = read_coin(raw, format!("quotes #{index}"));
+                    let id = match &read {
+                        Ok(coin) => coin.id,
+                        Err(_) => serde_json::from_str::<IdOnly>(raw.get())
+                            .ok()
+                            .and_then(|only| only.id),
+                    };
+                    match (id, read) {
+                        (Some(id), read) if wanted.contains(&id) && !coins.contains_key(&id) => {
+                            let read = read.map_err(|unreadable| UnreadableCoin {
+                                position: format!("id {id}"),
+                                ..unreadable
+                            });
+                            coins.insert(id, read);
+                        }
+                        // A coin nobody asked for (or a repeat) is ignored, as in v2.
+                        (Some(_), _) => {}
+                        (None, Err(unreadable)) => unplaced.push(unreadable),
+                        // A readable coin without an id cannot be a requested one.
+                        (None, Ok(_)) => {}
+                    }
+                }
+            }
+        }
+        Ok((coins, unplaced))
+    }
+
+    /// Each requested symbol's candidate coins in a `quotes/latest?symbol=` reply: v2 keys
+    /// them by symbol (an array each); v3 lists every matching coin in one array, so they
+    /// are grouped by their own `symbol`. Unreadable candidates are left out.
+    fn symbol_candidates(
+        &self,
+        reply: &Reply,
+        symbols: &[String],
+    ) -> Result<HashMap<String, Vec<Coin>>, CmcError> {
+        let mut candidates: HashMap<String, Vec<Coin>> = HashMap::new();
+        match self.quotes_api {
+            QuotesApi::V2 => {
+                let mut keyed = by_key(reply, &self.api_key)?;
+                for symbol in symbols {
+                    if let Some(raw) = keyed.remove(symbol.as_str()) {
+                        candidates.insert(symbol.clone(), readable_candidates(raw));
+                    }
+                }
+            }
+            QuotesApi::V3 => {
+                for raw in as_array(reply, &self.api_key)? {
+                    for coin in readable_candidates(raw) {
+                        let requested = coin.symbol.as_deref().and_then(|own| {
+                            symbols.iter().find(|s| s.eq_ignore_ascii_case(own.trim()))
+                        });
+                        if let Some(symbol) = requested {
+                            candidates.entry(symbol.clone()).or_default().push(coin);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(candidates)
     }
 
     async fn fetch_listings(
@@ -189,7 +273,23 @@ impl CmcClient {
     }
 }
 
-/// `data` of a quotes reply: an object keyed by id or by symbol.
+/// Each requested id's coin, or why it could not be read.
+type CoinsById = HashMap<i64, Result<Coin, UnreadableCoin>>;
+
+/// Just the id of a coin object that could not be read whole.
+#[derive(serde::Deserialize)]
+struct IdOnly {
+    #[serde(default, deserialize_with = "super::lenient::integer")]
+    id: Option<i64>,
+}
+
+/// `data` of a v3 quotes reply: an array of coins.
+fn as_array<'r>(reply: &'r Reply, api_key: &Secret) -> Result<Vec<&'r RawValue>, CmcError> {
+    serde_json::from_str(reply.data.get())
+        .map_err(|_| unexpected_shape("quotes \"data\" is not an array", reply, api_key))
+}
+
+/// `data` of a v2 quotes reply: an object keyed by id or by symbol.
 fn by_key<'r>(
     reply: &'r Reply,
     api_key: &Secret,
@@ -198,18 +298,23 @@ fn by_key<'r>(
         .map_err(|_| unexpected_shape("quotes \"data\" is not an object", reply, api_key))
 }
 
-/// The highest-ranked readable coin among a symbol's candidates (an array in v2; a single
-/// object in v1-shaped replies). Unranked coins lose to ranked ones; ties go to the
-/// oldest (lowest) id.
-fn highest_ranked(raw: &RawValue) -> Option<(i64, Coin)> {
-    let candidates: Vec<Box<RawValue>> = match raw.get().as_bytes().first() {
-        Some(b'[') => serde_json::from_str(raw.get()).ok()?,
-        Some(b'{') => vec![raw.to_owned()],
-        _ => return None,
-    };
+/// The readable coins of a symbol's candidates: an array in v2 (and possibly nested in
+/// v3), a single object in v1-shaped replies.
+fn readable_candidates(raw: &RawValue) -> Vec<Coin> {
+    match raw.get().as_bytes().first() {
+        Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(raw.get())
+            .map(|items| items.into_iter().flat_map(readable_candidates).collect())
+            .unwrap_or_default(),
+        Some(b'{') => read_coin(raw, "candidate").into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The highest-ranked coin among a symbol's candidates. Unranked coins lose to ranked
+/// ones; ties go to the oldest (lowest) id.
+fn highest_ranked(candidates: Vec<Coin>) -> Option<(i64, Coin)> {
     candidates
-        .iter()
-        .filter_map(|candidate| read_coin(candidate, "candidate").ok())
+        .into_iter()
         .filter_map(|coin| Some((coin.id?, coin)))
         .min_by_key(|(id, coin)| (coin.cmc_rank.unwrap_or(i64::MAX), *id))
 }

@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::process::Command;
-use testkit::cmc::{coin, ok, QUOTES_PATH};
-use wiremock::matchers::{method, path};
+use testkit::cmc::{any_quotes_path, coin, quotes_ok};
+use wiremock::matchers::method;
 use wiremock::Mock;
 
 /// The market CMC reports at one slot: BTC and ETH moving, and an unranked coin whose name
@@ -120,8 +120,8 @@ async fn ingest_slot(world: &World, slot: &str, coins: Vec<Value>) {
         .map(|c| (c["id"].to_string(), c))
         .collect();
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
-        .respond_with(ok(Value::Object(data), 1))
+        .and(any_quotes_path())
+        .respond_with(quotes_ok(Value::Object(data), 1))
         .mount(&world.cmc)
         .await;
     let app = world.app(&[("CMC_IDS", &ids.join(","))]).await;

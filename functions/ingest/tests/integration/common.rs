@@ -1,29 +1,50 @@
 //! The world an ingest test runs in: a CMC stand-in, a bucket on a real S3 server, and
 //! the handler called the way the Lambda runtime calls it.
 
+use coinlake::cmc::QuotesApi;
 use coinlake::config::IngestConfig;
 use ingest::App;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use testkit::cmc::QUOTES_PATH;
+use testkit::cmc::any_quotes_path;
 use testkit::TestBucket;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Respond};
 
 pub const API_KEY: &str = "cmc-test-key-6f1d2a9b";
 
+/// Both `quotes/latest` versions, for the tests that run under each.
+pub const QUOTES_APIS: [QuotesApi; 2] = [QuotesApi::V3, QuotesApi::V2];
+
 pub struct World {
     pub cmc: MockServer,
     pub bucket: TestBucket,
+    /// `Some` sets `CMC_QUOTES_API`; `None` leaves the default.
+    pub quotes_api: Option<QuotesApi>,
 }
 
 impl World {
+    /// A world whose configuration leaves `CMC_QUOTES_API` at its default.
     pub async fn new() -> World {
         World {
             cmc: MockServer::start().await,
             bucket: TestBucket::new().await,
+            quotes_api: None,
         }
+    }
+
+    /// A world configured for `api`'s `quotes/latest`.
+    pub async fn with_api(api: QuotesApi) -> World {
+        World {
+            quotes_api: Some(api),
+            ..World::new().await
+        }
+    }
+
+    /// The path the configured version asks.
+    pub fn quotes_path(&self) -> &'static str {
+        self.quotes_api.unwrap_or_default().path()
     }
 
     /// The configuration a deployment would have, pointed at this world, plus `extra`.
@@ -35,6 +56,9 @@ impl World {
             ("AWS_ENDPOINT_URL_S3".into(), self.bucket.endpoint.clone()),
             ("CMC_RETRY_BASE_MS".into(), "10".into()),
         ];
+        if let Some(api) = self.quotes_api {
+            vars.push(("CMC_QUOTES_API".into(), api.as_str().into()));
+        }
         for (name, value) in extra {
             vars.retain(|(n, _)| n != name);
             vars.push(((*name).into(), (*value).into()));
@@ -51,10 +75,10 @@ impl World {
             .expect("app starts")
     }
 
-    /// Answers every `quotes/latest` request with `response`.
+    /// Answers every `quotes/latest` request (either version) with `response`.
     pub async fn serve_quotes(&self, response: impl Respond + 'static) {
         Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
+            .and(any_quotes_path())
             .respond_with(response)
             .mount(&self.cmc)
             .await;
@@ -64,7 +88,7 @@ impl World {
     /// fall through to whatever was mounted next.
     pub async fn serve_quotes_once(&self, response: impl Respond + 'static) {
         Mock::given(method("GET"))
-            .and(path(QUOTES_PATH))
+            .and(any_quotes_path())
             .respond_with(response)
             .up_to_n_times(1)
             .mount(&self.cmc)

@@ -3,12 +3,14 @@
 
 use crate::common;
 
-use common::{invocation, schedule, World};
+use coinlake::cmc::QuotesApi;
+use common::{invocation, schedule, World, QUOTES_APIS};
 use ingest::handler::HandlerError;
 use lambda_runtime::Diagnostic;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use testkit::cmc::{coin, error, ok, Market};
+use testkit::cmc::{coin, error, ok, quotes_ok, Market};
+use testkit::cut_body::CuttingServer;
 use wiremock::ResponseTemplate;
 
 fn diagnostic(error: HandlerError) -> Diagnostic {
@@ -167,10 +169,10 @@ async fn a_persistent_server_error_gives_up_after_the_attempt_limit() {
 }
 
 #[tokio::test]
-async fn a_200_with_an_error_code_writes_nothing() {
+async fn a_200_with_a_client_error_code_writes_nothing() {
     let world = World::new().await;
     world
-        .serve_quotes(error(200, 500, "Something went wrong on our end."))
+        .serve_quotes(error(200, 400, "Invalid value for \"id\": \"abc\""))
         .await;
 
     let failure = run(&world, &[]).await.unwrap_err();
@@ -179,7 +181,7 @@ async fn a_200_with_an_error_code_writes_nothing() {
     assert!(
         failure
             .error_message
-            .contains("error 500: Something went wrong on our end."),
+            .contains("error 400: Invalid value for \"id\""),
         "{}",
         failure.error_message
     );
@@ -188,7 +190,117 @@ async fn a_200_with_an_error_code_writes_nothing() {
 }
 
 #[tokio::test]
+async fn a_200_carrying_a_5xx_error_code_is_retried_then_writes_one_object() {
+    // GIVEN CMC first answers HTTP 200 whose body says error 500, "system is busy"
+    let world = World::new().await;
+    world
+        .serve_quotes_once(error(
+            200,
+            500,
+            "The system is busy, please try again later.",
+        ))
+        .await;
+    world.serve_quotes(Market::recorded()).await;
+
+    // WHEN the run fetches
+    let summary = run(&world, &[]).await.unwrap();
+
+    // THEN it was retried like a 5xx status and one object was written
+    assert_eq!(world.cmc_requests().await.len(), 2);
+    assert_eq!(world.bucket.keys().await, [summary.key]);
+}
+
+#[tokio::test]
+async fn a_200_carrying_a_5xx_error_code_every_time_gives_up_as_a_server_error() {
+    let world = World::new().await;
+    world
+        .serve_quotes(error(
+            200,
+            503,
+            "The system is busy, please try again later.",
+        ))
+        .await;
+
+    let failure = run(&world, &[("CMC_MAX_ATTEMPTS", "2")]).await.unwrap_err();
+
+    assert_eq!(failure.error_type, "CmcOutOfTime");
+    assert!(
+        failure
+            .error_message
+            .contains("server error (HTTP 200): error 503: The system is busy"),
+        "{}",
+        failure.error_message
+    );
+    assert_eq!(world.cmc_requests().await.len(), 2);
+    assert_nothing_written(&world).await;
+}
+
+#[tokio::test]
+async fn a_reply_cut_mid_body_is_retried_then_writes_one_object() {
+    // GIVEN the first connection to CMC drops after the headers and part of the body, and
+    // the next one reaches a healthy stand-in
+    let world = World::new().await;
+    world.serve_quotes(Market::recorded()).await;
+    let cutter = CuttingServer::start(Some(1), &world.cmc.address().to_string()).await;
+
+    // WHEN the run fetches through it
+    let summary = run(&world, &[("CMC_BASE_URL", &cutter.url())])
+        .await
+        .unwrap();
+
+    // THEN the cut reply was retried on a new connection and one object was written
+    assert_eq!(cutter.cut_count(), 1);
+    assert_eq!(world.cmc_requests().await.len(), 1);
+    assert_eq!(world.bucket.keys().await, [summary.key]);
+}
+
+#[tokio::test]
+async fn a_reply_cut_every_time_gives_up_after_the_attempt_limit() {
+    let world = World::new().await;
+    let cutter = CuttingServer::start(None, &world.cmc.address().to_string()).await;
+
+    let failure = run(
+        &world,
+        &[("CMC_BASE_URL", &cutter.url()), ("CMC_MAX_ATTEMPTS", "3")],
+    )
+    .await
+    .unwrap_err();
+
+    assert_eq!(failure.error_type, "CmcOutOfTime");
+    for expected in [
+        "gave up on CoinMarketCap after 3 attempts",
+        "the retry limit was reached",
+        "the connection to CoinMarketCap broke while reading its answer",
+    ] {
+        assert!(
+            failure.error_message.contains(expected),
+            "{expected:?} missing from {}",
+            failure.error_message
+        );
+    }
+    assert_eq!(cutter.cut_count(), 3);
+    assert_nothing_written(&world).await;
+}
+
+#[tokio::test]
 async fn malformed_json_and_html_pages_with_200_write_nothing() {
+    for api in QUOTES_APIS {
+        malformed_bodies_write_nothing(api).await;
+    }
+}
+
+async fn malformed_bodies_write_nothing(api: QuotesApi) {
+    // `data` of the other version's shape
+    let (wrong_shape, shape_reason) = match api {
+        QuotesApi::V2 => (
+            r#"{"status": {"error_code": 0}, "data": [1, 2]}"#,
+            "not an object",
+        ),
+        QuotesApi::V3 => (
+            r#"{"status": {"error_code": 0}, "data": {"1": {"id": 1}}}"#,
+            "not an array",
+        ),
+    };
     for (content_type, body, reason) in [
         (
             "application/json",
@@ -210,13 +322,9 @@ async fn malformed_json_and_html_pages_with_200_write_nothing() {
             r#"{"status": {"error_code": 0, "credit_count": 1}}"#,
             "no \"data\"",
         ),
-        (
-            "application/json",
-            r#"{"status": {"error_code": 0}, "data": [1, 2]}"#,
-            "not an object",
-        ),
+        ("application/json", wrong_shape, shape_reason),
     ] {
-        let world = World::new().await;
+        let world = World::with_api(api).await;
         world
             .serve_quotes(
                 ResponseTemplate::new(200)
@@ -291,23 +399,25 @@ async fn empty_data_and_coins_without_prices_write_nothing() {
         ),
         (json!({ "1": "not a coin" }), "unreadable coin object"),
     ] {
-        let world = World::new().await;
-        world.serve_quotes(ok(data, 1)).await;
+        for api in QUOTES_APIS {
+            let world = World::with_api(api).await;
+            world.serve_quotes(quotes_ok(data.clone(), 1)).await;
 
-        let failure = run(&world, &[]).await.unwrap_err();
+            let failure = run(&world, &[]).await.unwrap_err();
 
-        assert_eq!(failure.error_type, "NoUsableQuotes");
-        assert!(
-            failure.error_message.contains(expected),
-            "{expected:?} missing from {}",
-            failure.error_message
-        );
-        assert!(
-            failure.error_message.contains("nothing was written"),
-            "{}",
-            failure.error_message
-        );
-        assert_nothing_written(&world).await;
+            assert_eq!(failure.error_type, "NoUsableQuotes", "{api:?}");
+            assert!(
+                failure.error_message.contains(expected),
+                "{expected:?} missing from {}",
+                failure.error_message
+            );
+            assert!(
+                failure.error_message.contains("nothing was written"),
+                "{}",
+                failure.error_message
+            );
+            assert_nothing_written(&world).await;
+        }
     }
 }
 

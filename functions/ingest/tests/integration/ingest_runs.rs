@@ -2,9 +2,9 @@
 
 use crate::common;
 
-use common::{param, schedule, World, API_KEY};
+use common::{param, schedule, World, API_KEY, QUOTES_APIS};
 use serde_json::json;
-use testkit::cmc::{coin, ok, Market, LISTINGS_PATH, QUOTES_PATH};
+use testkit::cmc::{any_quotes_path, coin, quotes_ok, Market, LISTINGS_PATH};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::Mock;
 
@@ -31,10 +31,15 @@ fn column(text: &str, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn quotes_by_id_write_one_csv_object_at_the_slot_key() {
-    // GIVEN a market and ids to follow
-    let world = World::new().await;
+    for api in QUOTES_APIS {
+        quotes_by_id_in(World::with_api(api).await).await;
+    }
+}
+
+async fn quotes_by_id_in(world: World) {
+    // GIVEN a market and ids to follow, on the configured version's path
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
+        .and(path(world.quotes_path()))
         .and(header("X-CMC_PRO_API_KEY", API_KEY))
         .respond_with(Market::recorded())
         .mount(&world.cmc)
@@ -76,12 +81,38 @@ async fn quotes_by_id_write_one_csv_object_at_the_slot_key() {
     assert_eq!(requests.len(), 1);
     assert_eq!(param(&requests[0], "id").as_deref(), Some("1027,1"));
     assert_eq!(param(&requests[0], "convert").as_deref(), Some("USD"));
+    assert_eq!(param(&requests[0], "skip_invalid").as_deref(), Some("true"));
+}
+
+#[tokio::test]
+async fn v3_is_the_default_and_v2_is_asked_only_when_chosen() {
+    for (world, expected) in [
+        (World::new().await, "/v3/cryptocurrency/quotes/latest"),
+        (
+            World::with_api(coinlake::cmc::QuotesApi::V2).await,
+            "/v2/cryptocurrency/quotes/latest",
+        ),
+    ] {
+        world.serve_quotes(Market::recorded()).await;
+        let app = world.app(&[("CMC_IDS", "1")]).await;
+        ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
+            .await
+            .unwrap();
+        let requests = world.cmc_requests().await;
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].url.path(), expected);
+    }
 }
 
 #[tokio::test]
 async fn symbols_resolve_to_the_highest_ranked_coin_and_later_runs_query_by_id() {
+    for api in QUOTES_APIS {
+        symbols_resolve_in(World::with_api(api).await).await;
+    }
+}
+
+async fn symbols_resolve_in(world: World) {
     // GIVEN two coins share the symbol BTC: Bitcoin (rank 1) and a bridged token (rank 2841)
-    let world = World::new().await;
     world.serve_quotes(Market::recorded()).await;
     let app = world.app(&[("CMC_SYMBOLS", "btc,ETH")]).await;
 
@@ -108,20 +139,43 @@ async fn symbols_resolve_to_the_highest_ranked_coin_and_later_runs_query_by_id()
 
 #[tokio::test]
 async fn an_unknown_symbol_is_skipped_and_reported_while_the_rest_is_written() {
-    let world = World::new().await;
-    world.serve_quotes(Market::recorded()).await;
-    let app = world.app(&[("CMC_SYMBOLS", "ETH,NOPE")]).await;
+    for api in QUOTES_APIS {
+        let world = World::with_api(api).await;
+        world.serve_quotes(Market::recorded()).await;
+        let app = world.app(&[("CMC_SYMBOLS", "ETH,NOPE")]).await;
 
-    let summary = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
-        .await
-        .unwrap();
+        let summary = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
+            .await
+            .unwrap();
 
-    assert_eq!((summary.rows, summary.skipped), (1, 1));
-    assert_eq!(summary.skipped_coins[0].coin, "symbol NOPE");
-    assert_eq!(
-        column(&world.bucket.get(KEY_1235).await.text(), "symbol"),
-        ["ETH"]
-    );
+        assert_eq!((summary.rows, summary.skipped), (1, 1), "{api:?}");
+        assert_eq!(summary.skipped_coins[0].coin, "symbol NOPE");
+        assert_eq!(
+            column(&world.bucket.get(KEY_1235).await.text(), "symbol"),
+            ["ETH"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_id_is_skipped_and_reported_while_the_rest_is_written() {
+    for api in QUOTES_APIS {
+        // GIVEN CMC knows id 1 but not 999999999 (skip_invalid leaves it out of the reply)
+        let world = World::with_api(api).await;
+        world.serve_quotes(Market::recorded()).await;
+        let app = world.app(&[("CMC_IDS", "1,999999999")]).await;
+
+        let summary = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
+            .await
+            .unwrap();
+
+        assert_eq!((summary.rows, summary.skipped, summary.credits), (1, 1, 1));
+        assert_eq!(summary.skipped_coins[0].coin, "id 999999999", "{api:?}");
+        assert_eq!(
+            column(&world.bucket.get(KEY_1235).await.text(), "cmc_id"),
+            ["1"]
+        );
+    }
 }
 
 #[tokio::test]
@@ -212,9 +266,9 @@ async fn a_short_listings_page_ends_the_paging() {
 async fn brl_quotes_are_requested_and_written_in_brl() {
     let world = World::new().await;
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
+        .and(any_quotes_path())
         .and(query_param("convert", "BRL"))
-        .respond_with(ok(
+        .respond_with(quotes_ok(
             json!({ "1": coin(1, "BTC", "Bitcoin", Some(1), &[("BRL", json!(351234.56))]) }),
             1,
         ))
@@ -237,7 +291,7 @@ async fn brl_quotes_are_requested_and_written_in_brl() {
 async fn two_currencies_take_one_call_each_and_share_one_object() {
     let world = World::new().await;
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
+        .and(any_quotes_path())
         .respond_with(Market::recorded())
         .expect(2)
         .mount(&world.cmc)
@@ -280,7 +334,7 @@ async fn the_same_event_twice_leaves_one_object_with_the_second_runs_content() {
     // GIVEN CMC's price moves between two deliveries of the same scheduled event
     let world = World::new().await;
     let priced = |price: i64| {
-        ok(
+        quotes_ok(
             json!({ "1": coin(1, "BTC", "Bitcoin", Some(1), &[("USD", json!(price))]) }),
             1,
         )
@@ -309,7 +363,7 @@ async fn the_same_event_twice_leaves_one_object_with_the_second_runs_content() {
 async fn the_api_key_can_come_from_secrets_manager_as_json_or_plain_text() {
     let world = World::new().await;
     Mock::given(method("GET"))
-        .and(path(QUOTES_PATH))
+        .and(any_quotes_path())
         .and(header("X-CMC_PRO_API_KEY", "key-from-secret"))
         .respond_with(Market::recorded())
         .expect(2)

@@ -193,6 +193,8 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
         ("CMC_API_KEY", "chaos-key".into()),
         ("CMC_BASE_URL", cmc.uri()),
         ("CMC_IDS", "1,1027,5426".into()),
+        // The scripted stand-in answers in the legacy v2 shape on QUOTES_PATH.
+        ("CMC_QUOTES_API", "v2".into()),
         ("CMC_RETRY_BASE_MS", "5".into()),
         ("CMC_MAX_ATTEMPTS", "4".into()),
         ("CMC_TIMEOUT_MS", "1000".into()),

@@ -1,6 +1,7 @@
 //! A local CoinMarketCap stand-in for runs without an API key: serves the recorded-shape
-//! market in `fixtures/cmc/market.json` for quotes (by id or symbol) and listings, stamped
-//! with the current minute as CMC's update time.
+//! market in `fixtures/cmc/market.json` for quotes (by id or symbol; v3, the default, and
+//! the legacy v2, each in its own shape) and listings, stamped with the current minute as
+//! CMC's update time.
 //!
 //! Usage: cmc-standin [PORT]   (default 8787, loopback only)
 
