@@ -89,7 +89,8 @@ def projected_partitions(table, data):
     assert params.get("projection.enabled") == "true", "the table uses partition projection"
     keys = [p["Name"] for p in table["PartitionKeys"]]
     location = params["storage.location.template"]
-    relative = location.split("-lake/", 1)[1]  # the bucket's name is the stack's
+    # s3://<bucket>/<key template>: the bucket is a template value, the keys are the data's.
+    relative = re.sub(r"^s3://[^/]+/", "", location)
     pattern = re.escape(relative)
     for key in keys:
         assert params[f"projection.{key}.type"] == "integer", key
