@@ -39,8 +39,15 @@ pub struct DataApiSink {
     retry: RetryPolicy,
 }
 
-/// Time kept back from the invocation's deadline for rolling back and recording a failure.
-const RECORD_RESERVE: Duration = Duration::from_secs(5);
+/// Time a load keeps back from the invocation's deadline for rolling back and recording
+/// its failure.
+const LOAD_RESERVE: Duration = Duration::from_secs(5);
+/// Time recording a run keeps back, so it ends before Lambda stops the invocation.
+const RECORD_RESERVE: Duration = Duration::from_secs(1);
+
+fn before(deadline: Option<Instant>, reserve: Duration) -> Option<Instant> {
+    deadline.map(|d| d.checked_sub(reserve).unwrap_or(d))
+}
 
 /// One load's transaction, and when its retries must stop.
 struct Tx<'a> {
@@ -300,9 +307,7 @@ impl Sink for DataApiSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkFailure> {
-        let until = file
-            .deadline
-            .map(|d| d.checked_sub(RECORD_RESERVE).unwrap_or(d));
+        let until = before(file.deadline, LOAD_RESERVE);
         let id = self.begin(until).await.map_err(failure)?;
         let tx = Tx { id: &id, until };
         let counts = match self.load_in_transaction(&tx, file, rows).await {
@@ -322,15 +327,23 @@ impl Sink for DataApiSink {
         // (or the commit lands after the look), the load fails and Lambda's retry loads
         // the file again, which stores nothing twice: quotes are keyed by CMC update.
         tracing::warn!(key = file.key, error = %error_chain(&error), "commit outcome unknown; checking ingest_runs");
-        match self.committed(file, file.deadline).await {
+        match self
+            .committed(file, before(file.deadline, RECORD_RESERVE))
+            .await
+        {
             Ok(true) => {
                 tracing::info!(key = file.key, "the commit had happened");
                 Ok(counts)
             }
-            Ok(false) => Err(SinkFailure::Database(SinkError(format!(
-                "{}; the load's run is not in ingest_runs, so it did not commit (a retry loads the file again)",
-                error_chain(&error)
-            )))),
+            Ok(false) => {
+                // Still open if the commit never reached the database: free its locks now
+                // rather than let the retry wait for the Data API's three-minute timeout.
+                self.rollback(&tx, &file.key).await;
+                Err(SinkFailure::Database(SinkError(format!(
+                    "{}; the load's run is not in ingest_runs, so it did not commit (a retry loads the file again)",
+                    error_chain(&error)
+                ))))
+            }
             Err(check) => Err(SinkFailure::Database(SinkError(format!(
                 "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
                 error_chain(&error),
@@ -342,7 +355,7 @@ impl Sink for DataApiSink {
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
         // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
         // the cluster's time zone.
-        let until = run.file.deadline;
+        let until = before(run.file.deadline, RECORD_RESERVE);
         let id = self.begin(until).await.map_err(|e| sink_error(&e))?;
         let tx = Tx { id: &id, until };
         let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
