@@ -123,6 +123,8 @@ pub struct DataApiError {
     pub attempts: u32,
     /// Whether retrying stopped because the time budget ran out.
     pub out_of_time: bool,
+    /// The service's error code (`DatabaseErrorException`, ...), when it answered one.
+    pub code: Option<String>,
     /// The service's code and message, or the transport failure.
     detail: String,
     #[source]
@@ -144,6 +146,7 @@ impl DataApiError {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,
     {
+        let code = error.code().map(str::to_owned);
         let class = match &error {
             SdkError::ServiceError(service) => {
                 let e = service.err();
@@ -161,6 +164,7 @@ impl DataApiError {
             class,
             attempts: 1,
             out_of_time: false,
+            code,
             detail,
             source: Box::new(error),
         }
@@ -173,19 +177,15 @@ impl DataApiError {
             class: ErrorClass::Failed,
             attempts: 1,
             out_of_time: false,
+            code: None,
             source: detail.clone().into(),
             detail,
         }
     }
 
-    /// The SQLSTATE of a `DatabaseErrorException`, if that is what this is.
-    pub fn sqlstate(&self) -> Option<&str> {
-        sqlstate(&self.detail)
-    }
-
     /// Whether PostgreSQL answered (with an error): the request certainly ran and failed.
     pub fn is_database_error(&self) -> bool {
-        self.detail.contains("DatabaseErrorException")
+        self.code.as_deref() == Some("DatabaseErrorException")
     }
 }
 

@@ -222,7 +222,7 @@ impl DataApiEmulator {
         self.state
             .faults
             .lock()
-            .map_or(false, |faults| faults.is_empty())
+            .is_ok_and(|faults| faults.is_empty())
     }
 }
 
