@@ -788,7 +788,9 @@ fn cast_type(hint: &str) -> Result<&'static str, ApiError> {
     }
 }
 
-/// The formats the `SqlParameter` reference documents for the date and time hints.
+/// The formats the `SqlParameter` reference documents for the date and time hints. The
+/// reference names no error for a value outside them; the emulator answers
+/// `BadRequestException` (400), which the sink treats as any other non-retryable error.
 fn check_format(name: &str, hint: &str, text: &str) -> Result<(), ApiError> {
     let (format, valid) = match hint {
         "TIMESTAMP" => (

@@ -114,6 +114,8 @@ impl DataApiSink {
         .await
     }
 
+    /// Retried like a read: a transaction begun whose reply was lost holds no locks and is
+    /// rolled back by the Data API after three idle minutes.
     async fn begin(&self, until: Option<Instant>) -> Result<String, DataApiError> {
         let begun = data_api::call("BeginTransaction", self.retry, until, false, || {
             self.client
