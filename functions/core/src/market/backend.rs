@@ -105,12 +105,6 @@ impl DataApiRows {
             retry: RetryPolicy::READ,
         }
     }
-
-    /// The same reader with another retry budget.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> DataApiRows {
-        self.retry = retry;
-        self
-    }
 }
 
 impl TextRows for DataApiRows {

@@ -86,12 +86,6 @@ impl DataApiSink {
         }
     }
 
-    /// The same sink with another retry budget.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> DataApiSink {
-        self.retry = retry;
-        self
-    }
-
     async fn execute(
         &self,
         tx: Option<&Tx<'_>>,
