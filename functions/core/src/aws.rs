@@ -19,9 +19,13 @@ pub fn s3_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client 
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
-/// An RDS Data API client; `endpoint` points it at another Data API (tests).
+/// An RDS Data API client; `endpoint` points it at another Data API (tests). The SDK's own
+/// retries are off: they would repeat a `CommitTransaction` that answered 504 (the commit
+/// may have happened) and never retry `DatabaseResumingException` (a 400), so every call
+/// goes through `data_api::call`, which knows both.
 pub fn rds_data_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_rdsdata::Client {
-    let mut builder = aws_sdk_rdsdata::config::Builder::from(sdk);
+    let mut builder = aws_sdk_rdsdata::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled());
     if let Some(url) = endpoint {
         builder = builder.endpoint_url(url);
     }

@@ -13,6 +13,7 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::time::Instant;
 use tokio::io::AsyncRead;
 
 /// Rows handed to the sink at a time: large enough for efficient COPY chunks and Data API
@@ -131,8 +132,14 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
     }
 
     /// Loads one object. Keys this layout does not write are ignored; a file with any
-    /// invalid row is rejected whole and recorded in `ingest_runs`.
-    pub async fn load_object(&self, bucket: &str, key: &str) -> Result<LoadOutcome, LoadError> {
+    /// invalid row is rejected whole and recorded in `ingest_runs`. `deadline`: when the
+    /// invocation ends (retries inside the sink stop before it).
+    pub async fn load_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+    ) -> Result<LoadOutcome, LoadError> {
         let Some((dataset, slot)) = parse_object_key(key) else {
             tracing::info!(bucket, key, "not a coinlake snapshot key; ignored");
             return Ok(LoadOutcome::Ignored {
@@ -145,6 +152,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             slot,
             credits: None,
             started_at: Utc::now(),
+            deadline,
         };
         let opened = match self.objects.open(bucket, key).await {
             Ok(opened) => opened,
@@ -220,6 +228,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
         dataset: Dataset,
         from: NaiveDate,
         to: NaiveDate,
+        deadline: Option<Instant>,
     ) -> Result<ReplaySummary, ReplayError> {
         let days = (to - from).num_days() + 1;
         if days < 1 {
@@ -261,7 +270,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
 
         let mut results = futures::stream::iter(keys)
             .map(|(day, key)| async move {
-                let result = self.load_object(bucket, &key).await;
+                let result = self.load_object(bucket, &key, deadline).await;
                 (day, key, result)
             })
             .buffer_unordered(self.concurrency);

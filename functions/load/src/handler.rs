@@ -3,6 +3,7 @@
 
 use crate::app::App;
 use crate::event::{EventError, LoadEvent};
+use coinlake::deadline::instant_of;
 use coinlake::load::{LoadError, LoadOutcome, ReplayError, ReplaySummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -62,13 +63,18 @@ impl From<HandlerError> for Diagnostic {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse, HandlerError> {
+    let deadline = Some(instant_of(event.context.deadline));
     match LoadEvent::parse(&event.payload)? {
         LoadEvent::Objects(objects) => {
             let total = objects.len();
             let mut results = Vec::with_capacity(total);
             let mut failures = Vec::new();
             for object in objects {
-                match app.loader.load_object(&object.bucket, &object.key).await {
+                match app
+                    .loader
+                    .load_object(&object.bucket, &object.key, deadline)
+                    .await
+                {
                     Ok(outcome) => results.push(outcome),
                     Err(error) => {
                         tracing::error!(key = object.key, error = %error, error_kind = error.kind(), "load failed");
@@ -83,7 +89,10 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
             }
         }
         LoadEvent::Replay { dataset, from, to } => {
-            let summary = app.loader.replay(&app.bucket, dataset, from, to).await?;
+            let summary = app
+                .loader
+                .replay(&app.bucket, dataset, from, to, deadline)
+                .await?;
             let retryable: Vec<_> = summary
                 .failures
                 .iter()

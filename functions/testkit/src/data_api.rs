@@ -7,9 +7,17 @@
 //! SigV4-signed by the SDK; the signature is not checked.
 //!
 //! The Data API binds `:name` parameters server-side; here each placeholder is replaced by a
-//! SQL literal and the statement runs with the simple query protocol. Strings stay untyped
-//! literals unless a `typeHint` asks for a cast, so PostgreSQL coerces them to the target
-//! column's type the way the real service does.
+//! typed SQL literal and the statement runs with the simple query protocol. As strict as the
+//! service's documented behaviour (RDS Data API reference, `SqlParameter` and `Field`):
+//! a `stringValue` is `character varying` (so a string into a numeric or timestamp column
+//! without a `typeHint` fails, as on Aurora), a `longValue` is `bigint`, a `doubleValue`
+//! `double precision`; a `typeHint` applies to strings only, and `TIMESTAMP`, `DATE` and
+//! `TIME` accept exactly `YYYY-MM-DD HH:MM:SS[.FFF]`, `YYYY-MM-DD` and `HH:MM:SS[.FFF]`.
+//!
+//! Faults are injected on a schedule ([`Fault`]): "the next N calls of operation X answer
+//! error Y", either instead of running or after running (the reply lost, the work done).
+//! Errors carry the status and `x-amzn-ErrorType` of the service model (`rds-data`
+//! 2018-08-01), which is what the SDK parses.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -21,12 +29,129 @@ use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{json, Value as JsonValue};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// A Data API operation, for fault schedules and call counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Operation {
+    BeginTransaction,
+    ExecuteStatement,
+    BatchExecuteStatement,
+    CommitTransaction,
+    RollbackTransaction,
+}
+
+/// An error the real service answers that no SQL can provoke here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// 400: the Aurora Serverless v2 instance is paused and resuming.
+    DatabaseResuming,
+    /// 504: the writer instance is not available.
+    DatabaseUnavailable,
+    /// 503: the service is not available.
+    ServiceUnavailable,
+    /// 400: the statement timed out.
+    StatementTimeout,
+    /// 400: the account's request rate was exceeded (AWS common error).
+    Throttling,
+    /// 500: an internal error.
+    InternalServerError,
+    /// 404: the cluster has no DB instance.
+    DatabaseNotFound,
+}
+
+impl FaultError {
+    fn api_error(self) -> ApiError {
+        let (status, kind, message) = match self {
+            FaultError::DatabaseResuming => (
+                StatusCode::BAD_REQUEST,
+                "DatabaseResumingException",
+                "The Aurora DB instance db-EXAMPLE is resuming after being auto-paused. Please wait a few seconds and try again.",
+            ),
+            FaultError::DatabaseUnavailable => (
+                StatusCode::GATEWAY_TIMEOUT,
+                "DatabaseUnavailableException",
+                "The writer instance in the DB cluster isn't available.",
+            ),
+            FaultError::ServiceUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailableError",
+                "The service isn't available.",
+            ),
+            FaultError::StatementTimeout => (
+                StatusCode::BAD_REQUEST,
+                "StatementTimeoutException",
+                "The execution of the SQL statement timed out.",
+            ),
+            FaultError::Throttling => (
+                StatusCode::BAD_REQUEST,
+                "ThrottlingException",
+                "Rate exceeded",
+            ),
+            FaultError::InternalServerError => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerErrorException",
+                "An internal error occurred.",
+            ),
+            FaultError::DatabaseNotFound => (
+                StatusCode::NOT_FOUND,
+                "DatabaseNotFoundException",
+                "The DB cluster doesn't have a DB instance.",
+            ),
+        };
+        ApiError {
+            status,
+            kind,
+            message: message.to_owned(),
+        }
+    }
+}
+
+/// "The next `times` calls of `operation`, after `skip` more, answer `error`."
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub operation: Operation,
+    pub error: FaultError,
+    pub times: u32,
+    pub skip: u32,
+    /// Run the request first, then answer the error: the work is done, the reply lost.
+    pub after_running: bool,
+}
+
+impl Fault {
+    /// The next call of `operation` answers `error` without running.
+    pub fn new(operation: Operation, error: FaultError) -> Fault {
+        Fault {
+            operation,
+            error,
+            times: 1,
+            skip: 0,
+            after_running: false,
+        }
+    }
+
+    pub fn times(self, times: u32) -> Fault {
+        Fault { times, ..self }
+    }
+
+    /// Lets `skip` calls of the operation through first.
+    pub fn skip(self, skip: u32) -> Fault {
+        Fault { skip, ..self }
+    }
+
+    pub fn after_running(self) -> Fault {
+        Fault {
+            after_running: true,
+            ..self
+        }
+    }
+}
 
 /// A running emulator; the server stops when this is dropped.
 pub struct DataApiEmulator {
@@ -45,6 +170,8 @@ impl DataApiEmulator {
             pg_port,
             transactions: Mutex::new(HashMap::new()),
             next_transaction: AtomicU64::new(1),
+            faults: Mutex::new(Vec::new()),
+            calls: Mutex::new(HashMap::new()),
         });
         let router = Router::new()
             .route("/BeginTransaction", post(begin_transaction))
@@ -74,6 +201,31 @@ impl DataApiEmulator {
     }
 }
 
+impl DataApiEmulator {
+    /// Schedules `fault`; faults for the same operation apply in the order injected.
+    pub fn inject(&self, fault: Fault) {
+        if let Ok(mut faults) = self.state.faults.lock() {
+            faults.push(fault);
+        }
+    }
+
+    /// Requests of `operation` received so far, faulted ones included.
+    pub fn calls(&self, operation: Operation) -> u32 {
+        self.state
+            .calls
+            .lock()
+            .map_or(0, |calls| calls.get(&operation).copied().unwrap_or(0))
+    }
+
+    /// Whether every injected fault has been answered.
+    pub fn faults_spent(&self) -> bool {
+        self.state
+            .faults
+            .lock()
+            .is_ok_and(|faults| faults.is_empty())
+    }
+}
+
 impl Drop for DataApiEmulator {
     fn drop(&mut self) {
         self.server.abort();
@@ -92,9 +244,51 @@ struct Emulator {
     /// Open transactions by id, each on a session of its own.
     transactions: Mutex<HashMap<String, Arc<Client>>>,
     next_transaction: AtomicU64,
+    faults: Mutex<Vec<Fault>>,
+    calls: Mutex<HashMap<Operation, u32>>,
+}
+
+/// What the schedule says about one request.
+enum Scheduled {
+    Run,
+    Refuse(ApiError),
+    RunThenAnswer(ApiError),
 }
 
 impl Emulator {
+    /// Counts the request and takes the fault it meets, if any.
+    fn schedule(&self, operation: Operation) -> Result<Scheduled, ApiError> {
+        *self
+            .calls
+            .lock()
+            .map_err(|_| ApiError::internal("call counts poisoned"))?
+            .entry(operation)
+            .or_default() += 1;
+        let mut faults = self
+            .faults
+            .lock()
+            .map_err(|_| ApiError::internal("fault schedule poisoned"))?;
+        let Some(index) = faults.iter().position(|f| f.operation == operation) else {
+            return Ok(Scheduled::Run);
+        };
+        let fault = &mut faults[index];
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return Ok(Scheduled::Run);
+        }
+        let answer = fault.error.api_error();
+        let after_running = fault.after_running;
+        fault.times = fault.times.saturating_sub(1);
+        if fault.times == 0 {
+            faults.remove(index);
+        }
+        Ok(if after_running {
+            Scheduled::RunThenAnswer(answer)
+        } else {
+            Scheduled::Refuse(answer)
+        })
+    }
+
     async fn connect(&self, database: &str) -> Result<Client, ApiError> {
         let (client, connection) = tokio_postgres::Config::new()
             .host(&self.pg_host)
@@ -209,8 +403,33 @@ enum Field {
     ArrayValue(IgnoredAny),
 }
 
+/// Runs `handler` as the fault schedule for `operation` says.
+async fn scheduled(
+    emulator: &Emulator,
+    operation: Operation,
+    handler: impl Future<Output = Result<Response, ApiError>>,
+) -> Result<Response, ApiError> {
+    match emulator.schedule(operation)? {
+        Scheduled::Run => handler.await,
+        Scheduled::Refuse(error) => Err(error),
+        Scheduled::RunThenAnswer(error) => {
+            handler.await?;
+            Err(error)
+        }
+    }
+}
+
 async fn begin_transaction(State(emulator): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: BeginRequest = parse(&body)?;
+    scheduled(
+        &emulator,
+        Operation::BeginTransaction,
+        begin(&emulator, &body),
+    )
+    .await
+}
+
+async fn begin(emulator: &Emulator, body: &[u8]) -> Result<Response, ApiError> {
+    let request: BeginRequest = parse(body)?;
     let client = emulator
         .connect(required_database(request.database.as_deref())?)
         .await?;
@@ -230,7 +449,16 @@ async fn begin_transaction(State(emulator): Shared, body: Bytes) -> Result<Respo
 }
 
 async fn execute_statement(State(emulator): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: ExecuteRequest = parse(&body)?;
+    scheduled(
+        &emulator,
+        Operation::ExecuteStatement,
+        execute(&emulator, &body),
+    )
+    .await
+}
+
+async fn execute(emulator: &Emulator, body: &[u8]) -> Result<Response, ApiError> {
+    let request: ExecuteRequest = parse(body)?;
     let sql = bind(&request.sql, &request.parameters)?;
     let client = emulator
         .session(
@@ -250,7 +478,16 @@ async fn batch_execute_statement(
     State(emulator): Shared,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: BatchRequest = parse(&body)?;
+    scheduled(
+        &emulator,
+        Operation::BatchExecuteStatement,
+        batch_execute(&emulator, &body),
+    )
+    .await
+}
+
+async fn batch_execute(emulator: &Emulator, body: &[u8]) -> Result<Response, ApiError> {
+    let request: BatchRequest = parse(body)?;
     let statements = request
         .parameter_sets
         .iter()
@@ -275,15 +512,21 @@ async fn batch_execute_statement(
 }
 
 async fn commit_transaction(State(emulator): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: EndRequest = parse(&body)?;
-    emulator.finish(&request.transaction_id, "COMMIT").await?;
-    Ok(Json(json!({ "transactionStatus": "Transaction Committed" })).into_response())
+    let commit = async {
+        let request: EndRequest = parse(&body)?;
+        emulator.finish(&request.transaction_id, "COMMIT").await?;
+        Ok(Json(json!({ "transactionStatus": "Transaction Committed" })).into_response())
+    };
+    scheduled(&emulator, Operation::CommitTransaction, commit).await
 }
 
 async fn rollback_transaction(State(emulator): Shared, body: Bytes) -> Result<Response, ApiError> {
-    let request: EndRequest = parse(&body)?;
-    emulator.finish(&request.transaction_id, "ROLLBACK").await?;
-    Ok(Json(json!({ "transactionStatus": "Rollback Complete" })).into_response())
+    let rollback = async {
+        let request: EndRequest = parse(&body)?;
+        emulator.finish(&request.transaction_id, "ROLLBACK").await?;
+        Ok(Json(json!({ "transactionStatus": "Rollback Complete" })).into_response())
+    };
+    scheduled(&emulator, Operation::RollbackTransaction, rollback).await
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -470,46 +713,51 @@ fn skip_dollar_quoted(bytes: &[u8], start: usize) -> usize {
         .map_or(bytes.len(), |p| body + p + delimiter.len())
 }
 
-/// The SQL literal for a parameter, cast as its type hint asks.
+/// The SQL literal for a parameter, typed as the service binds it: strings as `character
+/// varying` unless a `typeHint` names another type, longs as `bigint`, doubles as `double
+/// precision`; NULL stays untyped.
 fn literal(parameter: &SqlParameter) -> Result<String, ApiError> {
     let value = parameter.value.as_ref().ok_or_else(|| {
         ApiError::bad_request(format!("parameter {} has no value", parameter.name))
     })?;
-    let text = match value {
+    let hint = parameter.type_hint.as_deref();
+    if hint.is_some() && !matches!(value, Field::StringValue(_)) {
+        return Err(ApiError::bad_request(format!(
+            "parameter {}: a typeHint applies only to a stringValue",
+            parameter.name
+        )));
+    }
+    Ok(match value {
         Field::IsNull(_) => "NULL".to_owned(),
         Field::BooleanValue(flag) => if *flag { "TRUE" } else { "FALSE" }.to_owned(),
-        Field::LongValue(number) => signed(number.to_string()),
+        Field::LongValue(number) => format!("CAST({number} AS bigint)"),
         Field::DoubleValue(number) => double_literal(number)?,
-        Field::StringValue(text) => quote(text)?,
+        Field::StringValue(text) => {
+            let target = match hint {
+                None => "character varying",
+                Some(hint) => {
+                    check_format(&parameter.name, hint, text)?;
+                    cast_type(hint)?
+                }
+            };
+            format!("CAST({} AS {target})", quote(text)?)
+        }
         Field::BlobValue(_) | Field::ArrayValue(_) => {
             return Err(ApiError::bad_request(format!(
                 "parameter {}: blob and array values are not supported by the emulator",
                 parameter.name
             )))
         }
-    };
-    match parameter.type_hint.as_deref() {
-        None => Ok(text),
-        Some(hint) => Ok(format!("{text}::{}", cast_type(hint)?)),
-    }
-}
-
-/// Parenthesised when negative, so a preceding `-` cannot turn it into a `--` comment.
-fn signed(number: String) -> String {
-    if number.starts_with('-') {
-        format!("({number})")
-    } else {
-        number
-    }
+    })
 }
 
 fn double_literal(number: &JsonValue) -> Result<String, ApiError> {
     match number {
-        JsonValue::Number(n) => Ok(signed(n.to_string())),
+        JsonValue::Number(n) => Ok(format!("CAST({n} AS double precision)")),
         JsonValue::String(special)
             if ["NaN", "Infinity", "-Infinity"].contains(&special.as_str()) =>
         {
-            Ok(format!("'{special}'::float8"))
+            Ok(format!("CAST('{special}' AS double precision)"))
         }
         other => Err(ApiError::bad_request(format!(
             "invalid doubleValue {other}"
@@ -538,6 +786,52 @@ fn cast_type(hint: &str) -> Result<&'static str, ApiError> {
         "JSON" => Ok("json"),
         other => Err(ApiError::bad_request(format!("unknown typeHint {other}"))),
     }
+}
+
+/// The formats the `SqlParameter` reference documents for the date and time hints. The
+/// reference names no error for a value outside them; the emulator answers
+/// `BadRequestException` (400), which the sink treats as any other non-retryable error.
+fn check_format(name: &str, hint: &str, text: &str) -> Result<(), ApiError> {
+    let (format, valid) = match hint {
+        "TIMESTAMP" => (
+            "YYYY-MM-DD HH:MM:SS[.FFF]",
+            text.split_once(' ')
+                .is_some_and(|(date, time)| is_date(date) && is_time(time)),
+        ),
+        "DATE" => ("YYYY-MM-DD", is_date(text)),
+        "TIME" => ("HH:MM:SS[.FFF]", is_time(text)),
+        _ => return Ok(()),
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "parameter {name}: {text:?} is not a valid {hint}; the accepted format is {format}"
+        )))
+    }
+}
+
+/// `pattern` with `9` for a digit; anything else must match exactly.
+fn shaped(text: &str, pattern: &str) -> bool {
+    text.len() == pattern.len()
+        && text.bytes().zip(pattern.bytes()).all(|(t, p)| match p {
+            b'9' => t.is_ascii_digit(),
+            _ => t == p,
+        })
+}
+
+fn is_date(text: &str) -> bool {
+    shaped(text, "9999-99-99")
+}
+
+fn is_time(text: &str) -> bool {
+    let (whole, fraction) = match text.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    shaped(whole, "99:99:99")
+        && fraction
+            .is_none_or(|f| (1..=3).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A modelled `rds-data` error: the SDK reads its shape from `x-amzn-errortype` and the
@@ -602,7 +896,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            [("x-amzn-ErrorType", self.kind)],
+            // The service sends the code with its namespace after a colon; the SDK keeps
+            // what comes before it.
+            [(
+                "x-amzn-ErrorType",
+                format!(
+                    "{}:http://internal.amazon.com/coral/com.amazon.rdsdataservice/",
+                    self.kind
+                ),
+            )],
             Json(json!({ "message": self.message })),
         )
             .into_response()
@@ -627,25 +929,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn literals_quote_and_cast() {
-        let parameter = |value, hint: Option<&str>| SqlParameter {
+    fn parameter(value: Field, hint: Option<&str>) -> SqlParameter {
+        SqlParameter {
             name: "p".to_owned(),
             value: Some(value),
             type_hint: hint.map(str::to_owned),
-        };
-        let string = |s: &str| Field::StringValue(s.to_owned());
+        }
+    }
+
+    fn string(s: &str) -> Field {
+        Field::StringValue(s.to_owned())
+    }
+
+    #[test]
+    fn literals_are_typed_as_the_service_binds_them() {
         assert_eq!(
             literal(&parameter(string("it's :x"), None)).unwrap(),
-            "'it''s :x'"
+            "CAST('it''s :x' AS character varying)"
         );
         assert_eq!(
             literal(&parameter(string("1.50"), Some("DECIMAL"))).unwrap(),
-            "'1.50'::numeric"
+            "CAST('1.50' AS numeric)"
         );
         assert_eq!(
             literal(&parameter(Field::LongValue(-3), None)).unwrap(),
-            "(-3)"
+            "CAST(-3 AS bigint)"
         );
         assert_eq!(
             literal(&parameter(Field::IsNull(IgnoredAny), None)).unwrap(),
@@ -653,10 +961,46 @@ mod tests {
         );
         assert_eq!(
             literal(&parameter(Field::DoubleValue(json!("NaN")), None)).unwrap(),
-            "'NaN'::float8"
+            "CAST('NaN' AS double precision)"
         );
         assert!(literal(&parameter(string("a\0b"), None)).is_err());
         assert!(literal(&parameter(string("x"), Some("BLOB"))).is_err());
+        assert!(literal(&parameter(Field::LongValue(1), Some("DECIMAL"))).is_err());
+    }
+
+    #[test]
+    fn date_and_time_hints_accept_only_the_documented_formats() {
+        for good in [
+            "2024-05-01 12:34:56",
+            "2024-05-01 12:34:56.7",
+            "2024-05-01 12:34:56.789",
+        ] {
+            assert!(
+                literal(&parameter(string(good), Some("TIMESTAMP"))).is_ok(),
+                "{good}"
+            );
+        }
+        for bad in [
+            "2024-05-01T12:34:56Z",
+            "2024-05-01 12:34:56+00",
+            "2024-05-01 12:34:56.789123",
+            "2024-05-01",
+            "2024-5-1 12:34:56",
+            "2024-05-01 12:34:56.",
+            "yesterday",
+        ] {
+            let error = literal(&parameter(string(bad), Some("TIMESTAMP"))).unwrap_err();
+            assert_eq!(error.kind, "BadRequestException", "{bad}");
+            assert!(
+                error.message.contains("YYYY-MM-DD HH:MM:SS[.FFF]"),
+                "{}",
+                error.message
+            );
+        }
+        assert!(literal(&parameter(string("2024-05-01"), Some("DATE"))).is_ok());
+        assert!(literal(&parameter(string("01/05/2024"), Some("DATE"))).is_err());
+        assert!(literal(&parameter(string("12:34:56.789"), Some("TIME"))).is_ok());
+        assert!(literal(&parameter(string("12:34"), Some("TIME"))).is_err());
     }
 
     #[test]

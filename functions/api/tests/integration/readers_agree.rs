@@ -2,14 +2,12 @@
 //! `aws-sdk-rdsdata` client against a Data API endpoint backed by the same database.
 
 use crate::common::{get, World};
-use testkit::data_api::DataApiEmulator;
+use api::App;
+use std::time::{Duration, Instant};
+use testkit::data_api::{DataApiEmulator, Fault, FaultError, Operation};
 
-#[tokio::test]
-async fn both_readers_give_identical_answers() {
-    let world = World::new().await;
-    let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
-    let postgres = world.app(&[]).await;
-    let data_api = world
+async fn data_api_app(world: &World, emulator: &DataApiEmulator) -> App {
+    world
         .app(&[
             ("DATABASE_URL", ""),
             ("DB_SINK", "data-api"),
@@ -24,7 +22,15 @@ async fn both_readers_give_identical_answers() {
             ("DB_NAME", world.db.name.as_str()),
             ("AWS_ENDPOINT_URL_RDS_DATA", emulator.endpoint.as_str()),
         ])
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn both_readers_give_identical_answers() {
+    let world = World::new().await;
+    let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
+    let postgres = world.app(&[]).await;
+    let data_api = data_api_app(&world, &emulator).await;
 
     for target in [
         "/api/latest",
@@ -40,4 +46,35 @@ async fn both_readers_give_identical_answers() {
         assert_eq!(direct.status, through_api.status, "{target}");
         assert_eq!(direct.text(), through_api.text(), "{target}");
     }
+}
+
+#[tokio::test]
+async fn a_resuming_cluster_delays_the_answer_and_one_that_stays_paused_gets_a_503() {
+    // GIVEN a paused cluster: the next three reads answer DatabaseResumingException
+    let world = World::new().await;
+    let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
+    let postgres = world.app(&[]).await;
+    let data_api = data_api_app(&world, &emulator).await;
+    emulator.inject(Fault::new(Operation::ExecuteStatement, FaultError::DatabaseResuming).times(3));
+
+    // THEN the answer waits for the resume and is the same as PostgreSQL's
+    let through_api = get(&data_api, "/api/latest").await;
+    assert!(emulator.faults_spent());
+    let direct = get(&postgres, "/api/latest").await;
+    assert_eq!(through_api.status, 200, "{}", through_api.text());
+    assert_eq!(direct.text(), through_api.text());
+
+    // GIVEN a cluster that keeps answering "resuming" (or throttling)
+    emulator
+        .inject(Fault::new(Operation::ExecuteStatement, FaultError::Throttling).times(u32::MAX));
+    let started = Instant::now();
+    let answer = get(&data_api, "/api/latest").await;
+
+    // THEN the API gives up within its read budget, well inside the 10 s function timeout
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
 }

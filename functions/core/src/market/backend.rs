@@ -2,10 +2,12 @@
 //! of nullable text out) with a tokio-postgres pool and an Aurora Data API client behind it.
 
 use super::MarketError;
+use crate::data_api::{self, DataApiError, RetryPolicy};
 use crate::db::error_chain;
 use crate::db::DbPool;
 use crate::sink::sql::numbered_with_names;
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
+use futures::TryFutureExt;
 use std::future::Future;
 use tokio_postgres::types::Type;
 
@@ -77,12 +79,15 @@ impl TextRows for PostgresRows {
     }
 }
 
-/// Aurora PostgreSQL through the RDS Data API: `ExecuteStatement`, string parameters.
+/// Aurora PostgreSQL through the RDS Data API: `ExecuteStatement`, string parameters
+/// (the service binds them as `character varying`; the statements cast what is not text).
+/// Reads retry a resuming or throttled cluster within `RetryPolicy::READ`.
 pub struct DataApiRows {
     client: aws_sdk_rdsdata::Client,
     cluster_arn: String,
     secret_arn: String,
     database: String,
+    retry: RetryPolicy,
 }
 
 impl DataApiRows {
@@ -97,6 +102,7 @@ impl DataApiRows {
             cluster_arn,
             secret_arn,
             database,
+            retry: RetryPolicy::READ,
         }
     }
 }
@@ -107,7 +113,7 @@ impl TextRows for DataApiRows {
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
-        let parameters = parameters
+        let parameters: Vec<SqlParameter> = parameters
             .iter()
             .map(|(name, value)| {
                 SqlParameter::builder()
@@ -116,22 +122,19 @@ impl TextRows for DataApiRows {
                     .build()
             })
             .collect();
-        let output = self
-            .client
-            .execute_statement()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .sql(sql)
-            .set_parameters(Some(parameters))
-            .send()
-            .await
-            .map_err(|e| {
-                MarketError(format!(
-                    "Data API: {}",
-                    aws_sdk_rdsdata::error::DisplayErrorContext(&e)
-                ))
-            })?;
+        let output = data_api::call("ExecuteStatement", self.retry, None, false, || {
+            self.client
+                .execute_statement()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .sql(sql)
+                .set_parameters(Some(parameters.clone()))
+                .send()
+                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
+        })
+        .await
+        .map_err(|e| MarketError(error_chain(&e)))?;
         output
             .records
             .unwrap_or_default()

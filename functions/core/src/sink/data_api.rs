@@ -1,16 +1,28 @@
 //! The Aurora Data API sink: the same staging-table transaction as the PostgreSQL sink,
 //! driven over HTTPS with `BeginTransaction`, `BatchExecuteStatement` and
 //! `CommitTransaction`, for Aurora clusters reached without a VPC connection.
+//!
+//! Every call retries what `data_api::ErrorClass` says is safe (a paused cluster resuming,
+//! throttling) within the invocation's deadline; a SQL error of SQLSTATE class 22 or 23
+//! rejects the file; a commit whose outcome is unknown is checked before it is reported.
 
 use super::sql::{
     create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS,
 };
-use super::{FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure};
-use crate::csv_codec::format_timestamp;
+use super::{
+    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
+    SourceError,
+};
+use crate::csv_codec::{format_timestamp, DecodeError};
+use crate::data_api::{self, DataApiError, ErrorClass, RetryPolicy};
+use crate::db::error_chain;
 use crate::quote::{Field, QuoteRow};
 use crate::schema::QUOTE_COLUMNS;
+use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field as Value, SqlParameter, TypeHint};
 use aws_sdk_rdsdata::Client;
+use futures::TryFutureExt;
+use std::time::{Duration, Instant};
 
 /// The Data API refuses requests over 4 MiB; staying well under it leaves room for the
 /// JSON framing the size estimate does not count.
@@ -24,16 +36,38 @@ pub struct DataApiSink {
     cluster_arn: String,
     secret_arn: String,
     database: String,
+    retry: RetryPolicy,
 }
 
-fn api_error<E>(error: aws_sdk_rdsdata::error::SdkError<E>) -> SinkError
-where
-    E: std::error::Error + 'static,
-{
-    SinkError(format!(
-        "Data API: {}",
-        aws_sdk_rdsdata::error::DisplayErrorContext(&error)
-    ))
+/// Time a load keeps back from the invocation's deadline for rolling back and recording
+/// its failure.
+const LOAD_RESERVE: Duration = Duration::from_secs(5);
+/// Time recording a run keeps back, so it ends before Lambda stops the invocation.
+const RECORD_RESERVE: Duration = Duration::from_secs(1);
+
+fn before(deadline: Option<Instant>, reserve: Duration) -> Option<Instant> {
+    deadline.map(|d| d.checked_sub(reserve).unwrap_or(d))
+}
+
+/// One load's transaction, and when its retries must stop.
+struct Tx<'a> {
+    id: &'a str,
+    until: Option<Instant>,
+}
+
+/// The sink's view of a Data API failure: SQLSTATE class 22 or 23 rejects the file (as
+/// the PostgreSQL sink does); everything else is a database failure Lambda retries.
+fn failure(error: DataApiError) -> SinkFailure {
+    match &error.class {
+        ErrorClass::Refused { sqlstate } => SinkFailure::Source(SourceError::Decode(
+            DecodeError::Database(format!("Data API: {sqlstate}: {}", error_chain(&error))),
+        )),
+        _ => SinkFailure::Database(sink_error(&error)),
+    }
+}
+
+fn sink_error(error: &DataApiError) -> SinkError {
+    SinkError(error_chain(error))
 }
 
 impl DataApiSink {
@@ -48,56 +82,90 @@ impl DataApiSink {
             cluster_arn,
             secret_arn,
             database,
+            retry: RetryPolicy::LOAD,
         }
     }
 
     async fn execute(
         &self,
-        transaction: Option<&str>,
+        tx: Option<&Tx<'_>>,
+        until: Option<Instant>,
         sql: &str,
         parameters: Vec<SqlParameter>,
-    ) -> Result<i64, SinkError> {
-        let output = self
-            .client
-            .execute_statement()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .set_transaction_id(transaction.map(str::to_owned))
-            .sql(sql)
-            .set_parameters(Some(parameters))
-            .send()
-            .await
-            .map_err(api_error)?;
-        Ok(output.number_of_records_updated)
+    ) -> Result<ExecuteStatementOutput, DataApiError> {
+        data_api::call("ExecuteStatement", self.retry, until, tx.is_some(), || {
+            self.client
+                .execute_statement()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .set_transaction_id(tx.map(|t| t.id.to_owned()))
+                .sql(sql)
+                .set_parameters(Some(parameters.clone()))
+                .send()
+                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
+        })
+        .await
     }
 
-    async fn begin(&self) -> Result<String, SinkError> {
-        let begun = self
-            .client
-            .begin_transaction()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .send()
-            .await
-            .map_err(api_error)?;
-        Ok(begun.transaction_id.unwrap_or_default())
+    /// Retried like a read: a transaction begun whose reply was lost holds no locks and is
+    /// rolled back by the Data API after three idle minutes.
+    async fn begin(&self, until: Option<Instant>) -> Result<String, DataApiError> {
+        let begun = data_api::call("BeginTransaction", self.retry, until, false, || {
+            self.client
+                .begin_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("BeginTransaction", e))
+        })
+        .await?;
+        begun
+            .transaction_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                DataApiError::unexpected(
+                    "BeginTransaction",
+                    "the reply has no transaction id".to_owned(),
+                )
+            })
     }
 
-    async fn commit(&self, transaction: &str) -> Result<(), SinkError> {
-        self.client
-            .commit_transaction()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .transaction_id(transaction)
-            .send()
-            .await
-            .map_err(api_error)?;
-        Ok(())
+    /// Only a commit refused before it ran is sent again: after a 504 or a lost reply the
+    /// transaction may have committed, and the caller finds out instead.
+    async fn commit(&self, tx: &Tx<'_>) -> Result<(), DataApiError> {
+        data_api::call("CommitTransaction", self.retry, tx.until, true, || {
+            self.client
+                .commit_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .transaction_id(tx.id)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("CommitTransaction", e))
+        })
+        .await
+        .map(|_| ())
     }
 
-    async fn stage(&self, transaction: &str, rows: &[QuoteRow]) -> Result<(), SinkError> {
+    async fn rollback(&self, tx: &Tx<'_>, key: &str) {
+        let rolled_back = data_api::call("RollbackTransaction", self.retry, tx.until, true, || {
+            self.client
+                .rollback_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .transaction_id(tx.id)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("RollbackTransaction", e))
+        })
+        .await;
+        if let Err(error) = rolled_back {
+            // The Data API rolls back a transaction left idle for three minutes.
+            tracing::warn!(key, error = %error_chain(&error), "rollback failed; the Data API will time the transaction out");
+        }
+    }
+
+    async fn stage(&self, tx: &Tx<'_>, rows: &[QuoteRow]) -> Result<(), DataApiError> {
         let sql = insert_staged_row();
         let mut sets: Vec<Vec<SqlParameter>> = Vec::new();
         let mut bytes = 0;
@@ -106,75 +174,128 @@ impl DataApiSink {
             bytes += estimated_size(&set);
             sets.push(set);
             if sets.len() >= MAX_BATCH_ROWS || bytes >= MAX_BATCH_BYTES {
-                self.batch(transaction, &sql, std::mem::take(&mut sets))
-                    .await?;
+                self.batch(tx, &sql, std::mem::take(&mut sets)).await?;
                 bytes = 0;
             }
         }
         if !sets.is_empty() {
-            self.batch(transaction, &sql, sets).await?;
+            self.batch(tx, &sql, sets).await?;
         }
         Ok(())
     }
 
     async fn batch(
         &self,
-        transaction: &str,
+        tx: &Tx<'_>,
         sql: &str,
         sets: Vec<Vec<SqlParameter>>,
-    ) -> Result<(), SinkError> {
-        self.client
-            .batch_execute_statement()
-            .resource_arn(&self.cluster_arn)
-            .secret_arn(&self.secret_arn)
-            .database(&self.database)
-            .transaction_id(transaction)
-            .sql(sql)
-            .set_parameter_sets(Some(sets))
-            .send()
-            .await
-            .map_err(api_error)?;
-        Ok(())
+    ) -> Result<(), DataApiError> {
+        data_api::call("BatchExecuteStatement", self.retry, tx.until, true, || {
+            self.client
+                .batch_execute_statement()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .transaction_id(tx.id)
+                .sql(sql)
+                .set_parameter_sets(Some(sets.clone()))
+                .send()
+                .map_err(|e| DataApiError::from_sdk("BatchExecuteStatement", e))
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn load_in_transaction<R: RowSource>(
         &self,
-        transaction: &str,
+        tx: &Tx<'_>,
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkFailure> {
-        self.execute(Some(transaction), "SET LOCAL TIME ZONE 'UTC'", vec![])
-            .await?;
-        self.execute(Some(transaction), &create_staging_table(), vec![])
-            .await?;
+        let run = |sql: &'static str| self.execute(Some(tx), tx.until, sql, vec![]);
+        run("SET LOCAL TIME ZONE 'UTC'").await.map_err(failure)?;
+        self.execute(Some(tx), tx.until, &create_staging_table(), vec![])
+            .await
+            .map_err(failure)?;
         let mut total = 0u64;
         while let Some(batch) = rows.next_batch().await? {
-            self.stage(transaction, &batch).await?;
+            self.stage(tx, &batch).await.map_err(failure)?;
             total += batch.len() as u64;
         }
-        self.execute(Some(transaction), UPSERT_ASSETS, vec![])
-            .await?;
+        run(UPSERT_ASSETS).await.map_err(failure)?;
         let inserted = self
             .execute(
-                Some(transaction),
+                Some(tx),
+                tx.until,
                 &insert_quotes(),
                 vec![text("s3_key", &file.key)],
             )
-            .await? as u64;
+            .await
+            .map_err(failure)?
+            .number_of_records_updated as u64;
         let counts = LoadCounts {
             rows: total,
             inserted,
             already_present: total.saturating_sub(inserted),
         };
         self.execute(
-            Some(transaction),
+            Some(tx),
+            tx.until,
             INSERT_RUN,
             run_parameters(file, RunStatus::Loaded, Some(counts), None),
         )
-        .await?;
+        .await
+        .map_err(failure)?;
         Ok(counts)
     }
+
+    /// After a commit whose outcome is unknown (a 504, a timeout, a lost reply): whether
+    /// the `loaded` row this transaction wrote is there. The row is keyed by the object
+    /// and the load's start time, to the millisecond, which no other load shares.
+    async fn committed(
+        &self,
+        file: &FileInfo,
+        until: Option<Instant>,
+    ) -> Result<bool, DataApiError> {
+        let output = self
+            .execute(
+                None,
+                until,
+                COMMITTED_RUN,
+                vec![
+                    text("s3_key", &file.key),
+                    parameter(
+                        "started_ms",
+                        Value::LongValue(file.started_at.timestamp_millis()),
+                        None,
+                    ),
+                ],
+            )
+            .await?;
+        let count = output
+            .records()
+            .first()
+            .and_then(|record| record.first())
+            .and_then(|field| match field {
+                Value::StringValue(text) => text.parse::<i64>().ok(),
+                Value::LongValue(number) => Some(*number),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                DataApiError::unexpected(
+                    "ExecuteStatement",
+                    format!("a count was expected, got {:?}", output.records()),
+                )
+            })?;
+        Ok(count > 0)
+    }
 }
+
+/// The `loaded` row of one load (`:s3_key`, started at `:started_ms` epoch milliseconds).
+const COMMITTED_RUN: &str = "\
+SELECT CAST(count(*) AS text) FROM ingest_runs
+WHERE s3_key = :s3_key AND status = 'loaded'
+  AND round(extract(epoch FROM started_at) * 1000) = :started_ms";
 
 impl Sink for DataApiSink {
     async fn load_file<R: RowSource>(
@@ -182,41 +303,71 @@ impl Sink for DataApiSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkFailure> {
-        let transaction = self.begin().await?;
-        match self.load_in_transaction(&transaction, file, rows).await {
-            Ok(counts) => {
-                self.commit(&transaction).await?;
+        let until = before(file.deadline, LOAD_RESERVE);
+        let id = self.begin(until).await.map_err(failure)?;
+        let tx = Tx { id: &id, until };
+        let counts = match self.load_in_transaction(&tx, file, rows).await {
+            Ok(counts) => counts,
+            Err(failure) => {
+                self.rollback(&tx, &file.key).await;
+                return Err(failure);
+            }
+        };
+        let error = match self.commit(&tx).await {
+            Ok(()) => return Ok(counts),
+            // PostgreSQL answered the COMMIT with an error: it rolled back.
+            Err(error) if error.is_database_error() => return Err(failure(error)),
+            Err(error) => error,
+        };
+        // The commit may or may not have happened. Look; if the answer is still unknown
+        // (or the commit lands after the look), the load fails and Lambda's retry loads
+        // the file again, which stores nothing twice: quotes are keyed by CMC update.
+        tracing::warn!(key = file.key, error = %error_chain(&error), "commit outcome unknown; checking ingest_runs");
+        match self
+            .committed(file, before(file.deadline, RECORD_RESERVE))
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(key = file.key, "the commit had happened");
                 Ok(counts)
             }
-            Err(failure) => {
-                // The Data API also rolls back a transaction left idle for three minutes;
-                // rolling back now frees its locks at once.
-                let rollback = self
-                    .client
-                    .rollback_transaction()
-                    .resource_arn(&self.cluster_arn)
-                    .secret_arn(&self.secret_arn)
-                    .transaction_id(&transaction)
-                    .send()
-                    .await;
-                if let Err(error) = rollback {
-                    tracing::warn!(key = file.key, error = %api_error(error), "rollback failed; the Data API will time the transaction out");
-                }
-                Err(failure)
+            Ok(false) => {
+                // Still open if the commit never reached the database: free its locks now
+                // rather than let the retry wait for the Data API's three-minute timeout.
+                self.rollback(&tx, &file.key).await;
+                Err(SinkFailure::Database(SinkError(format!(
+                    "{}; the load's run is not in ingest_runs, so it did not commit (a retry loads the file again)",
+                    error_chain(&error)
+                ))))
             }
+            Err(check) => Err(SinkFailure::Database(SinkError(format!(
+                "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
+                error_chain(&error),
+                error_chain(&check)
+            )))),
         }
     }
 
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
         // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
         // the cluster's time zone.
-        let transaction = self.begin().await?;
-        self.execute(Some(&transaction), "SET LOCAL TIME ZONE 'UTC'", vec![])
-            .await?;
+        let until = before(run.file.deadline, RECORD_RESERVE);
+        let id = self.begin(until).await.map_err(|e| sink_error(&e))?;
+        let tx = Tx { id: &id, until };
         let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
-        self.execute(Some(&transaction), INSERT_RUN, parameters)
-            .await?;
-        self.commit(&transaction).await
+        let written = async {
+            self.execute(Some(&tx), until, "SET LOCAL TIME ZONE 'UTC'", vec![])
+                .await?;
+            self.execute(Some(&tx), until, INSERT_RUN, parameters)
+                .await?;
+            self.commit(&tx).await
+        }
+        .await;
+        if let Err(error) = written {
+            self.rollback(&tx, &run.file.key).await;
+            return Err(sink_error(&error));
+        }
+        Ok(())
     }
 }
 

@@ -16,6 +16,7 @@ use crate::slot::Slot;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::future::Future;
+use std::time::Instant;
 
 /// The object being loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct FileInfo {
     /// CMC credits the snapshot cost, from the object's metadata.
     pub credits: Option<i64>,
     pub started_at: DateTime<Utc>,
+    /// When the invocation ends: retries stop in time to record the outcome.
+    pub deadline: Option<Instant>,
 }
 
 /// What loading one file did.

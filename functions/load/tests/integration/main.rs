@@ -4,6 +4,7 @@
 mod chaos_day;
 mod common;
 mod concurrency;
+mod data_api_faults;
 mod load_files;
 mod load_rejections;
 mod migrations;

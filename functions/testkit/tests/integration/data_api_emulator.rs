@@ -4,7 +4,7 @@
 use aws_sdk_rdsdata::error::ProvideErrorMetadata;
 use aws_sdk_rdsdata::types::{Field, SqlParameter, TypeHint};
 use aws_sdk_rdsdata::Client;
-use testkit::data_api::DataApiEmulator;
+use testkit::data_api::{DataApiEmulator, Fault, FaultError, Operation};
 use testkit::TestDatabase;
 
 const CLUSTER: &str = "arn:aws:rds:us-east-1:123456789012:cluster:coinlake";
@@ -23,7 +23,7 @@ const INSERT: &str = "INSERT INTO quotes (id, price, at, volume, note) \
 
 struct Setup {
     // Declared first so the emulator (and its sessions) goes before the database is dropped.
-    _emulator: DataApiEmulator,
+    emulator: DataApiEmulator,
     client: Client,
     db: TestDatabase,
 }
@@ -34,8 +34,9 @@ async fn setup() -> Setup {
     let emulator = DataApiEmulator::start(&db.host, db.port).await;
     let sdk = testkit::s3::sdk_config(&emulator.endpoint).await;
     Setup {
-        client: Client::new(&sdk),
-        _emulator: emulator,
+        // As the sink builds it: the SDK's own retries off, so every fault reaches the caller.
+        client: coinlake::aws::rds_data_client(&sdk, Some(&emulator.endpoint)),
+        emulator,
         db,
     }
 }
@@ -169,7 +170,7 @@ async fn transaction_batch_insert_commits_exact_values() {
         row(
             3,
             Some("-0.00000001"),
-            "1999-12-31 23:59:59.999999",
+            "1999-12-31 23:59:59.999",
             Some(-5),
             "ünïcödé 'quoted' \\ backslash",
         ),
@@ -228,7 +229,7 @@ async fn transaction_batch_insert_commits_exact_values() {
             owned(&[
                 Some("3"),
                 Some("-0.00000001"),
-                Some("1999-12-31 23:59:59.999999+00"),
+                Some("1999-12-31 23:59:59.999+00"),
                 Some("-5"),
                 Some("ünïcödé 'quoted' \\ backslash")
             ]),
@@ -419,4 +420,125 @@ async fn malformed_parameters_are_bad_requests() {
         .unwrap_err()
         .into_service_error();
     assert!(nul.is_bad_request_exception(), "{nul:?}");
+}
+
+#[tokio::test]
+async fn strings_are_character_varying_and_timestamps_need_the_documented_format() {
+    let setup = setup().await;
+    // A string into a numeric column needs the DECIMAL hint, as on Aurora.
+    let untyped = setup
+        .client
+        .execute_statement()
+        .resource_arn(CLUSTER)
+        .secret_arn(SECRET)
+        .database(&setup.db.name)
+        .sql("INSERT INTO quotes (id, price, at) VALUES (1, :price, :at)")
+        .parameters(parameter("price", text("1.5"), None))
+        .parameters(parameter(
+            "at",
+            text("2024-01-01 00:00:00"),
+            Some(TypeHint::Timestamp),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(untyped.is_database_error_exception(), "{untyped:?}");
+    let message = untyped.message().unwrap_or_default();
+    assert!(
+        message.contains("character varying") && message.contains("SQLState: 42804"),
+        "{message}"
+    );
+
+    // ISO 8601 with a zone is not the TIMESTAMP hint's format.
+    let iso = setup
+        .client
+        .execute_statement()
+        .resource_arn(CLUSTER)
+        .secret_arn(SECRET)
+        .database(&setup.db.name)
+        .sql("SELECT :at")
+        .parameters(parameter(
+            "at",
+            text("2024-01-01T00:00:00Z"),
+            Some(TypeHint::Timestamp),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(iso.is_bad_request_exception(), "{iso:?}");
+    assert!(setup.stored().await.is_empty());
+}
+
+#[tokio::test]
+async fn scheduled_faults_answer_the_modelled_errors_then_stop() {
+    let setup = setup().await;
+    setup
+        .emulator
+        .inject(Fault::new(Operation::BeginTransaction, FaultError::DatabaseResuming).times(2));
+    setup
+        .emulator
+        .inject(Fault::new(Operation::ExecuteStatement, FaultError::Throttling).skip(1));
+    for _ in 0..2 {
+        let error = setup
+            .client
+            .begin_transaction()
+            .resource_arn(CLUSTER)
+            .secret_arn(SECRET)
+            .database(&setup.db.name)
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(400));
+        let error = error.into_service_error();
+        assert!(error.is_database_resuming_exception(), "{error:?}");
+    }
+    let transaction = setup.begin().await;
+    setup.execute(None, "SELECT 1", vec![]).await;
+    let throttled = setup
+        .client
+        .execute_statement()
+        .resource_arn(CLUSTER)
+        .secret_arn(SECRET)
+        .database(&setup.db.name)
+        .sql("SELECT 1")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(throttled.code(), Some("ThrottlingException"));
+    assert!(setup.emulator.faults_spent());
+    assert_eq!(setup.emulator.calls(Operation::BeginTransaction), 3);
+    assert_eq!(setup.emulator.calls(Operation::ExecuteStatement), 2);
+
+    // A 504 after running: the commit happened although the caller saw an error.
+    setup
+        .execute(
+            Some(&transaction),
+            "INSERT INTO quotes (id, at) VALUES (7, now())",
+            vec![],
+        )
+        .await;
+    setup.emulator.inject(
+        Fault::new(
+            Operation::CommitTransaction,
+            FaultError::DatabaseUnavailable,
+        )
+        .after_running(),
+    );
+    let lost = setup
+        .client
+        .commit_transaction()
+        .resource_arn(CLUSTER)
+        .secret_arn(SECRET)
+        .transaction_id(&transaction)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(lost.raw_response().map(|r| r.status().as_u16()), Some(504));
+    assert!(lost
+        .into_service_error()
+        .is_database_unavailable_exception());
+    assert_eq!(setup.stored().await.len(), 1);
 }
