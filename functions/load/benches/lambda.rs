@@ -13,9 +13,6 @@
 //! `BENCH_LOG_DIR` and `BENCH_RUST_LOG` keep the functions' logs for profiling.
 
 use chrono::{DateTime, Utc};
-use coinlake::csv_codec::encode_quotes;
-use coinlake::layout::{object_key, Dataset};
-use coinlake::slot::Slot;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -240,20 +237,12 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
     let mut five_row_bytes = 0;
     for (rows, at) in [(5, "2024-06-02T10:00:00Z"), (5000, "2024-06-02T10:05:00Z")] {
         let slot: DateTime<Utc> = at.parse().unwrap();
-        let key = object_key(Dataset::Quotes, Slot::containing(slot));
-        let body = encode_quotes(&common::synthetic(rows, slot)).unwrap();
+        let key = bucket
+            .put_snapshot(slot, &common::synthetic(rows, slot))
+            .await;
         if rows == 5 {
-            five_row_bytes = body.len();
+            five_row_bytes = bucket.get(&key).await.body.len();
         }
-        bucket
-            .client
-            .put_object()
-            .bucket(&bucket.name)
-            .key(&key)
-            .body(body.into())
-            .send()
-            .await
-            .unwrap();
         events.push(json!({ "Records": [{
             "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
             "eventTime": at, "eventName": "ObjectCreated:Put",

@@ -5,9 +5,6 @@
 //! `COINLAKE_TEST_S3_ENDPOINT` set and PostgreSQL on 127.0.0.1:5432).
 
 use chrono::{DateTime, Utc};
-use coinlake::csv_codec::encode_quotes;
-use coinlake::layout::{object_key, Dataset};
-use coinlake::slot::Slot;
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -38,17 +35,9 @@ fn benches(c: &mut Criterion) {
         let bucket = TestBucket::new().await;
         let db = TestDatabase::new().await;
         let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
-        let key = object_key(Dataset::Quotes, Slot::containing(slot));
-        let body = encode_quotes(&common::synthetic(5000, slot)).unwrap();
-        bucket
-            .client
-            .put_object()
-            .bucket(&bucket.name)
-            .key(&key)
-            .body(body.into())
-            .send()
-            .await
-            .unwrap();
+        let key = bucket
+            .put_snapshot(slot, &common::synthetic(5000, slot))
+            .await;
         let vars = [
             ("BUCKET_NAME", bucket.name.clone()),
             ("DATABASE_URL", db.url()),

@@ -9,9 +9,6 @@
 //! `LOAD_CONCURRENCY` (default 8) sets the replay's concurrency. Run by `scripts/bench.sh`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use coinlake::csv_codec::encode_quotes;
-use coinlake::layout::{object_key, Dataset};
-use coinlake::slot::Slot;
 mod common;
 
 use futures::StreamExt;
@@ -56,17 +53,9 @@ async fn replay(days: i64, coins: i64) {
         .map(|slot| {
             let bucket = &bucket;
             async move {
-                let key = object_key(Dataset::Quotes, Slot::containing(slot));
-                let body = encode_quotes(&common::synthetic(coins, slot)).unwrap();
                 bucket
-                    .client
-                    .put_object()
-                    .bucket(&bucket.name)
-                    .key(key)
-                    .body(body.into())
-                    .send()
-                    .await
-                    .unwrap();
+                    .put_snapshot(slot, &common::synthetic(coins, slot))
+                    .await;
             }
         })
         .buffer_unordered(16)
@@ -103,19 +92,10 @@ async fn memory(rows: i64) {
     let bucket = TestBucket::new().await;
     let db = TestDatabase::new().await;
     let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
-    let key = object_key(Dataset::Quotes, Slot::containing(slot));
-    {
-        let body = encode_quotes(&common::synthetic(rows, slot)).unwrap();
-        bucket
-            .client
-            .put_object()
-            .bucket(&bucket.name)
-            .key(&key)
-            .body(body.into())
-            .send()
-            .await
-            .unwrap();
-    }
+    // The rows and their CSV are freed before the peak below is reset.
+    bucket
+        .put_snapshot(slot, &common::synthetic(rows, slot))
+        .await;
     let app = app(&bucket, &db).await;
     // Writing 5 to clear_refs resets VmHWM, so the peak below is the load's alone.
     std::fs::write("/proc/self/clear_refs", "5").unwrap();

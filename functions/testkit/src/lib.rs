@@ -1,5 +1,22 @@
-//! Test support shared by coinlake's crates: a real S3-compatible server (moto) with a
-//! bucket per test, CoinMarketCap stand-ins on wiremock, log capture and fixtures.
+//! Test support shared by coinlake's crates: real servers and stand-ins a test owns, so
+//! tests talk HTTP and the PostgreSQL protocol as the functions do in AWS.
+//!
+//! - [`s3`]: a real S3-compatible server (moto) and a [`TestBucket`] per test, with
+//!   [`TestBucket::put_snapshot`] for "a snapshot in the bucket" as ingest would write it.
+//! - [`postgres`]: a [`TestDatabase`] of its own per test on the shared PostgreSQL server.
+//! - [`cluster`]: a PostgreSQL cluster a test owns (`initdb`), for TLS and outages, and the
+//!   test certificate authority ([`cluster::TestCa`]) that signs its certificate.
+//! - [`cmc`]: CoinMarketCap stand-ins on wiremock, in CMC's recorded response shapes.
+//! - [`cut_body`]: an HTTP server that cuts replies mid-body, which wiremock cannot do.
+//! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
+//! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
+//! - [`runtime_api`]: a minimal Lambda Runtime API, to time a real function binary.
+//! - [`logs`]: capture of a test's JSON log lines.
+//! - this module: [`workspace_root`], [`free_port`] and [`fixture`] (files under
+//!   `fixtures/`: CMC responses, the golden CSV, SQL).
+//!
+//! The `cmc-standin` binary serves `fixtures/cmc/market.json` for local runs without an
+//! API key.
 
 pub mod cluster;
 pub mod cmc;

@@ -4,6 +4,11 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region};
+use chrono::{DateTime, Utc};
+use coinlake::csv_codec::encode_quotes;
+use coinlake::layout::{object_key, Dataset};
+use coinlake::quote::QuoteRow;
+use coinlake::slot::Slot;
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -146,6 +151,23 @@ impl TestBucket {
             content_type,
             metadata,
         }
+    }
+
+    /// Writes `rows` as the snapshot of the slot containing `at`, under the key ingest would
+    /// write and with the `credits` metadata load records from it; returns the key.
+    pub async fn put_snapshot(&self, at: DateTime<Utc>, rows: &[QuoteRow]) -> String {
+        let key = object_key(Dataset::Quotes, Slot::containing(at));
+        let body = encode_quotes(rows).expect("encode snapshot");
+        self.client
+            .put_object()
+            .bucket(&self.name)
+            .key(&key)
+            .metadata("credits", "1")
+            .body(body.into())
+            .send()
+            .await
+            .expect("put snapshot");
+        key
     }
 
     /// Writes an object directly, as another writer would.

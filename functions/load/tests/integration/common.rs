@@ -3,11 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use coinlake::config::LoadConfig;
-use coinlake::csv_codec::encode_quotes;
 use coinlake::decimal::DecimalText;
-use coinlake::layout::{object_key, Dataset};
 use coinlake::quote::QuoteRow;
-use coinlake::slot::Slot;
 use lambda_runtime::{Context, LambdaEvent};
 use load::App;
 use serde_json::{json, Value};
@@ -85,19 +82,7 @@ impl World {
 
     /// Writes `rows` as the snapshot of `slot`, with the metadata ingest sets; returns the key.
     pub async fn put_snapshot(&self, slot: &str, rows: &[QuoteRow]) -> String {
-        let key = object_key(Dataset::Quotes, Slot::containing(utc(slot)));
-        let body = encode_quotes(rows).expect("encode");
-        self.bucket
-            .client
-            .put_object()
-            .bucket(&self.bucket.name)
-            .key(&key)
-            .metadata("credits", "1")
-            .body(body.into())
-            .send()
-            .await
-            .expect("put snapshot");
-        key
+        self.bucket.put_snapshot(utc(slot), rows).await
     }
 
     /// Applies the migrations, as the first load would.

@@ -5,9 +5,6 @@
 
 use crate::common::{quote, s3_event};
 use coinlake::config::LoadConfig;
-use coinlake::csv_codec::encode_quotes;
-use coinlake::layout::{object_key, Dataset};
-use coinlake::slot::Slot;
 use lambda_runtime::Diagnostic;
 use std::sync::atomic::{AtomicU32, Ordering};
 use testkit::cluster::EphemeralCluster;
@@ -132,19 +129,10 @@ impl Rotating {
 
     async fn put_snapshot(&self, slot: &str, price: &str) -> String {
         let at: chrono::DateTime<chrono::Utc> = slot.parse().expect("slot");
-        let key = object_key(Dataset::Quotes, Slot::containing(at));
         let updated = (at - chrono::TimeDelta::seconds(30)).to_rfc3339();
-        let body = encode_quotes(&[quote(1, "BTC", price, &updated, slot)]).expect("encode");
         self.bucket
-            .client
-            .put_object()
-            .bucket(&self.bucket.name)
-            .key(&key)
-            .body(body.into())
-            .send()
+            .put_snapshot(at, &[quote(1, "BTC", price, &updated, slot)])
             .await
-            .expect("put snapshot");
-        key
     }
 
     async fn load(&self, app: &load::App, key: &str) -> Result<(), Diagnostic> {

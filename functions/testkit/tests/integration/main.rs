@@ -1,5 +1,4 @@
 //! testkit's own integration tests, one binary: the Data API stand-in against the real
-//! PostgreSQL, and `template.yaml` held to the code.
+//! PostgreSQL.
 
 mod data_api_emulator;
-mod template_contract;

@@ -10,7 +10,7 @@
 //! README quotes): every attempt in a revoked-key window ends in `CmcUnauthorized`, the S3
 //! outage in `S3WriteFailed` for ingest and `S3ReadFailed` for the load it meets, …
 //!
-//! Run `cargo nextest run -p load --test integration chaos_day --no-capture` to see the figures.
+//! Run `cargo nextest run -p system chaos_day --no-capture` to see the figures.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::config::{IngestConfig, LoadConfig};
