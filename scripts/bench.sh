@@ -5,7 +5,7 @@
 # (cold start, warm p50/p99, peak RSS), the load's peak memory for growing files,
 # instruction counts of the hot paths (callgrind), the deployable bootstraps' sizes for
 # arm64 and x86_64, and the monthly cost those figures imply (scripts/cost.py). Figures go
-# into the README's results table by hand, with the machine and date.
+# into the results table of docs/benchmarks.md by hand, with the machine and date.
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
 set -euo pipefail

@@ -7,7 +7,7 @@
 //! exists.
 //!
 //! Each fault must have had exactly its own effect (the table printed at the end, which the
-//! README quotes): every attempt in a revoked-key window ends in `CmcUnauthorized`, the S3
+//! docs/faults.md quotes): every attempt in a revoked-key window ends in `CmcUnauthorized`, the S3
 //! outage in `S3WriteFailed` for ingest and `S3ReadFailed` for the load it meets, …
 //!
 //! Run `cargo nextest run -p system chaos_day --no-capture` to see the figures.
@@ -74,7 +74,7 @@ impl Fault {
     }
 }
 
-/// What one kind of slot (a fault, or none) saw: the figures the README quotes.
+/// What one kind of slot (a fault, or none) saw: the figures docs/faults.md quotes.
 #[derive(Default, Debug)]
 struct Tally {
     slots: u64,
@@ -488,7 +488,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
     figures.push('\n');
     print!("{figures}");
 
-    // Each fault's effect, per kind of slot: the table the README quotes.
+    // Each fault's effect, per kind of slot: the table docs/faults.md quotes.
     let mut table = String::from(
         "| fault | slots | CMC requests | ingest errors (every attempt) | slots dead-lettered | load invocations | load errors |\n|---|---|---|---|---|---|---|\n",
     );

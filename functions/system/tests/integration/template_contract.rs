@@ -525,7 +525,7 @@ fn the_function_url_is_public_exactly_when_its_auth_type_is_none() {
 
 #[test]
 fn the_schedule_is_named_for_its_stack_within_the_schedulers_limit() {
-    // Stack names reach 128 characters; the README promises schedules up to 57.
+    // Stack names reach 128 characters; docs/deploying.md promises schedules up to 57.
     let longest = format!("a{}", "-b".repeat(28));
     assert_eq!(longest.len(), 57);
     let stacks = ["coinlake", "coinlake-staging", longest.as_str()];
