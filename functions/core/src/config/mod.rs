@@ -99,8 +99,9 @@ pub fn is_currency_code(text: &str) -> bool {
     (2..=10).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-/// The injected lookup (`std::env::var` in the binaries); an empty or blank value counts as
-/// unset, as SAM passes `""` for a parameter left empty.
+/// The injected lookup (`std::env::var` in the binaries). An empty or blank value counts as
+/// unset because template.yaml passes a parameter left at its `""` default (`CmcIds`,
+/// `CmcSymbols`) through as an empty variable.
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
