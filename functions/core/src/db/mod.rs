@@ -4,6 +4,7 @@
 mod connect;
 mod migrate;
 mod resolve;
+mod settings;
 mod tls;
 
 pub use connect::{
@@ -12,6 +13,7 @@ pub use connect::{
 };
 pub use migrate::{migrate, MigrateError, MigrationReport};
 pub use resolve::{open_pool, resolve_settings, SettingsError};
+pub use settings::{PgConnection, SinkConfig};
 pub use tls::{tls_connector, TlsError, RDS_CA_BUNDLE};
 
 /// An error and its causes in one line: the pool's "error creating a new object" only

@@ -1,10 +1,11 @@
 //! Connection settings from the validated configuration, reading the RDS-managed secret
 //! when the configuration names one. Shared by every function that opens PostgreSQL.
 
-use super::{connect_pool, is_loopback, DbPool, DbSettings, SecretSource, SslMode};
+use super::{
+    connect_pool, is_loopback, ConnectError, DbPool, DbSettings, PgConnection, SecretSource,
+    SinkConfig, SslMode,
+};
 use crate::aws::{db_credentials_from_secret, read_secret, SecretError};
-use crate::config::{PgConnection, SinkConfig};
-use crate::db::ConnectError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

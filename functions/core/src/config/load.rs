@@ -1,0 +1,156 @@
+//! The load function's configuration: the bucket replays read, the database it writes, and
+//! how many files it loads at once.
+
+use super::{database::sink_config, ConfigError, Env};
+use crate::db::SinkConfig;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadConfig {
+    /// The bucket replays read from; S3 notifications name their own.
+    pub bucket: String,
+    pub s3_endpoint: Option<String>,
+    pub sink: SinkConfig,
+    /// Files loaded at once during a replay, and database connections kept open.
+    pub concurrency: usize,
+}
+
+impl LoadConfig {
+    pub fn from_env() -> Result<LoadConfig, ConfigError> {
+        LoadConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<LoadConfig, ConfigError> {
+        let env = Env(&lookup);
+        let bucket = env.get("BUCKET_NAME").ok_or(ConfigError::Missing {
+            name: "BUCKET_NAME",
+            hint: "name the S3 bucket that holds the snapshots",
+        })?;
+        let s3_endpoint = env
+            .get("AWS_ENDPOINT_URL_S3")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
+        let concurrency = env.number("LOAD_CONCURRENCY", 4, 1..=32)? as usize;
+        let sink = sink_config(&env, true)?;
+        Ok(LoadConfig {
+            bucket,
+            s3_endpoint,
+            sink,
+            concurrency,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_in;
+    use crate::db::{PgConnection, SslMode};
+
+    fn load(vars: &[(&str, &str)]) -> Result<LoadConfig, ConfigError> {
+        LoadConfig::from_lookup(lookup_in(vars))
+    }
+
+    #[test]
+    fn load_reads_a_local_url_or_the_aws_parts() {
+        let local = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DATABASE_URL", "postgres://u:pw@127.0.0.1/db"),
+        ])
+        .unwrap();
+        assert_eq!(local.concurrency, 4);
+        assert!(matches!(
+            local.sink,
+            SinkConfig::Postgres {
+                connection: PgConnection::Url(_),
+                ssl_mode: None,
+                migrate: true,
+                ..
+            }
+        ));
+        assert!(
+            !format!("{local:?}").contains("pw"),
+            "the URL's password must not show"
+        );
+        let aws = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DB_HOST", "db.x.rds.amazonaws.com"),
+            ("DB_SECRET_ARN", "arn:s"),
+            ("DB_SSLMODE", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(
+            aws.sink,
+            SinkConfig::Postgres {
+                connection: PgConnection::Secret {
+                    host: "db.x.rds.amazonaws.com".into(),
+                    port: 5432,
+                    dbname: "coinlake".into(),
+                    secret_arn: "arn:s".into()
+                },
+                ssl_mode: Some(SslMode::VerifyFull),
+                ca_file: None,
+                migrate: true,
+            }
+        );
+        let data_api = load(&[
+            ("BUCKET_NAME", "b"),
+            ("DB_SINK", "data-api"),
+            ("DB_CLUSTER_ARN", "arn:c"),
+            ("DB_SECRET_ARN", "arn:s"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(data_api.sink, SinkConfig::DataApi { ref database, .. } if database == "coinlake")
+        );
+    }
+
+    #[test]
+    fn load_refuses_incomplete_or_unknown_database_settings() {
+        for (vars, expected) in [
+            (vec![("BUCKET_NAME", "b")], "DATABASE_URL"),
+            (
+                vec![("BUCKET_NAME", "b"), ("DB_HOST", "h")],
+                "DB_SECRET_ARN",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("DB_HOST", "h"),
+                ],
+                "DATABASE_URL and DB_HOST",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("DB_SSLMODE", "prefer"),
+                ],
+                "DB_SSLMODE",
+            ),
+            (vec![("BUCKET_NAME", "b"), ("DB_SINK", "mysql")], "DB_SINK"),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DB_SINK", "data-api"),
+                    ("DB_SECRET_ARN", "s"),
+                ],
+                "DB_CLUSTER_ARN",
+            ),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("LOAD_CONCURRENCY", "0"),
+                ],
+                "LOAD_CONCURRENCY",
+            ),
+            (vec![("DATABASE_URL", "postgres://h/db")], "BUCKET_NAME"),
+        ] {
+            let error = load(&vars).expect_err(expected).to_string();
+            assert!(
+                error.contains(expected),
+                "{expected:?} missing from {error}"
+            );
+        }
+    }
+}
