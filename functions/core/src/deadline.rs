@@ -39,6 +39,10 @@ mod tests {
             instant_of(now_ms - 1_000).saturating_duration_since(Instant::now()),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn an_emulator_timeout_is_a_budget_from_now() {
         let left = instant_of(600_000).saturating_duration_since(Instant::now());
         assert!(left > Duration::from_secs(599), "{left:?}");
     }
