@@ -61,9 +61,12 @@ apt_install() {
 # The Rust and Python tools the project needs. Idempotent: reinstalls the .venv only when
 # requirements-dev.txt changes.
 ensure_tools() {
+  ensure_rust_tools
+  ensure_python_tools
+}
+
+ensure_rust_tools() {
   command -v cargo >/dev/null || { say "Rust is required: install it with rustup (https://rustup.rs)"; return 1; }
-  # pyspark (scripts/athena_reader.py: Hive's OpenCSVSerde, as Athena reads) needs Java 17+.
-  command -v java >/dev/null || apt_install default-jre-headless
   if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked
@@ -72,6 +75,11 @@ ensure_tools() {
   # sam build cross-compiles for arm64 (the template's default architecture).
   rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu' \
     || rustup target add aarch64-unknown-linux-gnu
+}
+
+ensure_python_tools() {
+  # pyspark (scripts/athena_reader.py: Hive's OpenCSVSerde, as Athena reads) needs Java 17+.
+  command -v java >/dev/null || apt_install default-jre-headless
   local stamp="$VENV/.requirements.sha256" want
   want="$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)"
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
