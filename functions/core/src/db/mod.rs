@@ -1,10 +1,14 @@
-//! PostgreSQL connections: settings, TLS verified against the RDS CA bundle, a pool reused
-//! across invocations, and migrations.
+//! The database: which one the configuration names (a PostgreSQL pool or an Aurora cluster
+//! through the Data API, [`Database`]), PostgreSQL connection settings, TLS verified against
+//! the RDS CA bundle, a pool reused across invocations, migrations, and the SQL helpers
+//! every database path shares.
 
 mod connect;
 mod migrate;
 mod resolve;
 mod settings;
+pub mod sql;
+mod target;
 mod tls;
 
 pub use connect::{
@@ -12,8 +16,10 @@ pub use connect::{
     SslMode,
 };
 pub use migrate::{migrate, MigrateError, MigrationReport};
-pub use resolve::{open_pool, resolve_settings, SettingsError};
+use resolve::open_pool;
+pub use resolve::{resolve_settings, SettingsError};
 pub use settings::{PgConnection, SinkConfig};
+pub use target::Database;
 pub use tls::{tls_connector, TlsError, RDS_CA_BUNDLE};
 
 /// An error and its causes in one line: the pool's "error creating a new object" only

@@ -2,12 +2,10 @@
 //! of nullable text out) with a tokio-postgres pool and an Aurora Data API client behind it.
 
 use super::MarketError;
-use crate::data_api::{self, DataApiError, RetryPolicy};
-use crate::db::error_chain;
-use crate::db::DbPool;
-use crate::sink::sql::numbered_with_names;
+use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
+use crate::db::sql::numbered_with_names;
+use crate::db::{error_chain, Database, DbPool};
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
-use futures::TryFutureExt;
 use std::future::Future;
 use tokio_postgres::types::Type;
 
@@ -83,25 +81,14 @@ impl TextRows for PostgresRows {
 /// (the service binds them as `character varying`; the statements cast what is not text).
 /// Reads retry a resuming or throttled cluster within `RetryPolicy::READ`.
 pub struct DataApiRows {
-    client: aws_sdk_rdsdata::Client,
-    cluster_arn: String,
-    secret_arn: String,
-    database: String,
+    target: DataApiTarget,
     retry: RetryPolicy,
 }
 
 impl DataApiRows {
-    pub fn new(
-        client: aws_sdk_rdsdata::Client,
-        cluster_arn: String,
-        secret_arn: String,
-        database: String,
-    ) -> DataApiRows {
+    pub fn new(target: DataApiTarget) -> DataApiRows {
         DataApiRows {
-            client,
-            cluster_arn,
-            secret_arn,
-            database,
+            target,
             retry: RetryPolicy::READ,
         }
     }
@@ -115,26 +102,13 @@ impl TextRows for DataApiRows {
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
         let parameters: Vec<SqlParameter> = parameters
             .iter()
-            .map(|(name, value)| {
-                SqlParameter::builder()
-                    .name(*name)
-                    .value(Field::StringValue((*value).to_owned()))
-                    .build()
-            })
+            .map(|(name, value)| text_parameter(name, value))
             .collect();
-        let output = data_api::call("ExecuteStatement", self.retry, None, false, || {
-            self.client
-                .execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .sql(sql)
-                .set_parameters(Some(parameters.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
-        })
-        .await
-        .map_err(|e| MarketError(error_chain(&e)))?;
+        let output = self
+            .target
+            .execute(self.retry, None, None, sql, parameters)
+            .await
+            .map_err(|e| MarketError(error_chain(&e)))?;
         output
             .records
             .unwrap_or_default()
@@ -161,6 +135,16 @@ fn text(field: Field) -> Result<Option<String>, MarketError> {
 pub enum AnyRows {
     Postgres(PostgresRows),
     DataApi(DataApiRows),
+}
+
+impl AnyRows {
+    /// The reader of `database`.
+    pub fn new(database: Database) -> AnyRows {
+        match database {
+            Database::Postgres(pool) => AnyRows::Postgres(PostgresRows::new(pool)),
+            Database::DataApi(target) => AnyRows::DataApi(DataApiRows::new(target)),
+        }
+    }
 }
 
 impl TextRows for AnyRows {

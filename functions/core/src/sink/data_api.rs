@@ -14,14 +14,14 @@ use super::{
     SourceError,
 };
 use crate::csv_codec::{format_timestamp, DecodeError};
-use crate::data_api::{self, DataApiError, ErrorClass, RetryPolicy};
+use crate::data_api::{
+    parameter, text_parameter, DataApiError, DataApiTarget, ErrorClass, RetryPolicy,
+};
 use crate::db::error_chain;
 use crate::quote::{Field, QuoteRow};
 use crate::schema::QUOTE_COLUMNS;
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field as Value, SqlParameter, TypeHint};
-use aws_sdk_rdsdata::Client;
-use futures::TryFutureExt;
 use std::time::{Duration, Instant};
 
 /// The Data API refuses requests over 4 MiB; staying well under it leaves room for the
@@ -32,10 +32,7 @@ const MAX_BATCH_ROWS: usize = 1000;
 
 #[derive(Clone, Debug)]
 pub struct DataApiSink {
-    client: Client,
-    cluster_arn: String,
-    secret_arn: String,
-    database: String,
+    target: DataApiTarget,
     retry: RetryPolicy,
 }
 
@@ -71,17 +68,9 @@ fn sink_error(error: &DataApiError) -> SinkError {
 }
 
 impl DataApiSink {
-    pub fn new(
-        client: Client,
-        cluster_arn: String,
-        secret_arn: String,
-        database: String,
-    ) -> DataApiSink {
+    pub fn new(target: DataApiTarget) -> DataApiSink {
         DataApiSink {
-            client,
-            cluster_arn,
-            secret_arn,
-            database,
+            target,
             retry: RetryPolicy::LOAD,
         }
     }
@@ -93,72 +82,21 @@ impl DataApiSink {
         sql: &str,
         parameters: Vec<SqlParameter>,
     ) -> Result<ExecuteStatementOutput, DataApiError> {
-        data_api::call("ExecuteStatement", self.retry, until, tx.is_some(), || {
-            self.client
-                .execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .set_transaction_id(tx.map(|t| t.id.to_owned()))
-                .sql(sql)
-                .set_parameters(Some(parameters.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
-        })
-        .await
+        self.target
+            .execute(self.retry, until, tx.map(|t| t.id), sql, parameters)
+            .await
     }
 
-    /// Retried like a read: a transaction begun whose reply was lost holds no locks and is
-    /// rolled back by the Data API after three idle minutes.
     async fn begin(&self, until: Option<Instant>) -> Result<String, DataApiError> {
-        let begun = data_api::call("BeginTransaction", self.retry, until, false, || {
-            self.client
-                .begin_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("BeginTransaction", e))
-        })
-        .await?;
-        begun
-            .transaction_id
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                DataApiError::unexpected(
-                    "BeginTransaction",
-                    "the reply has no transaction id".to_owned(),
-                )
-            })
+        self.target.begin(self.retry, until).await
     }
 
-    /// Only a commit refused before it ran is sent again: after a 504 or a lost reply the
-    /// transaction may have committed, and the caller finds out instead.
     async fn commit(&self, tx: &Tx<'_>) -> Result<(), DataApiError> {
-        data_api::call("CommitTransaction", self.retry, tx.until, true, || {
-            self.client
-                .commit_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .transaction_id(tx.id)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("CommitTransaction", e))
-        })
-        .await
-        .map(|_| ())
+        self.target.commit(self.retry, tx.until, tx.id).await
     }
 
     async fn rollback(&self, tx: &Tx<'_>, key: &str) {
-        let rolled_back = data_api::call("RollbackTransaction", self.retry, tx.until, true, || {
-            self.client
-                .rollback_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .transaction_id(tx.id)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("RollbackTransaction", e))
-        })
-        .await;
+        let rolled_back = self.target.rollback(self.retry, tx.until, tx.id).await;
         if let Err(error) = rolled_back {
             // The Data API rolls back a transaction left idle for three minutes.
             tracing::warn!(key, error = %error_chain(&error), "rollback failed; the Data API will time the transaction out");
@@ -190,20 +128,9 @@ impl DataApiSink {
         sql: &str,
         sets: Vec<Vec<SqlParameter>>,
     ) -> Result<(), DataApiError> {
-        data_api::call("BatchExecuteStatement", self.retry, tx.until, true, || {
-            self.client
-                .batch_execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .transaction_id(tx.id)
-                .sql(sql)
-                .set_parameter_sets(Some(sets.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("BatchExecuteStatement", e))
-        })
-        .await
-        .map(|_| ())
+        self.target
+            .batch(self.retry, tx.until, tx.id, sql, sets)
+            .await
     }
 
     async fn load_in_transaction<R: RowSource>(
@@ -228,7 +155,7 @@ impl DataApiSink {
                 Some(tx),
                 tx.until,
                 &insert_quotes(),
-                vec![text("s3_key", &file.key)],
+                vec![text_parameter("s3_key", &file.key)],
             )
             .await
             .map_err(failure)?
@@ -263,7 +190,7 @@ impl DataApiSink {
                 until,
                 COMMITTED_RUN,
                 vec![
-                    text("s3_key", &file.key),
+                    text_parameter("s3_key", &file.key),
                     parameter(
                         "started_ms",
                         Value::LongValue(file.started_at.timestamp_millis()),
@@ -371,18 +298,6 @@ impl Sink for DataApiSink {
     }
 }
 
-fn parameter(name: &str, value: Value, hint: Option<TypeHint>) -> SqlParameter {
-    SqlParameter::builder()
-        .name(name)
-        .value(value)
-        .set_type_hint(hint)
-        .build()
-}
-
-fn text(name: &str, value: &str) -> SqlParameter {
-    parameter(name, Value::StringValue(value.to_owned()), None)
-}
-
 fn timestamp(name: &str, at: chrono::DateTime<chrono::Utc>) -> SqlParameter {
     parameter(
         name,
@@ -406,7 +321,7 @@ fn row_parameters(row: &QuoteRow) -> Vec<SqlParameter> {
         .map(|(field, column)| match field {
             Field::Timestamp(at) => timestamp(column.name, *at),
             Field::Integer(value) => optional_long(column.name, *value),
-            Field::Text(value) => text(column.name, value),
+            Field::Text(value) => text_parameter(column.name, value),
             Field::Decimal(Some(value)) => parameter(
                 column.name,
                 Value::StringValue(value.as_str().to_owned()),
@@ -439,9 +354,9 @@ fn run_parameters(
     let count = |name: &str, value: Option<u64>| optional_long(name, value.map(|v| v as i64));
     vec![
         timestamp("slot_at", file.slot.start()),
-        text("dataset", file.dataset.name()),
-        text("s3_key", &file.key),
-        text("status", status.as_str()),
+        text_parameter("dataset", file.dataset.name()),
+        text_parameter("s3_key", &file.key),
+        text_parameter("status", status.as_str()),
         count("rows_in_file", counts.map(|c| c.rows)),
         count("rows_inserted", counts.map(|c| c.inserted)),
         count("rows_present", counts.map(|c| c.already_present)),

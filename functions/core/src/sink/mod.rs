@@ -4,12 +4,13 @@
 
 mod data_api;
 mod postgres;
-pub(crate) mod sql;
+mod sql;
 
 pub use data_api::DataApiSink;
 pub use postgres::PostgresSink;
 
 use crate::csv_codec::DecodeError;
+use crate::db::Database;
 use crate::layout::Dataset;
 use crate::quote::QuoteRow;
 use crate::slot::Slot;
@@ -116,6 +117,17 @@ pub trait Sink: Send + Sync {
 pub enum AnySink {
     Postgres(PostgresSink),
     DataApi(DataApiSink),
+}
+
+impl AnySink {
+    /// The sink writing to `database`; `migrate` applies pending migrations on first use
+    /// (PostgreSQL only: the Data API sink never runs them).
+    pub fn new(database: Database, migrate: bool) -> AnySink {
+        match database {
+            Database::Postgres(pool) => AnySink::Postgres(PostgresSink::new(pool, migrate)),
+            Database::DataApi(target) => AnySink::DataApi(DataApiSink::new(target)),
+        }
+    }
 }
 
 impl Sink for AnySink {

@@ -1,15 +1,14 @@
 //! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then one
 //! de-duplicating `INSERT … SELECT`, all in one transaction.
 
-use super::sql::{
-    copy_statement, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS,
-};
+use super::sql::{copy_statement, create_staging_table, insert_quotes, INSERT_RUN, UPSERT_ASSETS};
 use super::{
     FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
     SourceError,
 };
 use crate::csv_codec::encode_rows_into;
 use crate::csv_codec::DecodeError;
+use crate::db::sql::numbered;
 use crate::db::DbPool;
 use crate::db::{error_chain, migrate};
 use bytes::Bytes;
