@@ -44,19 +44,57 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// A stable name for the error's class, used as the Lambda error type.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> LoadErrorKind {
         match self {
-            LoadError::Rejected { .. } => "FileRejected",
-            LoadError::Missing(_) => "ObjectMissing",
-            LoadError::Read(_) => "S3ReadFailed",
-            LoadError::Database { .. } => "DatabaseFailed",
+            LoadError::Rejected { .. } => LoadErrorKind::FileRejected,
+            LoadError::Missing(_) => LoadErrorKind::ObjectMissing,
+            LoadError::Read(_) => LoadErrorKind::S3ReadFailed,
+            LoadError::Database { .. } => LoadErrorKind::DatabaseFailed,
         }
     }
 
     /// Whether loading the same object again may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LoadError::Read(_) | LoadError::Database { .. })
+        self.kind().is_transient()
+    }
+}
+
+/// The class of a [`LoadError`]: whether a retry may help, and a stable name for it (the
+/// Lambda error type, and `error_type` in a replay's summary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The file is invalid or the database refused its content.
+    FileRejected,
+    /// The object is not in the bucket (deleted, or a notification for a key never written).
+    ObjectMissing,
+    /// S3 could not be read; the object is there.
+    S3ReadFailed,
+    /// The database failed; the file is fine.
+    DatabaseFailed,
+}
+
+impl LoadErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadErrorKind::FileRejected => "FileRejected",
+            LoadErrorKind::ObjectMissing => "ObjectMissing",
+            LoadErrorKind::S3ReadFailed => "S3ReadFailed",
+            LoadErrorKind::DatabaseFailed => "DatabaseFailed",
+        }
+    }
+
+    /// Whether loading the same object again may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            LoadErrorKind::S3ReadFailed | LoadErrorKind::DatabaseFailed
+        )
+    }
+}
+
+impl Serialize for LoadErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -86,7 +124,7 @@ pub struct DayCounts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FailedFile {
     pub key: String,
-    pub error_type: &'static str,
+    pub error_type: LoadErrorKind,
     pub error: String,
 }
 
@@ -373,5 +411,29 @@ impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
         }
         self.rows += batch.len() as u64;
         Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_kind_serialises_as_its_lambda_error_type() {
+        for kind in [
+            LoadErrorKind::FileRejected,
+            LoadErrorKind::ObjectMissing,
+            LoadErrorKind::S3ReadFailed,
+            LoadErrorKind::DatabaseFailed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
+        assert!(!LoadErrorKind::FileRejected.is_transient());
+        assert!(!LoadErrorKind::ObjectMissing.is_transient());
+        assert!(LoadErrorKind::S3ReadFailed.is_transient());
+        assert!(LoadErrorKind::DatabaseFailed.is_transient());
     }
 }
