@@ -4,6 +4,7 @@
 //! every database path shares.
 
 mod connect;
+mod error;
 mod migrate;
 mod resolve;
 mod settings;
@@ -15,6 +16,7 @@ pub use connect::{
     connect_pool, is_loopback, ConnectError, DbPool, DbSettings, PoolGetError, SecretSource,
     SslMode,
 };
+pub use error::DbError;
 pub use migrate::{migrate, MigrateError, MigrationReport};
 use resolve::open_pool;
 pub use resolve::{resolve_settings, SettingsError};

@@ -4,7 +4,7 @@
 use super::MarketError;
 use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
 use crate::db::sql::numbered_with_names;
-use crate::db::{error_chain, Database, DbPool};
+use crate::db::{Database, DbError, DbPool};
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use std::future::Future;
 use tokio_postgres::types::Type;
@@ -35,11 +35,7 @@ impl TextRows for PostgresRows {
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| MarketError(format!("PostgreSQL: {}", error_chain(&e))))?;
+        let client = self.pool.get().await.map_err(DbError::pool)?;
         let (statement, names) = numbered_with_names(sql);
         let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
         for name in names {
@@ -47,25 +43,22 @@ impl TextRows for PostgresRows {
                 .iter()
                 .find(|(given, _)| *given == name)
                 .map(|(_, value)| value)
-                .ok_or_else(|| MarketError(format!("no value for parameter :{name}")))?;
+                .ok_or_else(|| {
+                    MarketError::Unexpected(format!("no value for parameter :{name}"))
+                })?;
             values.push(value);
         }
-        let failed = |e: tokio_postgres::Error| match e.as_db_error() {
-            Some(db) => MarketError(format!(
-                "PostgreSQL: {}: {}",
-                db.code().code(),
-                db.message()
-            )),
-            None => MarketError(format!("PostgreSQL: {}", error_chain(&e))),
-        };
         // Every parameter is declared text, as the Data API sends them, so the statements'
         // own CASTs do the typing on both paths. Prepared once per pooled connection.
         let types = vec![Type::TEXT; values.len()];
         let prepared = client
             .prepare_typed_cached(&statement, &types)
             .await
-            .map_err(failed)?;
-        let rows = client.query(&prepared, &values).await.map_err(failed)?;
+            .map_err(DbError::postgres)?;
+        let rows = client
+            .query(&prepared, &values)
+            .await
+            .map_err(DbError::postgres)?;
         Ok(rows
             .iter()
             .map(|row| {
@@ -108,7 +101,7 @@ impl TextRows for DataApiRows {
             .target
             .execute(self.retry, None, None, sql, parameters)
             .await
-            .map_err(|e| MarketError(error_chain(&e)))?;
+            .map_err(DbError::data_api)?;
         output
             .records
             .unwrap_or_default()
@@ -125,7 +118,7 @@ fn text(field: Field) -> Result<Option<String>, MarketError> {
         Field::StringValue(value) => Ok(Some(value)),
         Field::IsNull(true) => Ok(None),
         Field::LongValue(value) => Ok(Some(value.to_string())),
-        other => Err(MarketError(format!(
+        other => Err(MarketError::Unexpected(format!(
             "Data API returned {other:?} where text was expected"
         ))),
     }

@@ -10,14 +10,13 @@ use super::sql::{
     create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS,
 };
 use super::{
-    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
-    SourceError,
+    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
-use crate::csv_codec::{format_timestamp, DecodeError};
+use crate::csv_codec::format_timestamp;
 use crate::data_api::{
     parameter, text_parameter, DataApiError, DataApiTarget, ErrorClass, RetryPolicy,
 };
-use crate::db::error_chain;
+use crate::db::{error_chain, DbError};
 use crate::quote::{Field, QuoteRow};
 use crate::schema::QUOTE_COLUMNS;
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
@@ -54,17 +53,14 @@ struct Tx<'a> {
 
 /// The sink's view of a Data API failure: SQLSTATE class 22 or 23 rejects the file (as
 /// the PostgreSQL sink does); everything else is a database failure Lambda retries.
-fn failure(error: DataApiError) -> SinkFailure {
+fn failure(error: DataApiError) -> SinkError {
     match &error.class {
-        ErrorClass::Refused { sqlstate } => SinkFailure::Source(SourceError::Decode(
-            DecodeError::Database(format!("Data API: {sqlstate}: {}", error_chain(&error))),
-        )),
-        _ => SinkFailure::Database(sink_error(&error)),
+        ErrorClass::Refused { sqlstate } => {
+            let detail = format!("Data API: {sqlstate}: {}", error_chain(&error));
+            ContentRefused(DbError::new(detail, error)).into()
+        }
+        _ => DbError::data_api(error).into(),
     }
-}
-
-fn sink_error(error: &DataApiError) -> SinkError {
-    SinkError(error_chain(error))
 }
 
 impl DataApiSink {
@@ -138,7 +134,7 @@ impl DataApiSink {
         tx: &Tx<'_>,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         let run = |sql: &'static str| self.execute(Some(tx), tx.until, sql, vec![]);
         run("SET LOCAL TIME ZONE 'UTC'").await.map_err(failure)?;
         self.execute(Some(tx), tx.until, &create_staging_table(), vec![])
@@ -229,7 +225,7 @@ impl Sink for DataApiSink {
         &self,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         let until = before(file.deadline, LOAD_RESERVE);
         let id = self.begin(until).await.map_err(failure)?;
         let tx = Tx { id: &id, until };
@@ -262,16 +258,20 @@ impl Sink for DataApiSink {
                 // Still open if the commit never reached the database: free its locks now
                 // rather than let the retry wait for the Data API's three-minute timeout.
                 self.rollback(&tx, &file.key).await;
-                Err(SinkFailure::Database(SinkError(format!(
+                let detail = format!(
                     "{}; the load's run is not in ingest_runs, so it did not commit (a retry loads the file again)",
                     error_chain(&error)
-                ))))
+                );
+                Err(DbError::new(detail, error).into())
             }
-            Err(check) => Err(SinkFailure::Database(SinkError(format!(
-                "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
-                error_chain(&error),
-                error_chain(&check)
-            )))),
+            Err(check) => {
+                let detail = format!(
+                    "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
+                    error_chain(&error),
+                    error_chain(&check)
+                );
+                Err(DbError::new(detail, error).into())
+            }
         }
     }
 
@@ -279,7 +279,7 @@ impl Sink for DataApiSink {
         // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
         // the cluster's time zone.
         let until = before(run.file.deadline, RECORD_RESERVE);
-        let id = self.begin(until).await.map_err(|e| sink_error(&e))?;
+        let id = self.begin(until).await.map_err(DbError::data_api)?;
         let tx = Tx { id: &id, until };
         let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
         let written = async {
@@ -292,7 +292,7 @@ impl Sink for DataApiSink {
         .await;
         if let Err(error) = written {
             self.rollback(&tx, &run.file.key).await;
-            return Err(sink_error(&error));
+            return Err(DbError::data_api(error).into());
         }
         Ok(())
     }
