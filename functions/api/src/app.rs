@@ -3,7 +3,7 @@
 use coinlake::aws::{load_sdk_config, read_secret, token_from_secret, SecretError};
 use coinlake::config::{ApiConfig, ConfigError, TokenSource};
 use coinlake::db::{Database, SettingsError};
-use coinlake::market::{AnyRows, Market};
+use coinlake::market::{AnyReader, Market};
 use coinlake::secret::Secret;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const POOL_SIZE: usize = 1;
 
 pub struct App {
-    pub market: Market<AnyRows>,
+    pub market: Market<AnyReader>,
     pub token: Option<Secret>,
     pub default_currency: String,
     pub stale_after: Duration,
@@ -41,7 +41,7 @@ impl App {
     /// Builds the app. No connection is opened here: a database outage fails requests
     /// (with a 503), not the cold start.
     pub async fn new(config: ApiConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
-        let rows = AnyRows::new(Database::open(&config.sink, POOL_SIZE, sdk).await?);
+        let reader = AnyReader::new(Database::open(&config.sink, POOL_SIZE, sdk).await?);
         let token = match config.token {
             TokenSource::None => None,
             TokenSource::Env(token) => Some(token),
@@ -52,7 +52,7 @@ impl App {
             }
         };
         Ok(App {
-            market: Market::new(rows),
+            market: Market::new(reader),
             token,
             default_currency: config.default_currency,
             stale_after: config.stale_after,

@@ -10,7 +10,7 @@ use std::future::Future;
 use tokio_postgres::types::Type;
 
 /// Runs one read-only statement with `:name` text parameters; every column is text.
-pub trait TextRows: Send + Sync {
+pub trait TextReader: Send + Sync {
     fn query(
         &self,
         sql: &str,
@@ -19,17 +19,17 @@ pub trait TextRows: Send + Sync {
 }
 
 /// PostgreSQL over TCP (TLS `verify-full` outside loopback), from the shared pool.
-pub struct PostgresRows {
+pub struct PostgresReader {
     pool: DbPool,
 }
 
-impl PostgresRows {
-    pub fn new(pool: DbPool) -> PostgresRows {
-        PostgresRows { pool }
+impl PostgresReader {
+    pub fn new(pool: DbPool) -> PostgresReader {
+        PostgresReader { pool }
     }
 }
 
-impl TextRows for PostgresRows {
+impl TextReader for PostgresReader {
     async fn query(
         &self,
         sql: &str,
@@ -73,21 +73,21 @@ impl TextRows for PostgresRows {
 /// Aurora PostgreSQL through the RDS Data API: `ExecuteStatement`, string parameters
 /// (the service binds them as `character varying`; the statements cast what is not text).
 /// Reads retry a resuming or throttled cluster within `RetryPolicy::READ`.
-pub struct DataApiRows {
+pub struct DataApiReader {
     target: DataApiTarget,
     retry: RetryPolicy,
 }
 
-impl DataApiRows {
-    pub fn new(target: DataApiTarget) -> DataApiRows {
-        DataApiRows {
+impl DataApiReader {
+    pub fn new(target: DataApiTarget) -> DataApiReader {
+        DataApiReader {
             target,
             retry: RetryPolicy::READ,
         }
     }
 }
 
-impl TextRows for DataApiRows {
+impl TextReader for DataApiReader {
     async fn query(
         &self,
         sql: &str,
@@ -125,30 +125,30 @@ fn text(field: Field) -> Result<Option<String>, MarketError> {
 }
 
 /// The reader chosen at start-up (`DB_SINK`).
-pub enum AnyRows {
-    Postgres(PostgresRows),
-    DataApi(DataApiRows),
+pub enum AnyReader {
+    Postgres(PostgresReader),
+    DataApi(DataApiReader),
 }
 
-impl AnyRows {
+impl AnyReader {
     /// The reader of `database`.
-    pub fn new(database: Database) -> AnyRows {
+    pub fn new(database: Database) -> AnyReader {
         match database {
-            Database::Postgres(pool) => AnyRows::Postgres(PostgresRows::new(pool)),
-            Database::DataApi(target) => AnyRows::DataApi(DataApiRows::new(target)),
+            Database::Postgres(pool) => AnyReader::Postgres(PostgresReader::new(pool)),
+            Database::DataApi(target) => AnyReader::DataApi(DataApiReader::new(target)),
         }
     }
 }
 
-impl TextRows for AnyRows {
+impl TextReader for AnyReader {
     async fn query(
         &self,
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
         match self {
-            AnyRows::Postgres(rows) => rows.query(sql, parameters).await,
-            AnyRows::DataApi(rows) => rows.query(sql, parameters).await,
+            AnyReader::Postgres(reader) => reader.query(sql, parameters).await,
+            AnyReader::DataApi(reader) => reader.query(sql, parameters).await,
         }
     }
 }

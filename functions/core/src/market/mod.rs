@@ -5,7 +5,7 @@
 mod backend;
 mod sql;
 
-pub use backend::{AnyRows, DataApiRows, PostgresRows, TextRows};
+pub use backend::{AnyReader, DataApiReader, PostgresReader, TextReader};
 
 use crate::db::DbError;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -131,12 +131,12 @@ pub struct Freshness {
 
 /// The market queries over a database reached through `R`.
 pub struct Market<R> {
-    rows: R,
+    reader: R,
 }
 
-impl<R: TextRows> Market<R> {
-    pub fn new(rows: R) -> Market<R> {
-        Market { rows }
+impl<R: TextReader> Market<R> {
+    pub fn new(reader: R) -> Market<R> {
+        Market { reader }
     }
 
     /// The newest quote per asset in `currency`, best rank first, at most `limit`.
@@ -147,7 +147,7 @@ impl<R: TextRows> Market<R> {
     ) -> Result<Vec<LatestQuote>, MarketError> {
         let limit = limit.clamp(1, MAX_LATEST).to_string();
         let rows = self
-            .rows
+            .reader
             .query(sql::LATEST, &[("currency", currency), ("limit", &limit)])
             .await?;
         rows.iter()
@@ -174,7 +174,7 @@ impl<R: TextRows> Market<R> {
     /// The id and stored spelling of the asset `symbol` means now, if any asset has it.
     pub async fn resolve_symbol(&self, symbol: &str) -> Result<Option<(i64, String)>, MarketError> {
         let rows = self
-            .rows
+            .reader
             .query(sql::RESOLVE_SYMBOL, &[("symbol", symbol)])
             .await?;
         match rows.first() {
@@ -193,7 +193,7 @@ impl<R: TextRows> Market<R> {
         let to = query.to.to_rfc3339();
         let limit = query.limit.clamp(1, MAX_CANDLES).to_string();
         let rows = self
-            .rows
+            .reader
             .query(
                 &sql::history(query.interval.view()),
                 &[
@@ -222,7 +222,7 @@ impl<R: TextRows> Market<R> {
     }
 
     pub async fn freshness(&self) -> Result<Freshness, MarketError> {
-        let rows = self.rows.query(sql::FRESHNESS, &[]).await?;
+        let rows = self.reader.query(sql::FRESHNESS, &[]).await?;
         let row = rows.first().ok_or_else(|| {
             MarketError::Unexpected("the freshness query returned no row".to_owned())
         })?;
