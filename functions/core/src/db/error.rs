@@ -43,3 +43,22 @@ impl DbError {
         DbError::new(error_chain(&error), error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn the_error_a_database_failure_came_from_stays_reachable() {
+        let error = DbError::data_api(DataApiError::unexpected(
+            "BeginTransaction",
+            "the reply has no transaction id".to_owned(),
+        ));
+        assert!(error
+            .to_string()
+            .contains("the reply has no transaction id"));
+        let source = error.source().expect("a source");
+        assert!(source.downcast_ref::<DataApiError>().is_some(), "{source}");
+    }
+}
