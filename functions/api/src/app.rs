@@ -1,11 +1,9 @@
 //! Everything built once per cold start: configuration, the database reader, the token.
 
-use coinlake::aws::{
-    load_sdk_config, rds_data_client, read_secret, token_from_secret, SecretError,
-};
-use coinlake::config::{ApiConfig, ConfigError, SinkConfig, TokenSource};
-use coinlake::db::{open_pool, SettingsError};
-use coinlake::market::{AnyRows, DataApiRows, Market, PostgresRows};
+use coinlake::aws::{load_sdk_config, read_secret, token_from_secret, SecretError};
+use coinlake::config::{ApiConfig, ConfigError, TokenSource};
+use coinlake::db::{Database, SettingsError};
+use coinlake::market::{AnyReader, Market};
 use coinlake::secret::Secret;
 use std::time::Duration;
 
@@ -17,7 +15,7 @@ use std::time::Duration;
 pub const POOL_SIZE: usize = 1;
 
 pub struct App {
-    pub market: Market<AnyRows>,
+    pub market: Market<AnyReader>,
     pub token: Option<Secret>,
     pub default_currency: String,
     pub stale_after: Duration,
@@ -43,22 +41,7 @@ impl App {
     /// Builds the app. No connection is opened here: a database outage fails requests
     /// (with a 503), not the cold start.
     pub async fn new(config: ApiConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
-        let rows = match &config.sink {
-            SinkConfig::Postgres { .. } => AnyRows::Postgres(PostgresRows::new(
-                open_pool(&config.sink, POOL_SIZE, sdk).await?,
-            )),
-            SinkConfig::DataApi {
-                cluster_arn,
-                secret_arn,
-                database,
-                endpoint,
-            } => AnyRows::DataApi(DataApiRows::new(
-                rds_data_client(sdk, endpoint.as_deref()),
-                cluster_arn.clone(),
-                secret_arn.clone(),
-                database.clone(),
-            )),
-        };
+        let reader = AnyReader::new(Database::open(&config.sink, POOL_SIZE, sdk).await?);
         let token = match config.token {
             TokenSource::None => None,
             TokenSource::Env(token) => Some(token),
@@ -69,7 +52,7 @@ impl App {
             }
         };
         Ok(App {
-            market: Market::new(rows),
+            market: Market::new(reader),
             token,
             default_currency: config.default_currency,
             stale_after: config.stale_after,
@@ -89,8 +72,9 @@ mod tests {
         .expect("valid configuration");
         let sdk = aws_config::SdkConfig::builder().build();
         // The pool connects lazily: this opens no connection.
-        let pool = open_pool(&config.sink, POOL_SIZE, &sdk)
+        let pool = Database::open(&config.sink, POOL_SIZE, &sdk)
             .await
+            .and_then(Database::into_pool)
             .expect("pool");
         assert_eq!(pool.max_size(), 1);
     }

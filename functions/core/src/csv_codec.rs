@@ -81,8 +81,6 @@ pub enum DecodeError {
     },
     #[error("line {line}: {reason}")]
     Malformed { line: u64, reason: String },
-    #[error("the database refused the file's content: {0}")]
-    Database(String),
 }
 
 /// A CSV record's fields by position: implemented by the synchronous `csv` crate's record

@@ -1,5 +1,5 @@
-//! Calling the Aurora RDS Data API: what each error means for a retry, and the one retry
-//! loop the sink and the readers share.
+//! Calling the Aurora RDS Data API: the cluster a function talks to, what each error means
+//! for a retry, and the one retry loop the sink and the readers share.
 //!
 //! The error shapes and HTTP statuses are those of the service model (`rds-data`
 //! 2018-08-01, as shipped in botocore): `DatabaseResumingException` 400,
@@ -14,7 +14,10 @@
 //! deadline.
 
 use aws_sdk_rdsdata::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
+use aws_sdk_rdsdata::types::{Field, SqlParameter, TypeHint};
 use backon::{ExponentialBuilder, Retryable};
+use futures::TryFutureExt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -290,6 +293,158 @@ where
             Err(error)
         }
     }
+}
+
+/// The Aurora cluster a function's Data API calls go to: the client, and the cluster,
+/// secret and database every request names. Each call goes through [`call`] with the
+/// caller's policy and deadline; `in_transaction` follows from the call (a statement is in
+/// one when it names a transaction id).
+#[derive(Clone, Debug)]
+pub struct DataApiTarget {
+    pub client: aws_sdk_rdsdata::Client,
+    pub cluster_arn: String,
+    pub secret_arn: String,
+    pub database: String,
+}
+
+impl DataApiTarget {
+    /// `ExecuteStatement`, in `transaction` when one is given.
+    pub async fn execute(
+        &self,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+        transaction: Option<&str>,
+        sql: &str,
+        parameters: Vec<SqlParameter>,
+    ) -> Result<ExecuteStatementOutput, DataApiError> {
+        call(
+            "ExecuteStatement",
+            policy,
+            deadline,
+            transaction.is_some(),
+            || {
+                self.client
+                    .execute_statement()
+                    .resource_arn(&self.cluster_arn)
+                    .secret_arn(&self.secret_arn)
+                    .database(&self.database)
+                    .set_transaction_id(transaction.map(str::to_owned))
+                    .sql(sql)
+                    .set_parameters(Some(parameters.clone()))
+                    .send()
+                    .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
+            },
+        )
+        .await
+    }
+
+    /// `BatchExecuteStatement` in `transaction`: one statement, a parameter set per row.
+    pub async fn batch(
+        &self,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+        transaction: &str,
+        sql: &str,
+        sets: Vec<Vec<SqlParameter>>,
+    ) -> Result<(), DataApiError> {
+        call("BatchExecuteStatement", policy, deadline, true, || {
+            self.client
+                .batch_execute_statement()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .transaction_id(transaction)
+                .sql(sql)
+                .set_parameter_sets(Some(sets.clone()))
+                .send()
+                .map_err(|e| DataApiError::from_sdk("BatchExecuteStatement", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// A new transaction's id. Retried like a read: a transaction begun whose reply was
+    /// lost holds no locks and is rolled back by the Data API after three idle minutes.
+    pub async fn begin(
+        &self,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+    ) -> Result<String, DataApiError> {
+        let begun = call("BeginTransaction", policy, deadline, false, || {
+            self.client
+                .begin_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("BeginTransaction", e))
+        })
+        .await?;
+        begun
+            .transaction_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| {
+                DataApiError::unexpected(
+                    "BeginTransaction",
+                    "the reply has no transaction id".to_owned(),
+                )
+            })
+    }
+
+    /// Only a commit refused before it ran is sent again: after a 504 or a lost reply the
+    /// transaction may have committed, and the caller finds out instead.
+    pub async fn commit(
+        &self,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+        transaction: &str,
+    ) -> Result<(), DataApiError> {
+        call("CommitTransaction", policy, deadline, true, || {
+            self.client
+                .commit_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .transaction_id(transaction)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("CommitTransaction", e))
+        })
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn rollback(
+        &self,
+        policy: RetryPolicy,
+        deadline: Option<Instant>,
+        transaction: &str,
+    ) -> Result<(), DataApiError> {
+        call("RollbackTransaction", policy, deadline, true, || {
+            self.client
+                .rollback_transaction()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .transaction_id(transaction)
+                .send()
+                .map_err(|e| DataApiError::from_sdk("RollbackTransaction", e))
+        })
+        .await
+        .map(|_| ())
+    }
+}
+
+/// A named statement parameter; `hint` tells the service how to read a string
+/// (`DECIMAL`, `TIMESTAMP`).
+pub fn parameter(name: &str, value: Field, hint: Option<TypeHint>) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(value)
+        .set_type_hint(hint)
+        .build()
+}
+
+/// A named string parameter, which the service binds as `character varying`.
+pub fn text_parameter(name: &str, value: &str) -> SqlParameter {
+    parameter(name, Field::StringValue(value.to_owned()), None)
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! or not at all.
 
 use crate::csv_codec::{check_header, decode_row, DecodeError};
+use crate::db::DbError;
 use crate::layout::{day_prefix, parse_object_key, Dataset};
 use crate::quote::QuoteRow;
 use crate::sink::{
-    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkFailure, SourceError,
+    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
+    SourceError,
 };
 use crate::store::{ObjectReader, ReadError};
 use chrono::{NaiveDate, Utc};
@@ -23,40 +25,87 @@ pub const BATCH_ROWS: usize = 1000;
 /// A replay covers at most this many days per event; split longer ranges.
 pub const MAX_REPLAY_DAYS: i64 = 366;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("s3://{bucket}/{key} was rejected, nothing of it was loaded: {source}")]
     Rejected {
         bucket: String,
         key: String,
-        source: DecodeError,
+        source: Rejection,
     },
     #[error("{0}; nothing was loaded")]
     Missing(ReadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Read(ReadError),
-    #[error("loading s3://{bucket}/{key} failed and was rolled back: {reason}")]
+    #[error("loading s3://{bucket}/{key} failed and was rolled back: {source}")]
     Database {
         bucket: String,
         key: String,
-        reason: String,
+        source: DbError,
     },
 }
 
+/// Why a file was rejected; loading it again cannot succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Refused(#[from] ContentRefused),
+}
+
 impl LoadError {
-    /// A stable name for the error's class, used as the Lambda error type.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> LoadErrorKind {
         match self {
-            LoadError::Rejected { .. } => "FileRejected",
-            LoadError::Missing(_) => "ObjectMissing",
-            LoadError::Read(_) => "S3ReadFailed",
-            LoadError::Database { .. } => "DatabaseFailed",
+            LoadError::Rejected { .. } => LoadErrorKind::FileRejected,
+            LoadError::Missing(_) => LoadErrorKind::ObjectMissing,
+            LoadError::Read(_) => LoadErrorKind::S3ReadFailed,
+            LoadError::Database { .. } => LoadErrorKind::DatabaseFailed,
         }
     }
 
     /// Whether loading the same object again may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LoadError::Read(_) | LoadError::Database { .. })
+        self.kind().is_transient()
+    }
+}
+
+/// The class of a [`LoadError`]: whether a retry may help, and a stable name for it (the
+/// Lambda error type, and `error_type` in a replay's summary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadErrorKind {
+    /// The file is invalid or the database refused its content.
+    FileRejected,
+    /// The object is not in the bucket (deleted, or a notification for a key never written).
+    ObjectMissing,
+    /// S3 could not be read; the object is there.
+    S3ReadFailed,
+    /// The database failed; the file is fine.
+    DatabaseFailed,
+}
+
+impl LoadErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadErrorKind::FileRejected => "FileRejected",
+            LoadErrorKind::ObjectMissing => "ObjectMissing",
+            LoadErrorKind::S3ReadFailed => "S3ReadFailed",
+            LoadErrorKind::DatabaseFailed => "DatabaseFailed",
+        }
+    }
+
+    /// Whether loading the same object again may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            LoadErrorKind::S3ReadFailed | LoadErrorKind::DatabaseFailed
+        )
+    }
+}
+
+impl Serialize for LoadErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -86,7 +135,7 @@ pub struct DayCounts {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FailedFile {
     pub key: String,
-    pub error_type: &'static str,
+    pub error_type: LoadErrorKind,
     pub error: String,
 }
 
@@ -101,7 +150,7 @@ pub struct ReplaySummary {
     pub failures: Vec<FailedFile>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("replay range {from}..{to} is empty: \"to\" is before \"from\"")]
     Backwards { from: NaiveDate, to: NaiveDate },
@@ -179,34 +228,43 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     counts,
                 })
             }
-            Err(SinkFailure::Source(SourceError::Decode(source))) => {
-                let error = LoadError::Rejected {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                    source,
-                };
-                self.record(&file, RunStatus::Rejected, &error.to_string())
-                    .await;
-                Err(error)
+            Err(SinkError::Source(SourceError::Decode(source))) => {
+                Err(self.rejected(&file, bucket, source.into()).await)
             }
-            Err(SinkFailure::Source(SourceError::Read(reason))) => {
+            Err(SinkError::Refused(refused)) => {
+                Err(self.rejected(&file, bucket, refused.into()).await)
+            }
+            Err(SinkError::Source(SourceError::Read(cause))) => {
                 Err(LoadError::Read(ReadError::Other {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
-                    reason,
+                    reason: cause.to_string(),
+                    source: Box::new(cause),
                 }))
             }
-            Err(SinkFailure::Database(e)) => {
+            Err(SinkError::Database(source)) => {
                 let error = LoadError::Database {
                     bucket: bucket.to_owned(),
                     key: key.to_owned(),
-                    reason: e.0,
+                    source,
                 };
                 self.record(&file, RunStatus::Failed, &error.to_string())
                     .await;
                 Err(error)
             }
         }
+    }
+
+    /// The rejection, recorded in `ingest_runs`.
+    async fn rejected(&self, file: &FileInfo, bucket: &str, source: Rejection) -> LoadError {
+        let error = LoadError::Rejected {
+            bucket: bucket.to_owned(),
+            key: file.key.clone(),
+            source,
+        };
+        self.record(file, RunStatus::Rejected, &error.to_string())
+            .await;
+        error
     }
 
     /// Best effort: the database may be the thing that failed.
@@ -337,12 +395,13 @@ impl<R: AsyncRead + Unpin + Send> CsvRows<R> {
         self.reader
             .read_byte_record(&mut self.record)
             .await
-            .map_err(|e| match e.kind() {
-                csv_async::ErrorKind::Io(io) => SourceError::Read(io.to_string()),
-                _ => SourceError::Decode(DecodeError::Malformed {
-                    line: e.position().map(|p| p.line()).unwrap_or(0),
-                    reason: e.to_string(),
-                }),
+            .map_err(|e| {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                let reason = e.to_string();
+                match e.into_kind() {
+                    csv_async::ErrorKind::Io(io) => SourceError::Read(io),
+                    _ => SourceError::Decode(DecodeError::Malformed { line, reason }),
+                }
             })
     }
 
@@ -373,5 +432,29 @@ impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
         }
         self.rows += batch.len() as u64;
         Ok(Some(batch))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_kind_serialises_as_its_lambda_error_type() {
+        for kind in [
+            LoadErrorKind::FileRejected,
+            LoadErrorKind::ObjectMissing,
+            LoadErrorKind::S3ReadFailed,
+            LoadErrorKind::DatabaseFailed,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
+        assert!(!LoadErrorKind::FileRejected.is_transient());
+        assert!(!LoadErrorKind::ObjectMissing.is_transient());
+        assert!(LoadErrorKind::S3ReadFailed.is_transient());
+        assert!(LoadErrorKind::DatabaseFailed.is_transient());
     }
 }

@@ -79,15 +79,18 @@ pub struct Opened {
     pub metadata: HashMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("s3://{bucket}/{key} does not exist")]
     NotFound { bucket: String, key: String },
+    /// `reason`: the cause and what lies beneath it, in one line (the SDK's own message
+    /// says only "dispatch failure").
     #[error("could not read s3://{bucket}/{key}: {reason}")]
     Other {
         bucket: String,
         key: String,
         reason: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -140,6 +143,7 @@ impl ObjectReader for S3Reader {
                         bucket: bucket.to_owned(),
                         key: key.to_owned(),
                         reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                        source: Box::new(e),
                     }
                 }
             })?;
@@ -164,6 +168,7 @@ impl ObjectReader for S3Reader {
                 bucket: bucket.to_owned(),
                 key: prefix.to_owned(),
                 reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                source: Box::new(e),
             })?;
             keys.extend(
                 page.contents()

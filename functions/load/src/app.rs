@@ -1,10 +1,10 @@
 //! Everything built once per cold start: configuration, clients, the connection pool.
 
-use coinlake::aws::{load_sdk_config, rds_data_client, s3_client};
+use coinlake::aws::{load_sdk_config, s3_client};
 use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
-use coinlake::db::{open_pool, SettingsError};
+use coinlake::db::{Database, SettingsError};
 use coinlake::load::Loader;
-use coinlake::sink::{AnySink, DataApiSink, PostgresSink};
+use coinlake::sink::AnySink;
 use coinlake::store::S3Reader;
 
 pub struct App {
@@ -30,26 +30,9 @@ impl App {
     /// Builds the app. No database connection is opened here: the pool connects (and
     /// migrates) on first use, so a database outage fails invocations, not the cold start.
     pub async fn new(config: LoadConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
-        let sink = match &config.sink {
-            SinkConfig::Postgres { migrate, .. } => {
-                let pool = open_pool(&config.sink, config.concurrency, sdk).await?;
-                AnySink::Postgres(PostgresSink::new(pool, *migrate))
-            }
-            SinkConfig::DataApi {
-                cluster_arn,
-                secret_arn,
-                database,
-                endpoint,
-            } => {
-                let client = rds_data_client(sdk, endpoint.as_deref());
-                AnySink::DataApi(DataApiSink::new(
-                    client,
-                    cluster_arn.clone(),
-                    secret_arn.clone(),
-                    database.clone(),
-                ))
-            }
-        };
+        let migrate = matches!(config.sink, SinkConfig::Postgres { migrate: true, .. });
+        let database = Database::open(&config.sink, config.concurrency, sdk).await?;
+        let sink = AnySink::new(database, migrate);
         let objects = S3Reader::new(s3_client(sdk, config.s3_endpoint.as_deref()));
         Ok(App {
             loader: Loader::new(objects, sink, config.concurrency),

@@ -50,7 +50,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Event(_) => "InvalidEvent",
             // The first failure's class; a mix is still retried as a whole.
             HandlerError::Objects { failures, .. } => {
-                failures.first().map_or("LoadFailed", LoadError::kind)
+                failures.first().map_or("LoadFailed", |f| f.kind().as_str())
             }
             HandlerError::Replay(_) => "InvalidReplay",
             HandlerError::ReplayIncomplete { .. } => "ReplayIncomplete",
@@ -77,7 +77,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 {
                     Ok(outcome) => results.push(outcome),
                     Err(error) => {
-                        tracing::error!(key = object.key, error = %error, error_kind = error.kind(), "load failed");
+                        tracing::error!(key = object.key, error = %error, error_kind = error.kind().as_str(), "load failed");
                         failures.push(error);
                     }
                 }
@@ -96,7 +96,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
             let retryable: Vec<_> = summary
                 .failures
                 .iter()
-                .filter(|f| f.error_type != "FileRejected" && f.error_type != "ObjectMissing")
+                .filter(|f| f.error_type.is_transient())
                 .collect();
             if let Some(first) = retryable.first() {
                 return Err(HandlerError::ReplayIncomplete {

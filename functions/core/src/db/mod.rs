@@ -1,19 +1,27 @@
-//! PostgreSQL connections: settings, TLS verified against the RDS CA bundle, a pool reused
-//! across invocations, and migrations.
+//! The database: which one the configuration names (a PostgreSQL pool or an Aurora cluster
+//! through the Data API, [`Database`]), PostgreSQL connection settings, TLS verified against
+//! the RDS CA bundle, a pool reused across invocations, migrations, and the SQL helpers
+//! every database path shares.
 
 mod connect;
+mod error;
 mod migrate;
 mod resolve;
 mod settings;
+pub mod sql;
+mod target;
 mod tls;
 
 pub use connect::{
     connect_pool, is_loopback, ConnectError, DbPool, DbSettings, PoolGetError, SecretSource,
     SslMode,
 };
+pub use error::DbError;
 pub use migrate::{migrate, MigrateError, MigrationReport};
-pub use resolve::{open_pool, resolve_settings, SettingsError};
+use resolve::open_pool;
+pub use resolve::{resolve_settings, SettingsError};
 pub use settings::{PgConnection, SinkConfig};
+pub use target::Database;
 pub use tls::{tls_connector, TlsError, RDS_CA_BUNDLE};
 
 /// An error and its causes in one line: the pool's "error creating a new object" only

@@ -69,7 +69,7 @@ pub async fn resolve_settings(
 
 /// The pool for `sink` (which must be the `postgres` sink), holding at most `pool_size`
 /// connections. Credentials from a secret are read again when the database refuses them.
-pub async fn open_pool(
+pub(super) async fn open_pool(
     sink: &SinkConfig,
     pool_size: usize,
     sdk: &aws_config::SdkConfig,

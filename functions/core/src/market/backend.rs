@@ -2,17 +2,15 @@
 //! of nullable text out) with a tokio-postgres pool and an Aurora Data API client behind it.
 
 use super::MarketError;
-use crate::data_api::{self, DataApiError, RetryPolicy};
-use crate::db::error_chain;
-use crate::db::DbPool;
-use crate::sink::sql::numbered_with_names;
+use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
+use crate::db::sql::numbered_with_names;
+use crate::db::{Database, DbError, DbPool};
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
-use futures::TryFutureExt;
 use std::future::Future;
 use tokio_postgres::types::Type;
 
 /// Runs one read-only statement with `:name` text parameters; every column is text.
-pub trait TextRows: Send + Sync {
+pub trait TextReader: Send + Sync {
     fn query(
         &self,
         sql: &str,
@@ -21,27 +19,23 @@ pub trait TextRows: Send + Sync {
 }
 
 /// PostgreSQL over TCP (TLS `verify-full` outside loopback), from the shared pool.
-pub struct PostgresRows {
+pub struct PostgresReader {
     pool: DbPool,
 }
 
-impl PostgresRows {
-    pub fn new(pool: DbPool) -> PostgresRows {
-        PostgresRows { pool }
+impl PostgresReader {
+    pub fn new(pool: DbPool) -> PostgresReader {
+        PostgresReader { pool }
     }
 }
 
-impl TextRows for PostgresRows {
+impl TextReader for PostgresReader {
     async fn query(
         &self,
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| MarketError(format!("PostgreSQL: {}", error_chain(&e))))?;
+        let client = self.pool.get().await.map_err(DbError::pool)?;
         let (statement, names) = numbered_with_names(sql);
         let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
         for name in names {
@@ -49,25 +43,22 @@ impl TextRows for PostgresRows {
                 .iter()
                 .find(|(given, _)| *given == name)
                 .map(|(_, value)| value)
-                .ok_or_else(|| MarketError(format!("no value for parameter :{name}")))?;
+                .ok_or_else(|| {
+                    MarketError::Unexpected(format!("no value for parameter :{name}"))
+                })?;
             values.push(value);
         }
-        let failed = |e: tokio_postgres::Error| match e.as_db_error() {
-            Some(db) => MarketError(format!(
-                "PostgreSQL: {}: {}",
-                db.code().code(),
-                db.message()
-            )),
-            None => MarketError(format!("PostgreSQL: {}", error_chain(&e))),
-        };
         // Every parameter is declared text, as the Data API sends them, so the statements'
         // own CASTs do the typing on both paths. Prepared once per pooled connection.
         let types = vec![Type::TEXT; values.len()];
         let prepared = client
             .prepare_typed_cached(&statement, &types)
             .await
-            .map_err(failed)?;
-        let rows = client.query(&prepared, &values).await.map_err(failed)?;
+            .map_err(DbError::postgres)?;
+        let rows = client
+            .query(&prepared, &values)
+            .await
+            .map_err(DbError::postgres)?;
         Ok(rows
             .iter()
             .map(|row| {
@@ -82,32 +73,21 @@ impl TextRows for PostgresRows {
 /// Aurora PostgreSQL through the RDS Data API: `ExecuteStatement`, string parameters
 /// (the service binds them as `character varying`; the statements cast what is not text).
 /// Reads retry a resuming or throttled cluster within `RetryPolicy::READ`.
-pub struct DataApiRows {
-    client: aws_sdk_rdsdata::Client,
-    cluster_arn: String,
-    secret_arn: String,
-    database: String,
+pub struct DataApiReader {
+    target: DataApiTarget,
     retry: RetryPolicy,
 }
 
-impl DataApiRows {
-    pub fn new(
-        client: aws_sdk_rdsdata::Client,
-        cluster_arn: String,
-        secret_arn: String,
-        database: String,
-    ) -> DataApiRows {
-        DataApiRows {
-            client,
-            cluster_arn,
-            secret_arn,
-            database,
+impl DataApiReader {
+    pub fn new(target: DataApiTarget) -> DataApiReader {
+        DataApiReader {
+            target,
             retry: RetryPolicy::READ,
         }
     }
 }
 
-impl TextRows for DataApiRows {
+impl TextReader for DataApiReader {
     async fn query(
         &self,
         sql: &str,
@@ -115,26 +95,13 @@ impl TextRows for DataApiRows {
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
         let parameters: Vec<SqlParameter> = parameters
             .iter()
-            .map(|(name, value)| {
-                SqlParameter::builder()
-                    .name(*name)
-                    .value(Field::StringValue((*value).to_owned()))
-                    .build()
-            })
+            .map(|(name, value)| text_parameter(name, value))
             .collect();
-        let output = data_api::call("ExecuteStatement", self.retry, None, false, || {
-            self.client
-                .execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .sql(sql)
-                .set_parameters(Some(parameters.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
-        })
-        .await
-        .map_err(|e| MarketError(error_chain(&e)))?;
+        let output = self
+            .target
+            .execute(self.retry, None, None, sql, parameters)
+            .await
+            .map_err(DbError::data_api)?;
         output
             .records
             .unwrap_or_default()
@@ -151,27 +118,37 @@ fn text(field: Field) -> Result<Option<String>, MarketError> {
         Field::StringValue(value) => Ok(Some(value)),
         Field::IsNull(true) => Ok(None),
         Field::LongValue(value) => Ok(Some(value.to_string())),
-        other => Err(MarketError(format!(
+        other => Err(MarketError::Unexpected(format!(
             "Data API returned {other:?} where text was expected"
         ))),
     }
 }
 
 /// The reader chosen at start-up (`DB_SINK`).
-pub enum AnyRows {
-    Postgres(PostgresRows),
-    DataApi(DataApiRows),
+pub enum AnyReader {
+    Postgres(PostgresReader),
+    DataApi(DataApiReader),
 }
 
-impl TextRows for AnyRows {
+impl AnyReader {
+    /// The reader of `database`.
+    pub fn new(database: Database) -> AnyReader {
+        match database {
+            Database::Postgres(pool) => AnyReader::Postgres(PostgresReader::new(pool)),
+            Database::DataApi(target) => AnyReader::DataApi(DataApiReader::new(target)),
+        }
+    }
+}
+
+impl TextReader for AnyReader {
     async fn query(
         &self,
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
         match self {
-            AnyRows::Postgres(rows) => rows.query(sql, parameters).await,
-            AnyRows::DataApi(rows) => rows.query(sql, parameters).await,
+            AnyReader::Postgres(reader) => reader.query(sql, parameters).await,
+            AnyReader::DataApi(reader) => reader.query(sql, parameters).await,
         }
     }
 }

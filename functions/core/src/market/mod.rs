@@ -5,8 +5,9 @@
 mod backend;
 mod sql;
 
-pub use backend::{AnyRows, DataApiRows, PostgresRows, TextRows};
+pub use backend::{AnyReader, DataApiReader, PostgresReader, TextReader};
 
+use crate::db::DbError;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -15,9 +16,16 @@ pub const MAX_LATEST: u32 = 500;
 /// Most candles one history request answers with.
 pub const MAX_CANDLES: u32 = 2000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("reading the database failed: {0}")]
-pub struct MarketError(pub String);
+/// Why a market read failed. Either way the API answers 503 and logs this.
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    #[error("reading the database failed: {0}")]
+    Database(#[from] DbError),
+    /// An answer the queries cannot produce (a null in a column that has none, a value of
+    /// another type): the schema and the code disagree.
+    #[error("reading the database failed: {0}")]
+    Unexpected(String),
+}
 
 /// Candle width: one of the analytics views.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,12 +131,12 @@ pub struct Freshness {
 
 /// The market queries over a database reached through `R`.
 pub struct Market<R> {
-    rows: R,
+    reader: R,
 }
 
-impl<R: TextRows> Market<R> {
-    pub fn new(rows: R) -> Market<R> {
-        Market { rows }
+impl<R: TextReader> Market<R> {
+    pub fn new(reader: R) -> Market<R> {
+        Market { reader }
     }
 
     /// The newest quote per asset in `currency`, best rank first, at most `limit`.
@@ -139,7 +147,7 @@ impl<R: TextRows> Market<R> {
     ) -> Result<Vec<LatestQuote>, MarketError> {
         let limit = limit.clamp(1, MAX_LATEST).to_string();
         let rows = self
-            .rows
+            .reader
             .query(sql::LATEST, &[("currency", currency), ("limit", &limit)])
             .await?;
         rows.iter()
@@ -166,7 +174,7 @@ impl<R: TextRows> Market<R> {
     /// The id and stored spelling of the asset `symbol` means now, if any asset has it.
     pub async fn resolve_symbol(&self, symbol: &str) -> Result<Option<(i64, String)>, MarketError> {
         let rows = self
-            .rows
+            .reader
             .query(sql::RESOLVE_SYMBOL, &[("symbol", symbol)])
             .await?;
         match rows.first() {
@@ -185,7 +193,7 @@ impl<R: TextRows> Market<R> {
         let to = query.to.to_rfc3339();
         let limit = query.limit.clamp(1, MAX_CANDLES).to_string();
         let rows = self
-            .rows
+            .reader
             .query(
                 &sql::history(query.interval.view()),
                 &[
@@ -214,10 +222,10 @@ impl<R: TextRows> Market<R> {
     }
 
     pub async fn freshness(&self) -> Result<Freshness, MarketError> {
-        let rows = self.rows.query(sql::FRESHNESS, &[]).await?;
-        let row = rows
-            .first()
-            .ok_or_else(|| MarketError("the freshness query returned no row".to_owned()))?;
+        let rows = self.reader.query(sql::FRESHNESS, &[]).await?;
+        let row = rows.first().ok_or_else(|| {
+            MarketError::Unexpected("the freshness query returned no row".to_owned())
+        })?;
         let row = Row(row);
         Ok(Freshness {
             newest_snapshot: row.optional_time(0)?,
@@ -236,34 +244,36 @@ impl Row<'_> {
 
     fn text(&self, index: usize) -> Result<String, MarketError> {
         self.optional(index)
-            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
     }
 
     fn optional_integer(&self, index: usize) -> Result<Option<i64>, MarketError> {
         self.optional(index)
             .map(|text| {
-                text.parse()
-                    .map_err(|_| MarketError(format!("column {index}: {text:?} is not an integer")))
+                text.parse().map_err(|_| {
+                    MarketError::Unexpected(format!("column {index}: {text:?} is not an integer"))
+                })
             })
             .transpose()
     }
 
     fn integer(&self, index: usize) -> Result<i64, MarketError> {
         self.optional_integer(index)?
-            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
     }
 
     fn optional_time(&self, index: usize) -> Result<Option<DateTime<Utc>>, MarketError> {
         self.optional_integer(index)?
             .map(|millis| {
-                DateTime::from_timestamp_millis(millis)
-                    .ok_or_else(|| MarketError(format!("column {index}: {millis} is out of range")))
+                DateTime::from_timestamp_millis(millis).ok_or_else(|| {
+                    MarketError::Unexpected(format!("column {index}: {millis} is out of range"))
+                })
             })
             .transpose()
     }
 
     fn time(&self, index: usize) -> Result<DateTime<Utc>, MarketError> {
         self.optional_time(index)?
-            .ok_or_else(|| MarketError(format!("column {index} is unexpectedly null")))
+            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
     }
 }

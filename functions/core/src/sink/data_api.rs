@@ -10,18 +10,17 @@ use super::sql::{
     create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS,
 };
 use super::{
-    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
-    SourceError,
+    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
-use crate::csv_codec::{format_timestamp, DecodeError};
-use crate::data_api::{self, DataApiError, ErrorClass, RetryPolicy};
-use crate::db::error_chain;
+use crate::csv_codec::format_timestamp;
+use crate::data_api::{
+    parameter, text_parameter, DataApiError, DataApiTarget, ErrorClass, RetryPolicy,
+};
+use crate::db::{error_chain, DbError};
 use crate::quote::{Field, QuoteRow};
 use crate::schema::QUOTE_COLUMNS;
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field as Value, SqlParameter, TypeHint};
-use aws_sdk_rdsdata::Client;
-use futures::TryFutureExt;
 use std::time::{Duration, Instant};
 
 /// The Data API refuses requests over 4 MiB; staying well under it leaves room for the
@@ -32,10 +31,7 @@ const MAX_BATCH_ROWS: usize = 1000;
 
 #[derive(Clone, Debug)]
 pub struct DataApiSink {
-    client: Client,
-    cluster_arn: String,
-    secret_arn: String,
-    database: String,
+    target: DataApiTarget,
     retry: RetryPolicy,
 }
 
@@ -57,31 +53,20 @@ struct Tx<'a> {
 
 /// The sink's view of a Data API failure: SQLSTATE class 22 or 23 rejects the file (as
 /// the PostgreSQL sink does); everything else is a database failure Lambda retries.
-fn failure(error: DataApiError) -> SinkFailure {
+fn failure(error: DataApiError) -> SinkError {
     match &error.class {
-        ErrorClass::Refused { sqlstate } => SinkFailure::Source(SourceError::Decode(
-            DecodeError::Database(format!("Data API: {sqlstate}: {}", error_chain(&error))),
-        )),
-        _ => SinkFailure::Database(sink_error(&error)),
+        ErrorClass::Refused { sqlstate } => {
+            let detail = format!("Data API: {sqlstate}: {}", error_chain(&error));
+            ContentRefused(DbError::new(detail, error)).into()
+        }
+        _ => DbError::data_api(error).into(),
     }
 }
 
-fn sink_error(error: &DataApiError) -> SinkError {
-    SinkError(error_chain(error))
-}
-
 impl DataApiSink {
-    pub fn new(
-        client: Client,
-        cluster_arn: String,
-        secret_arn: String,
-        database: String,
-    ) -> DataApiSink {
+    pub fn new(target: DataApiTarget) -> DataApiSink {
         DataApiSink {
-            client,
-            cluster_arn,
-            secret_arn,
-            database,
+            target,
             retry: RetryPolicy::LOAD,
         }
     }
@@ -93,72 +78,21 @@ impl DataApiSink {
         sql: &str,
         parameters: Vec<SqlParameter>,
     ) -> Result<ExecuteStatementOutput, DataApiError> {
-        data_api::call("ExecuteStatement", self.retry, until, tx.is_some(), || {
-            self.client
-                .execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .set_transaction_id(tx.map(|t| t.id.to_owned()))
-                .sql(sql)
-                .set_parameters(Some(parameters.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
-        })
-        .await
+        self.target
+            .execute(self.retry, until, tx.map(|t| t.id), sql, parameters)
+            .await
     }
 
-    /// Retried like a read: a transaction begun whose reply was lost holds no locks and is
-    /// rolled back by the Data API after three idle minutes.
     async fn begin(&self, until: Option<Instant>) -> Result<String, DataApiError> {
-        let begun = data_api::call("BeginTransaction", self.retry, until, false, || {
-            self.client
-                .begin_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("BeginTransaction", e))
-        })
-        .await?;
-        begun
-            .transaction_id
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                DataApiError::unexpected(
-                    "BeginTransaction",
-                    "the reply has no transaction id".to_owned(),
-                )
-            })
+        self.target.begin(self.retry, until).await
     }
 
-    /// Only a commit refused before it ran is sent again: after a 504 or a lost reply the
-    /// transaction may have committed, and the caller finds out instead.
     async fn commit(&self, tx: &Tx<'_>) -> Result<(), DataApiError> {
-        data_api::call("CommitTransaction", self.retry, tx.until, true, || {
-            self.client
-                .commit_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .transaction_id(tx.id)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("CommitTransaction", e))
-        })
-        .await
-        .map(|_| ())
+        self.target.commit(self.retry, tx.until, tx.id).await
     }
 
     async fn rollback(&self, tx: &Tx<'_>, key: &str) {
-        let rolled_back = data_api::call("RollbackTransaction", self.retry, tx.until, true, || {
-            self.client
-                .rollback_transaction()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .transaction_id(tx.id)
-                .send()
-                .map_err(|e| DataApiError::from_sdk("RollbackTransaction", e))
-        })
-        .await;
+        let rolled_back = self.target.rollback(self.retry, tx.until, tx.id).await;
         if let Err(error) = rolled_back {
             // The Data API rolls back a transaction left idle for three minutes.
             tracing::warn!(key, error = %error_chain(&error), "rollback failed; the Data API will time the transaction out");
@@ -190,20 +124,9 @@ impl DataApiSink {
         sql: &str,
         sets: Vec<Vec<SqlParameter>>,
     ) -> Result<(), DataApiError> {
-        data_api::call("BatchExecuteStatement", self.retry, tx.until, true, || {
-            self.client
-                .batch_execute_statement()
-                .resource_arn(&self.cluster_arn)
-                .secret_arn(&self.secret_arn)
-                .database(&self.database)
-                .transaction_id(tx.id)
-                .sql(sql)
-                .set_parameter_sets(Some(sets.clone()))
-                .send()
-                .map_err(|e| DataApiError::from_sdk("BatchExecuteStatement", e))
-        })
-        .await
-        .map(|_| ())
+        self.target
+            .batch(self.retry, tx.until, tx.id, sql, sets)
+            .await
     }
 
     async fn load_in_transaction<R: RowSource>(
@@ -211,7 +134,7 @@ impl DataApiSink {
         tx: &Tx<'_>,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         let run = |sql: &'static str| self.execute(Some(tx), tx.until, sql, vec![]);
         run("SET LOCAL TIME ZONE 'UTC'").await.map_err(failure)?;
         self.execute(Some(tx), tx.until, &create_staging_table(), vec![])
@@ -228,7 +151,7 @@ impl DataApiSink {
                 Some(tx),
                 tx.until,
                 &insert_quotes(),
-                vec![text("s3_key", &file.key)],
+                vec![text_parameter("s3_key", &file.key)],
             )
             .await
             .map_err(failure)?
@@ -263,7 +186,7 @@ impl DataApiSink {
                 until,
                 COMMITTED_RUN,
                 vec![
-                    text("s3_key", &file.key),
+                    text_parameter("s3_key", &file.key),
                     parameter(
                         "started_ms",
                         Value::LongValue(file.started_at.timestamp_millis()),
@@ -302,7 +225,7 @@ impl Sink for DataApiSink {
         &self,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         let until = before(file.deadline, LOAD_RESERVE);
         let id = self.begin(until).await.map_err(failure)?;
         let tx = Tx { id: &id, until };
@@ -335,16 +258,20 @@ impl Sink for DataApiSink {
                 // Still open if the commit never reached the database: free its locks now
                 // rather than let the retry wait for the Data API's three-minute timeout.
                 self.rollback(&tx, &file.key).await;
-                Err(SinkFailure::Database(SinkError(format!(
+                let detail = format!(
                     "{}; the load's run is not in ingest_runs, so it did not commit (a retry loads the file again)",
                     error_chain(&error)
-                ))))
+                );
+                Err(DbError::new(detail, error).into())
             }
-            Err(check) => Err(SinkFailure::Database(SinkError(format!(
-                "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
-                error_chain(&error),
-                error_chain(&check)
-            )))),
+            Err(check) => {
+                let detail = format!(
+                    "{}; whether it committed is unknown ({}); a retry loads the file again without storing anything twice",
+                    error_chain(&error),
+                    error_chain(&check)
+                );
+                Err(DbError::new(detail, error).into())
+            }
         }
     }
 
@@ -352,7 +279,7 @@ impl Sink for DataApiSink {
         // In a transaction of its own, so the TIMESTAMP parameters are read in UTC whatever
         // the cluster's time zone.
         let until = before(run.file.deadline, RECORD_RESERVE);
-        let id = self.begin(until).await.map_err(|e| sink_error(&e))?;
+        let id = self.begin(until).await.map_err(DbError::data_api)?;
         let tx = Tx { id: &id, until };
         let parameters = run_parameters(&run.file, run.status, None, Some(&run.error));
         let written = async {
@@ -365,22 +292,10 @@ impl Sink for DataApiSink {
         .await;
         if let Err(error) = written {
             self.rollback(&tx, &run.file.key).await;
-            return Err(sink_error(&error));
+            return Err(DbError::data_api(error).into());
         }
         Ok(())
     }
-}
-
-fn parameter(name: &str, value: Value, hint: Option<TypeHint>) -> SqlParameter {
-    SqlParameter::builder()
-        .name(name)
-        .value(value)
-        .set_type_hint(hint)
-        .build()
-}
-
-fn text(name: &str, value: &str) -> SqlParameter {
-    parameter(name, Value::StringValue(value.to_owned()), None)
 }
 
 fn timestamp(name: &str, at: chrono::DateTime<chrono::Utc>) -> SqlParameter {
@@ -406,7 +321,7 @@ fn row_parameters(row: &QuoteRow) -> Vec<SqlParameter> {
         .map(|(field, column)| match field {
             Field::Timestamp(at) => timestamp(column.name, *at),
             Field::Integer(value) => optional_long(column.name, *value),
-            Field::Text(value) => text(column.name, value),
+            Field::Text(value) => text_parameter(column.name, value),
             Field::Decimal(Some(value)) => parameter(
                 column.name,
                 Value::StringValue(value.as_str().to_owned()),
@@ -439,9 +354,9 @@ fn run_parameters(
     let count = |name: &str, value: Option<u64>| optional_long(name, value.map(|v| v as i64));
     vec![
         timestamp("slot_at", file.slot.start()),
-        text("dataset", file.dataset.name()),
-        text("s3_key", &file.key),
-        text("status", status.as_str()),
+        text_parameter("dataset", file.dataset.name()),
+        text_parameter("s3_key", &file.key),
+        text_parameter("status", status.as_str()),
         count("rows_in_file", counts.map(|c| c.rows)),
         count("rows_inserted", counts.map(|c| c.inserted)),
         count("rows_present", counts.map(|c| c.already_present)),

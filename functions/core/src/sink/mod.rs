@@ -4,12 +4,13 @@
 
 mod data_api;
 mod postgres;
-pub(crate) mod sql;
+mod sql;
 
 pub use data_api::DataApiSink;
 pub use postgres::PostgresSink;
 
 use crate::csv_codec::DecodeError;
+use crate::db::{Database, DbError};
 use crate::layout::Dataset;
 use crate::quote::QuoteRow;
 use crate::slot::Slot;
@@ -70,24 +71,35 @@ pub struct RunRecord {
 }
 
 /// Why a file's rows could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    /// The content breaks the CSV contract: loading it again cannot succeed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The bytes stopped coming (the connection to S3 was cut): a retry may succeed.
     #[error("reading the object failed: {0}")]
-    Read(String),
+    Read(#[source] std::io::Error),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SinkError(pub String);
+/// The database refused the file's content (SQLSTATE class 22, data exception, or 23,
+/// integrity violation): loading it again cannot succeed.
+#[derive(Debug, thiserror::Error)]
+#[error("the database refused the file's content: {0}")]
+pub struct ContentRefused(#[source] pub DbError);
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SinkFailure {
+/// Why a sink could not load a file or record a run.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// The rows could not be read; [`SourceError`] says whether a retry may help.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// The file cannot be stored as it is.
     #[error(transparent)]
-    Database(#[from] SinkError),
+    Refused(#[from] ContentRefused),
+    /// The database failed (connection, server, locks, a commit of unknown outcome), not
+    /// the file: a retry may succeed.
+    #[error(transparent)]
+    Database(#[from] DbError),
 }
 
 /// Rows of one file, in batches, read as the sink asks for them so a file never has to
@@ -106,7 +118,7 @@ pub trait Sink: Send + Sync {
         &self,
         file: &FileInfo,
         rows: &mut R,
-    ) -> impl Future<Output = Result<LoadCounts, SinkFailure>> + Send;
+    ) -> impl Future<Output = Result<LoadCounts, SinkError>> + Send;
 
     /// Records a load that did not commit.
     fn record_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
@@ -118,12 +130,23 @@ pub enum AnySink {
     DataApi(DataApiSink),
 }
 
+impl AnySink {
+    /// The sink writing to `database`; `migrate` applies pending migrations on first use
+    /// (PostgreSQL only: the Data API sink never runs them).
+    pub fn new(database: Database, migrate: bool) -> AnySink {
+        match database {
+            Database::Postgres(pool) => AnySink::Postgres(PostgresSink::new(pool, migrate)),
+            Database::DataApi(target) => AnySink::DataApi(DataApiSink::new(target)),
+        }
+    }
+}
+
 impl Sink for AnySink {
     async fn load_file<R: RowSource>(
         &self,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         match self {
             AnySink::Postgres(sink) => sink.load_file(file, rows).await,
             AnySink::DataApi(sink) => sink.load_file(file, rows).await,

@@ -1,17 +1,13 @@
 //! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then one
 //! de-duplicating `INSERT … SELECT`, all in one transaction.
 
-use super::sql::{
-    copy_statement, create_staging_table, insert_quotes, numbered, INSERT_RUN, UPSERT_ASSETS,
-};
+use super::sql::{copy_statement, create_staging_table, insert_quotes, INSERT_RUN, UPSERT_ASSETS};
 use super::{
-    FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError, SinkFailure,
-    SourceError,
+    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
 use crate::csv_codec::encode_rows_into;
-use crate::csv_codec::DecodeError;
-use crate::db::DbPool;
-use crate::db::{error_chain, migrate};
+use crate::db::sql::numbered;
+use crate::db::{migrate, DbError, DbPool};
 use bytes::Bytes;
 use futures::SinkExt;
 use tokio::sync::OnceCell;
@@ -22,35 +18,24 @@ pub struct PostgresSink {
     migrated: OnceCell<()>,
 }
 
-fn db_error(error: impl std::fmt::Display) -> SinkError {
-    SinkError(format!("PostgreSQL: {error}"))
-}
-
-fn chained(error: &dyn std::error::Error) -> SinkError {
-    db_error(error_chain(error))
-}
-
 /// A server error caused by the file's content (SQLSTATE class 22, data exception, or 23,
 /// integrity violation) rejects the file: loading it again cannot succeed. Anything else
 /// (connection, server, locks) is worth a retry.
-fn failure(error: tokio_postgres::Error) -> SinkFailure {
-    let class = error
+fn failure(error: tokio_postgres::Error) -> SinkError {
+    let refused = error
         .as_db_error()
-        .map(|db| db.code().code().get(..2).unwrap_or("").to_owned());
-    match class.as_deref() {
-        Some("22" | "23") => SinkFailure::Source(SourceError::Decode(DecodeError::Database(
-            pg_error(error).0,
-        ))),
-        _ => SinkFailure::Database(pg_error(error)),
+        .is_some_and(|db| matches!(db.code().code().get(..2), Some("22" | "23")));
+    let error = DbError::postgres(error);
+    if refused {
+        ContentRefused(error).into()
+    } else {
+        error.into()
     }
 }
 
-/// tokio-postgres prints "db error" for server errors; the server's message is the useful part.
-fn pg_error(error: tokio_postgres::Error) -> SinkError {
-    match error.as_db_error() {
-        Some(db) => db_error(format!("{}: {}", db.code().code(), db.message())),
-        None => chained(&error),
-    }
+/// A failure beside the driver's own (applying migrations, encoding a batch for COPY).
+fn other(error: impl std::error::Error + Send + Sync + 'static) -> DbError {
+    DbError::new(format!("PostgreSQL: {error}"), error)
 }
 
 impl PostgresSink {
@@ -64,13 +49,11 @@ impl PostgresSink {
         }
     }
 
-    async fn client(&self) -> Result<deadpool_postgres::Object, SinkError> {
-        let mut client = self.pool.get().await.map_err(|e| chained(&e))?;
+    async fn client(&self) -> Result<deadpool_postgres::Object, DbError> {
+        let mut client = self.pool.get().await.map_err(DbError::pool)?;
         if self.migrate {
             self.migrated
-                .get_or_try_init(|| async {
-                    migrate(&mut client).await.map(|_| ()).map_err(db_error)
-                })
+                .get_or_try_init(|| async { migrate(&mut client).await.map(|_| ()).map_err(other) })
                 .await?;
         }
         Ok(client)
@@ -82,16 +65,16 @@ impl Sink for PostgresSink {
         &self,
         file: &FileInfo,
         rows: &mut R,
-    ) -> Result<LoadCounts, SinkFailure> {
+    ) -> Result<LoadCounts, SinkError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_error)?;
+        let tx = client.transaction().await.map_err(DbError::postgres)?;
         tx.batch_execute(&create_staging_table())
             .await
-            .map_err(pg_error)?;
+            .map_err(DbError::postgres)?;
         let copy = tx
             .copy_in::<_, Bytes>(&copy_statement())
             .await
-            .map_err(pg_error)?;
+            .map_err(DbError::postgres)?;
         futures::pin_mut!(copy);
         let mut total = 0u64;
         let mut buffer = Vec::with_capacity(64 * 1024);
@@ -99,7 +82,7 @@ impl Sink for PostgresSink {
         // the transaction (which rolls back): nothing of the file is stored.
         while let Some(batch) = rows.next_batch().await? {
             buffer.clear();
-            encode_rows_into(&batch, &mut buffer).map_err(db_error)?;
+            encode_rows_into(&batch, &mut buffer).map_err(other)?;
             total += batch.len() as u64;
             copy.send(Bytes::copy_from_slice(&buffer))
                 .await
@@ -117,13 +100,13 @@ impl Sink for PostgresSink {
             already_present: total - inserted,
         };
         insert_run(&*tx, file, RunStatus::Loaded, Some(counts), None).await?;
-        tx.commit().await.map_err(pg_error)?;
+        tx.commit().await.map_err(DbError::postgres)?;
         Ok(counts)
     }
 
     async fn record_run(&self, run: &RunRecord) -> Result<(), SinkError> {
         let client = self.client().await?;
-        insert_run(&**client, &run.file, run.status, None, Some(&run.error)).await
+        Ok(insert_run(&**client, &run.file, run.status, None, Some(&run.error)).await?)
     }
 }
 
@@ -133,7 +116,7 @@ async fn insert_run(
     status: RunStatus,
     counts: Option<LoadCounts>,
     error: Option<&str>,
-) -> Result<(), SinkError> {
+) -> Result<(), DbError> {
     let count = |value: Option<u64>| value.map(|v| v as i32);
     let rejected = counts.map(|_| 0i32);
     client
@@ -154,6 +137,6 @@ async fn insert_run(
             ],
         )
         .await
-        .map_err(pg_error)?;
+        .map_err(DbError::postgres)?;
     Ok(())
 }

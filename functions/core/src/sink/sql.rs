@@ -93,55 +93,13 @@ INSERT INTO ingest_runs (slot_at, dataset, s3_key, status, rows_in_file, rows_in
 VALUES (:slot_at, :dataset, :s3_key, :status, :rows_in_file, :rows_inserted, :rows_present,
         :rows_rejected, :credits, :error, :started_at)";
 
-/// Rewrites `:name` parameters as `$1, $2, …` in order of first appearance, for
-/// tokio-postgres. Statements here hold no string literals or `::` casts, which keeps the
-/// rewrite a plain scan.
-pub fn numbered(sql: &str) -> String {
-    numbered_with_names(sql).0
-}
-
-/// `numbered`, and the names in the order of their numbers (`$1` is the first).
-pub fn numbered_with_names(sql: &str) -> (String, Vec<&str>) {
-    let mut names: Vec<&str> = Vec::new();
-    let mut out = String::with_capacity(sql.len());
-    let mut rest = sql;
-    while let Some(at) = rest.find(':') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        let length = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
-        if length == 0 {
-            out.push(':');
-            rest = after;
-            continue;
-        }
-        let name = &after[..length];
-        let index = match names.iter().position(|n| *n == name) {
-            Some(index) => index,
-            None => {
-                names.push(name);
-                names.len() - 1
-            }
-        };
-        out.push_str(&format!("${}", index + 1));
-        rest = &after[length..];
-    }
-    out.push_str(rest);
-    (out, names)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::sql::numbered;
 
     #[test]
-    fn named_parameters_become_numbered_in_order_of_first_use() {
-        assert_eq!(
-            numbered("VALUES (:a, :b, :a) -- :b"),
-            "VALUES ($1, $2, $1) -- $2"
-        );
+    fn the_load_statements_number_their_parameters() {
         assert_eq!(numbered(&insert_quotes()).matches("$1").count(), 1);
         assert!(numbered(INSERT_RUN).contains("$11"));
     }

@@ -2,7 +2,7 @@
 //! (`DATABASE_URL`, or `DB_HOST`/`DB_NAME`/`DB_SECRET_ARN`). `BUCKET_NAME` is not needed.
 
 use coinlake::config::LoadConfig;
-use coinlake::db::{migrate, open_pool};
+use coinlake::db::{migrate, Database};
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -31,7 +31,7 @@ async fn run() -> Result<Vec<String>, Box<dyn std::error::Error>> {
         _ => std::env::var(name).ok(),
     })?;
     let sdk = coinlake::aws::load_sdk_config().await;
-    let pool = open_pool(&config.sink, 1, &sdk).await?;
+    let pool = Database::open(&config.sink, 1, &sdk).await?.into_pool()?;
     let mut client = pool.get().await?;
     Ok(migrate(&mut client).await?.applied)
 }

@@ -261,8 +261,9 @@ async fn a_pooled_connection_keeps_working_while_a_new_one_logs_in_with_the_rota
     let (logs, _guard) = capture();
     let world = Rotating::new("first-pw-1d9e").await;
     let config = world.config(2);
-    let pool = coinlake::db::open_pool(&config.sink, 2, &world.bucket.sdk)
+    let pool = coinlake::db::Database::open(&config.sink, 2, &world.bucket.sdk)
         .await
+        .and_then(coinlake::db::Database::into_pool)
         .expect("pool");
     assert_eq!(pool.max_size(), 2);
     let held = pool.get().await.expect("first connection");

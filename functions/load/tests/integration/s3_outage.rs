@@ -24,7 +24,7 @@ fn assert_read_failed(result: Result<load::handler::LoadResponse, HandlerError>,
     };
     assert_eq!(failures.len(), 1);
     let failure = &failures[0];
-    assert_eq!(failure.kind(), "S3ReadFailed", "{failure}");
+    assert_eq!(failure.kind().as_str(), "S3ReadFailed", "{failure}");
     assert!(failure.is_transient(), "a read failure is worth a retry");
     assert!(failure.to_string().contains(key), "{failure}");
 }
