@@ -139,11 +139,12 @@ impl<S: ObjectStore> Ingest<S> {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, self.store.put(&key, body, meta)).await {
             Ok(written) => written.map_err(|source| IngestError::Store { slot, source })?,
-            Err(_) => {
+            Err(elapsed) => {
                 let source = StoreError {
                     bucket: self.store.bucket().to_owned(),
                     key: key.clone(),
                     reason: "the write did not finish before the invocation's deadline".to_owned(),
+                    source: Box::new(elapsed),
                 };
                 return Err(IngestError::Store { slot, source });
             }

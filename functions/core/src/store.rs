@@ -12,12 +12,15 @@ pub struct ObjectMeta {
     pub metadata: Vec<(String, String)>,
 }
 
+/// `reason`: the cause and what lies beneath it, in one line (the SDK's own message says
+/// only "dispatch failure"); `source` is that cause, for code that needs more.
 #[derive(Debug, thiserror::Error)]
 #[error("could not write s3://{bucket}/{key}: {reason}")]
 pub struct StoreError {
     pub bucket: String,
     pub key: String,
     pub reason: String,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 pub trait ObjectStore: Send + Sync {
@@ -64,6 +67,7 @@ impl ObjectStore for S3Store {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+            source: Box::new(e),
         })?;
         Ok(())
     }
