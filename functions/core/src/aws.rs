@@ -34,8 +34,14 @@ pub fn rds_data_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_rdsda
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
+    /// `reason`: the SDK error and its causes in one line; `source`: that error. Neither
+    /// holds the secret's value: the read failed before there was one.
     #[error("could not read secret {secret_id}: {reason}")]
-    Read { secret_id: String, reason: String },
+    Read {
+        secret_id: String,
+        reason: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("secret {secret_id} has no SecretString (binary secrets are not supported)")]
     NotAString { secret_id: String },
     #[error("secret {secret_id} is empty")]
@@ -60,6 +66,7 @@ pub async fn read_secret(
         .map_err(|e| SecretError::Read {
             secret_id: secret_id.to_owned(),
             reason: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            source: Box::new(e),
         })?;
     let value = output
         .secret_string
