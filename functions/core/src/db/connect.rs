@@ -119,7 +119,7 @@ pub enum ConnectError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("could not create the connection pool: {0}")]
-    Pool(String),
+    Pool(#[source] deadpool_postgres::BuildError),
 }
 
 /// The user and password new connections log in with. Shared by the pool's connector and
@@ -223,8 +223,14 @@ pub struct DbPool {
 pub enum PoolGetError {
     #[error(transparent)]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// `reason`: the SQLSTATE and the server's message (the pool's own message says only
+    /// "db error"); `source`: the refusal itself.
     #[error("the database refused the credentials of secret {secret_arn} ({reason}), also after reading the secret again: make the secret and the database user's password agree")]
-    CredentialsRefused { secret_arn: String, reason: String },
+    CredentialsRefused {
+        secret_arn: String,
+        reason: String,
+        source: deadpool_postgres::PoolError,
+    },
     #[error("the database refused the credentials and secret {secret_arn} could not be read again: {source}")]
     SecretUnreadable {
         secret_arn: String,
@@ -276,6 +282,7 @@ impl DbPool {
                     return Err(PoolGetError::CredentialsRefused {
                         secret_arn: secret_arn.clone(),
                         reason,
+                        source: error,
                     });
                 }
                 tracing::warn!(
@@ -314,6 +321,7 @@ impl DbPool {
                 Some(reason) => Err(PoolGetError::CredentialsRefused {
                     secret_arn: secret_arn.clone(),
                     reason,
+                    source: error,
                 }),
                 None => Err(error.into()),
             },
@@ -348,9 +356,9 @@ pub fn connect_pool(
         ),
         SslMode::VerifyFull => {
             let ca = match &settings.ca_file {
-                Some(path) => Some(std::fs::read(path).map_err(|e| TlsError::CaFile {
+                Some(path) => Some(std::fs::read(path).map_err(|source| TlsError::CaFile {
                     path: path.clone(),
-                    reason: e.to_string(),
+                    source,
                 })?),
                 None => None,
             };
@@ -372,7 +380,7 @@ pub fn connect_pool(
         .wait_timeout(Some(Duration::from_secs(30)))
         .create_timeout(Some(Duration::from_secs(10)))
         .build()
-        .map_err(|e| ConnectError::Pool(e.to_string()))?;
+        .map_err(ConnectError::Pool)?;
     Ok(DbPool {
         pool,
         rotation: secret.map(|source| {

@@ -34,9 +34,14 @@ impl DbError {
     }
 
     /// No connection: the pool's "error creating a new object" only becomes actionable with
-    /// the TLS, network or login reason beneath it.
+    /// the TLS, network or login reason beneath it. A refused login already names its
+    /// SQLSTATE and the server's message: the pool's wrapping beneath it would repeat that.
     pub fn pool(error: PoolGetError) -> DbError {
-        DbError::new(format!("PostgreSQL: {}", error_chain(&error)), error)
+        let line = match &error {
+            PoolGetError::CredentialsRefused { .. } => error.to_string(),
+            _ => error_chain(&error),
+        };
+        DbError::new(format!("PostgreSQL: {line}"), error)
     }
 
     pub fn data_api(error: DataApiError) -> DbError {

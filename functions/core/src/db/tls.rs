@@ -15,12 +15,15 @@ pub const RDS_CA_BUNDLE: &[u8] = include_bytes!("../../certs/rds-ca-bundle.pem")
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("could not read the CA file {path}: {reason}")]
-    CaFile { path: String, reason: String },
+    #[error("could not read the CA file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the CA bundle holds no usable certificate ({0})")]
     NoCertificates(String),
     #[error("could not set up TLS: {0}")]
-    Setup(String),
+    Setup(#[source] rustls::Error),
 }
 
 /// A connector trusting the certificates in `ca_pem` (the RDS bundle when `None`).
@@ -42,7 +45,7 @@ pub fn tls_connector(ca_pem: Option<&[u8]>) -> Result<MakeRustlsConnect, TlsErro
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Setup(e.to_string()))?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
