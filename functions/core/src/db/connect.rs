@@ -108,6 +108,36 @@ mod tests {
             assert!(!is_loopback(host), "{host}");
         }
     }
+
+    #[test]
+    fn an_unreadable_ca_file_is_named_and_its_io_error_kept() {
+        let settings = DbSettings {
+            host: "db.example".to_owned(),
+            port: 5432,
+            dbname: "coinlake".to_owned(),
+            user: "coinlake".to_owned(),
+            password: None,
+            ssl_mode: SslMode::VerifyFull,
+            ca_file: Some("/nonexistent/coinlake-ca.pem".to_owned()),
+            pool_size: 1,
+        };
+        let Err(error) = connect_pool(&settings, None) else {
+            panic!("a missing CA file must not build a pool");
+        };
+        assert!(
+            error
+                .to_string()
+                .starts_with("could not read the CA file /nonexistent/coinlake-ca.pem: "),
+            "{error}"
+        );
+        let source =
+            std::error::Error::source(&error).and_then(|e| e.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound),
+            "{error:?}"
+        );
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
