@@ -297,7 +297,7 @@ impl CmcClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.transport_error(&e, timeout))?;
+            .map_err(|e| self.transport_error(e, timeout))?;
         let http = response.status().as_u16();
         let content_type = response
             .headers()
@@ -308,18 +308,18 @@ impl CmcClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(&e, timeout))?;
+            .map_err(|e| self.transport_error(e, timeout))?;
         parse_reply(http, &content_type, &body, &self.api_key)
     }
 
-    fn transport_error(&self, error: &reqwest::Error, timeout: Duration) -> CmcError {
+    fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> CmcError {
         if error.is_timeout() {
             return CmcError::Timeout {
                 timeout_ms: timeout.as_millis(),
             };
         }
         let mut reason = error.to_string();
-        let mut source = std::error::Error::source(error);
+        let mut source = std::error::Error::source(&error);
         while let Some(cause) = source {
             reason.push_str(": ");
             reason.push_str(&cause.to_string());
@@ -328,12 +328,15 @@ impl CmcClient {
         let reason = self.api_key.redact_from(&reason);
         // reqwest reports any failure while reading the body (a reset connection, a
         // truncated gzip stream) as a decode or body error: the network's fault, worth a retry.
-        if error.is_decode() || error.is_body() {
-            CmcError::Interrupted { reason }
+        let interrupted = error.is_decode() || error.is_body();
+        let source = error.without_url();
+        if interrupted {
+            CmcError::Interrupted { reason, source }
         } else {
             CmcError::Unreachable {
                 base_url: self.base_url.clone(),
                 reason,
+                source,
             }
         }
     }
@@ -422,6 +425,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!error.contains("fuzz-key"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_keeps_the_transport_error_as_the_source() {
+        // A port nothing listens on: the connection is refused at once.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let base_url = format!("http://{}", listener.local_addr().expect("its address"));
+        drop(listener);
+        let retry = RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            request_timeout: Duration::from_secs(5),
+        };
+        let client =
+            CmcClient::new(&base_url, Secret::new("transport-key"), retry).expect("client");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let error = client
+            .get(Endpoint::QuotesById(&[1]), "USD", deadline)
+            .await
+            .expect_err("nothing answers");
+        let CmcError::GaveUp { last, .. } = error else {
+            panic!("expected the retries to give up: {error}");
+        };
+        assert_eq!(last.kind(), "CmcUnreachable", "{last}");
+        let source = std::error::Error::source(last.as_ref()).expect("a source");
+        let transport = source
+            .downcast_ref::<reqwest::Error>()
+            .expect("the reqwest error");
+        assert!(transport.is_connect(), "{transport:?}");
+        assert!(
+            transport.url().is_none(),
+            "the URL stays in the message only"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! limits, server errors and timeouts; stop with a clear message when a quota is used up.
 //! (Error codes: https://coinmarketcap.com/api/documentation/v1/#section/Errors-and-Rate-Limits)
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum CmcError {
     #[error("CoinMarketCap rejected the API key (HTTP {http}, error {code}: {message}); set a valid key in CMC_API_KEY or the secret CMC_API_KEY_SECRET_ARN names")]
     Unauthorized {
@@ -46,11 +46,23 @@ pub enum CmcError {
     #[error("CoinMarketCap did not answer within {timeout_ms} ms")]
     Timeout { timeout_ms: u128 },
 
+    /// `reason`: the transport error and its causes in one line, the API key scrubbed;
+    /// `source`: that error without its URL. The key travels in a header, so what remains
+    /// (connect, TLS, DNS and I/O errors) cannot hold it, while a URL could hold whatever a
+    /// configuration put there.
     #[error("could not reach CoinMarketCap at {base_url}: {reason}")]
-    Unreachable { base_url: String, reason: String },
+    Unreachable {
+        base_url: String,
+        reason: String,
+        source: reqwest::Error,
+    },
 
+    /// `reason` and `source` as for [`CmcError::Unreachable`].
     #[error("the connection to CoinMarketCap broke while reading its answer: {reason}")]
-    Interrupted { reason: String },
+    Interrupted {
+        reason: String,
+        source: reqwest::Error,
+    },
 
     #[error("CoinMarketCap refused the request (HTTP {http}, error {code}: {message}); check CMC_IDS, CMC_SYMBOLS and CMC_CONVERT")]
     BadRequest {
@@ -231,8 +243,13 @@ mod tests {
             [true, true, true, true, false, false, false, false, false, false, true]
         );
         assert!(CmcError::Timeout { timeout_ms: 1 }.is_transient());
+        let transport = reqwest::Client::new()
+            .get("not a url")
+            .build()
+            .expect_err("a relative URL cannot be requested");
         assert!(CmcError::Interrupted {
-            reason: String::new()
+            reason: String::new(),
+            source: transport,
         }
         .is_transient());
         assert!(!CmcError::NoTimeLeft.is_transient());
