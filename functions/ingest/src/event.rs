@@ -17,12 +17,15 @@ pub enum Trigger {
     Manual,
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("unrecognised event: expected an EventBridge \"Scheduled Event\", {{\"scheduled_time\": \"<RFC 3339 time>\"}} or {{}}; got {0}")]
     Unrecognised(String),
     #[error("invalid EventBridge Scheduled Event: {0}")]
     InvalidRuleEvent(String),
+    /// The event does not have the Scheduled Event's shape at all.
+    #[error("invalid EventBridge Scheduled Event: {0}")]
+    MalformedRuleEvent(#[source] serde_json::Error),
     #[error("scheduled_time {0} is not an RFC 3339 time such as \"2024-06-01T12:35:00Z\"")]
     InvalidScheduledTime(String),
     #[error("slot {slot} is outside the years {first}-{last} that the Athena table's partition projection reads; nothing was fetched or written", first = SLOT_YEARS.start(), last = SLOT_YEARS.end())]
@@ -40,8 +43,8 @@ impl Trigger {
             return Ok(Trigger::Manual);
         }
         if object.contains_key("detail-type") {
-            let rule: EventBridgeEvent = serde_json::from_value(event.clone())
-                .map_err(|e| EventError::InvalidRuleEvent(e.to_string()))?;
+            let rule: EventBridgeEvent =
+                serde_json::from_value(event.clone()).map_err(EventError::MalformedRuleEvent)?;
             if rule.detail_type != "Scheduled Event" {
                 return Err(EventError::InvalidRuleEvent(format!(
                     "detail-type is {:?}, expected \"Scheduled Event\"",

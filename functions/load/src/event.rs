@@ -31,16 +31,23 @@ pub enum LoadEvent {
     },
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+/// The `Malformed*` variants: the event does not have the shape at all, and serde says why.
+#[derive(Debug, thiserror::Error)]
 pub enum EventError {
     #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\") or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
     Unrecognised(String),
     #[error("invalid S3 notification: {0}")]
     InvalidS3Event(String),
+    #[error("invalid S3 notification: {0}")]
+    MalformedS3Event(#[source] serde_json::Error),
     #[error("invalid EventBridge S3 event: {0}")]
     InvalidEventBridge(String),
+    #[error("invalid EventBridge S3 event: {0}")]
+    MalformedEventBridge(#[source] serde_json::Error),
     #[error("invalid replay event: {0}")]
     InvalidReplay(String),
+    #[error("invalid replay event: {0}")]
+    MalformedReplay(#[source] serde_json::Error),
 }
 
 #[derive(Deserialize)]
@@ -112,8 +119,8 @@ impl LoadEvent {
             return parse_bridge(event);
         }
         if let Some(replay) = object.get("replay") {
-            let request: ReplayRequest = serde_json::from_value(replay.clone())
-                .map_err(|e| EventError::InvalidReplay(e.to_string()))?;
+            let request: ReplayRequest =
+                serde_json::from_value(replay.clone()).map_err(EventError::MalformedReplay)?;
             let dataset = Dataset::parse(&request.dataset).ok_or_else(|| {
                 EventError::InvalidReplay(format!(
                     "unknown dataset {:?}; expected \"quotes\"",
@@ -140,7 +147,7 @@ impl LoadEvent {
 fn parse_notification(event: &Value) -> Result<LoadEvent, EventError> {
     let invalid = EventError::InvalidS3Event;
     let notification: Notification =
-        serde_json::from_value(event.clone()).map_err(|e| invalid(e.to_string()))?;
+        serde_json::from_value(event.clone()).map_err(EventError::MalformedS3Event)?;
     let mut objects = Vec::new();
     for (index, record) in notification.records.into_iter().enumerate() {
         // Without its type a record could be a deletion: loading it would be a guess.
@@ -175,7 +182,7 @@ fn parse_notification(event: &Value) -> Result<LoadEvent, EventError> {
 fn parse_bridge(event: &Value) -> Result<LoadEvent, EventError> {
     let invalid = EventError::InvalidEventBridge;
     let bridge: BridgeEvent =
-        serde_json::from_value(event.clone()).map_err(|e| invalid(e.to_string()))?;
+        serde_json::from_value(event.clone()).map_err(EventError::MalformedEventBridge)?;
     let Some(detail_type) = bridge.detail_type else {
         return Err(invalid("no \"detail-type\"".to_owned()));
     };
