@@ -23,6 +23,12 @@ python_tools=$!
 
 say "cargo fmt --check"
 cargo fmt --all --check
+say "cargo hakari: functions/workspace-hack unifies every dependency's features"
+cargo hakari generate --diff >/dev/null || { say "functions/workspace-hack is out of date: run cargo hakari generate && cargo hakari manage-deps"; exit 1; }
+case "$(cargo hakari manage-deps --dry-run 2>&1)" in
+  *"no operations to perform"*) ;;
+  *) say "a member does not depend on workspace-hack: run cargo hakari manage-deps"; exit 1 ;;
+esac
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
