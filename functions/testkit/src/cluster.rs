@@ -206,6 +206,22 @@ impl EphemeralCluster {
     pub fn url(&self, host: &str) -> String {
         format!("postgres://postgres@{host}:{}/postgres", self.port)
     }
+
+    /// A superuser connection over TCP (trusted even after `require_passwords`), for the
+    /// test to create the roles and databases it then logs in to with passwords.
+    pub async fn admin(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(
+            &format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres",
+                self.port
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("superuser connection to the test's cluster");
+        tokio::spawn(connection);
+        client
+    }
 }
 
 fn set_mode(path: &Path, mode: u32) {

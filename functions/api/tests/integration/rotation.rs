@@ -15,16 +15,7 @@ async fn a_rotated_password_is_read_again_once_and_the_next_request_is_answered(
     let bucket = TestBucket::new().await;
     let cluster = EphemeralCluster::start(None);
     cluster.require_passwords();
-    let (admin, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            cluster.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("admin connection");
-    tokio::spawn(connection);
+    let admin = cluster.admin().await;
     let role = format!("coinlake_api_rotation_{}", std::process::id());
     for statement in [
         format!("CREATE ROLE {role} LOGIN CREATEROLE PASSWORD 'first-pw-5a7e'"),

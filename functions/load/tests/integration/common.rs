@@ -85,6 +85,16 @@ impl World {
         self.bucket.put_snapshot(utc(slot), rows).await
     }
 
+    /// The snapshot of `slot` with one row: BTC at `price`, last updated a minute before the
+    /// slot, as CMC reports a coin between two polls; returns the key.
+    pub async fn put_btc(&self, slot: &str, price: &str) -> String {
+        let updated = (utc(slot) - chrono::TimeDelta::minutes(1))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        self.put_snapshot(slot, &[quote(1, "BTC", price, &updated, slot)])
+            .await
+    }
+
     /// Applies the migrations, as the first load would.
     pub async fn migrate(&self) {
         let mut client = self.db.client().await;

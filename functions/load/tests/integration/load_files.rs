@@ -78,18 +78,7 @@ async fn a_file_loads_and_loading_it_again_inserts_nothing() {
 async fn two_slots_carrying_the_same_cmc_update_insert_it_once() {
     // GIVEN CMC had not updated BTC between the 12:35 and 12:40 snapshots
     let world = World::new().await;
-    let first = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "100",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
+    let first = world.put_btc("2024-06-01T12:35:00Z", "100").await;
     let second = world
         .put_snapshot(
             "2024-06-01T12:40:00Z",
@@ -185,18 +174,7 @@ async fn assets_follow_the_newest_sighting_even_when_files_arrive_out_of_order()
     );
     renamed.name = "Bitcoin (renamed)".to_owned();
     let newer = world.put_snapshot("2024-06-01T12:40:00Z", &[renamed]).await;
-    let older = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
+    let older = world.put_btc("2024-06-01T12:35:00Z", "1").await;
     let app = world.app(&[]).await;
 
     load::handle(&app, s3_event(&world.bucket.name, &[&newer]))
@@ -255,30 +233,8 @@ async fn the_sample_events_parse() {
 async fn a_connection_the_server_closed_between_invocations_is_replaced() {
     // GIVEN a warm function whose pooled connection the server then terminates
     let world = World::new().await;
-    let first = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
-    let second = world
-        .put_snapshot(
-            "2024-06-01T12:40:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "2",
-                "2024-06-01T12:39:00Z",
-                "2024-06-01T12:40:00Z",
-            )],
-        )
-        .await;
+    let first = world.put_btc("2024-06-01T12:35:00Z", "1").await;
+    let second = world.put_btc("2024-06-01T12:40:00Z", "2").await;
     let app = world.app(&[]).await;
     load::handle(&app, s3_event(&world.bucket.name, &[&first]))
         .await
@@ -340,30 +296,8 @@ async fn a_coin_without_a_slug_loads_with_an_empty_one() {
 async fn a_bare_notification_and_an_eventbridge_event_each_load_their_object() {
     // GIVEN two snapshots in S3
     let world = World::new().await;
-    let first = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
-    let second = world
-        .put_snapshot(
-            "2024-06-01T12:40:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "2",
-                "2024-06-01T12:39:00Z",
-                "2024-06-01T12:40:00Z",
-            )],
-        )
-        .await;
+    let first = world.put_btc("2024-06-01T12:35:00Z", "1").await;
+    let second = world.put_btc("2024-06-01T12:40:00Z", "2").await;
     let app = world.app(&[]).await;
 
     // WHEN the first arrives as a notification with nothing but type, bucket and key (no

@@ -57,18 +57,7 @@ async fn invalid_files_are_rejected_whole_and_leave_the_database_as_it_was() {
     for (case, body, expected) in cases {
         // GIVEN a database that already holds a loaded snapshot
         let world = World::new().await;
-        let good = world
-            .put_snapshot(
-                "2024-06-01T12:35:00Z",
-                &[quote(
-                    1,
-                    "BTC",
-                    "99",
-                    "2024-06-01T12:34:00Z",
-                    "2024-06-01T12:35:00Z",
-                )],
-            )
-            .await;
+        let good = world.put_btc("2024-06-01T12:35:00Z", "99").await;
         let app = world.app(&[]).await;
         load::handle(&app, s3_event(&world.bucket.name, &[&good]))
             .await
@@ -193,30 +182,8 @@ async fn a_missing_object_is_a_clear_error_and_recorded() {
 async fn an_unreachable_database_fails_the_invocation_and_a_replay_recovers_exactly_once() {
     // GIVEN two snapshots written while the database was down
     let world = World::new().await;
-    let a = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
-    let b = world
-        .put_snapshot(
-            "2024-06-02T00:00:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "2",
-                "2024-06-01T23:59:00Z",
-                "2024-06-02T00:00:00Z",
-            )],
-        )
-        .await;
+    let a = world.put_btc("2024-06-01T12:35:00Z", "1").await;
+    let b = world.put_btc("2024-06-02T00:00:00Z", "2").await;
     let closed_port = testkit::free_port();
     let down = world
         .app(&[(

@@ -67,18 +67,7 @@ async fn a_replay_loads_each_day_and_reports_counts_per_day() {
 #[tokio::test]
 async fn a_rejected_file_is_listed_and_the_rest_of_the_replay_completes() {
     let world = World::new().await;
-    let good = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
+    let good = world.put_btc("2024-06-01T12:35:00Z", "1").await;
     let bad = "raw/quotes/year=2024/month=06/day=01/quotes_2024-06-01_12-40-00.csv";
     world.bucket.put_object(bad, "slot_at,cmc_id\n").await;
     let app = world.app(&[]).await;

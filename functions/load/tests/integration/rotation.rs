@@ -34,16 +34,7 @@ impl Rotating {
         let bucket = TestBucket::new().await;
         let cluster = EphemeralCluster::start(None);
         cluster.require_passwords();
-        let (admin, connection) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                cluster.port
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("admin connection");
-        tokio::spawn(connection);
+        let admin = cluster.admin().await;
         let role = format!(
             "coinlake_rotation_{}_{}",
             std::process::id(),

@@ -12,18 +12,7 @@ const PASSWORD: &str = "pw-7f3a9c1e-do-not-log";
 async fn the_database_password_never_reaches_logs_or_errors() {
     let (logs, _guard) = testkit::logs::capture();
     let world = World::new().await;
-    let key = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
+    let key = world.put_btc("2024-06-01T12:35:00Z", "1").await;
     let closed_port = testkit::free_port();
     let mut seen = Vec::new();
     for url in [

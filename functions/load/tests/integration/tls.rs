@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use common::{quote, s3_event, World};
+use common::{s3_event, World};
 use lambda_runtime::Diagnostic;
 use testkit::cluster::{EphemeralCluster, TestCa};
 use testkit::{TestBucket, TestDatabase};
@@ -25,18 +25,7 @@ async fn verify_full_accepts_only_a_server_signed_by_the_trusted_ca_under_the_ri
         bucket: TestBucket::new().await,
         db: TestDatabase::new().await,
     };
-    let key = world
-        .put_snapshot(
-            "2024-06-01T12:35:00Z",
-            &[quote(
-                1,
-                "BTC",
-                "1",
-                "2024-06-01T12:34:00Z",
-                "2024-06-01T12:35:00Z",
-            )],
-        )
-        .await;
+    let key = world.put_btc("2024-06-01T12:35:00Z", "1").await;
     let dir = std::env::temp_dir().join(format!("coinlake-tls-{}", world.bucket.name));
     std::fs::create_dir_all(&dir).unwrap();
     let trusted = write_pem(&dir, "ca.pem", &ca.cert_pem());
