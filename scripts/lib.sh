@@ -65,17 +65,21 @@ ensure_tools() {
   ensure_python_tools
 }
 
+# cargo-hakari, pinned: scripts/test.sh checks functions/workspace-hack is in step with the
+# dependencies (.config/hakari.toml). Only the checks need it, not running the pipeline.
 CARGO_HAKARI_VERSION=0.9.39
+ensure_hakari() {
+  if ! cargo hakari --version 2>/dev/null | grep -q " $CARGO_HAKARI_VERSION\$"; then
+    say "installing cargo-hakari $CARGO_HAKARI_VERSION"
+    cargo install cargo-hakari --version "$CARGO_HAKARI_VERSION" --locked
+  fi
+}
+
 ensure_rust_tools() {
   command -v cargo >/dev/null || { say "Rust is required: install it with rustup (https://rustup.rs)"; return 1; }
   if ! cargo nextest --version >/dev/null 2>&1; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked
-  fi
-  # Keeps functions/workspace-hack in step with the dependencies (.config/hakari.toml).
-  if ! cargo hakari --version 2>/dev/null | grep -q " $CARGO_HAKARI_VERSION\$"; then
-    say "installing cargo-hakari $CARGO_HAKARI_VERSION"
-    cargo install cargo-hakari --version "$CARGO_HAKARI_VERSION" --locked
   fi
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
   # sam build cross-compiles for arm64 (the template's default architecture).

@@ -14,6 +14,7 @@ cd "$ROOT"
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 ensure_rust_tools
+ensure_hakari
 ensure_postgres
 # The Python tools (a minute or more of unpacking wheels into fresh venvs) install while
 # clippy compiles; nothing before the tests needs them.
