@@ -433,16 +433,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
             expected.insert(format!("{}|{}|{}", fields[1], fields[21], fields[7]));
         }
     }
-    let (client, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user=postgres dbname=postgres",
-            cluster.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .unwrap();
-    tokio::spawn(connection);
+    let client = cluster.admin().await;
     let stored: Vec<String> = client
         .query("SELECT format('%s|%s|%s', cmc_id, to_char(last_updated AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS'), price) FROM quotes", &[])
         .await
