@@ -210,15 +210,30 @@ impl EphemeralCluster {
     /// A superuser connection over TCP (trusted even after `require_passwords`), for the
     /// test to create the roles and databases it then logs in to with passwords.
     pub async fn admin(&self) -> tokio_postgres::Client {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname=postgres",
-                self.port
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("superuser connection to the test's cluster");
+        self.connect("postgres", None, "postgres").await
+    }
+
+    /// A plaintext TCP connection to `dbname` as `user`, with `password` when the role
+    /// needs one (every role but `postgres` after `require_passwords`).
+    pub async fn connect(
+        &self,
+        user: &str,
+        password: Option<&str>,
+        dbname: &str,
+    ) -> tokio_postgres::Client {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(self.port)
+            .user(user)
+            .dbname(dbname);
+        if let Some(password) = password {
+            config.password(password);
+        }
+        let (client, connection) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {dbname} as {user}: {e}"));
         tokio::spawn(connection);
         client
     }

@@ -23,16 +23,7 @@ async fn a_rotated_password_is_read_again_once_and_the_next_request_is_answered(
     ] {
         admin.batch_execute(&statement).await.expect(&statement);
     }
-    let (mut owner, connection) = tokio_postgres::connect(
-        &format!(
-            "host=127.0.0.1 port={} user={role} password=first-pw-5a7e dbname={role}",
-            cluster.port
-        ),
-        tokio_postgres::NoTls,
-    )
-    .await
-    .expect("owner connection");
-    tokio::spawn(connection);
+    let mut owner = cluster.connect(&role, Some("first-pw-5a7e"), &role).await;
     coinlake::db::migrate(&mut owner).await.expect("migrate");
     drop(owner);
     let secrets = aws_sdk_secretsmanager::Client::new(&bucket.sdk);

@@ -134,17 +134,9 @@ impl Rotating {
     }
 
     async fn stored_quotes(&self) -> i64 {
-        let (client, connection) = tokio_postgres::connect(
-            &format!(
-                "host=127.0.0.1 port={} user=postgres dbname={}",
-                self.cluster.port, self.role
-            ),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect as postgres");
-        tokio::spawn(connection);
-        client
+        self.cluster
+            .connect("postgres", None, &self.role)
+            .await
             .query_one("SELECT count(*) FROM quotes", &[])
             .await
             .expect("count quotes")
