@@ -17,7 +17,7 @@ pub use connect::{
     SslMode,
 };
 pub use error::DbError;
-pub use migrate::{migrate, MigrateError, MigrationReport};
+pub use migrate::{migrate, migrate_to, MigrateError, MigrationReport};
 use resolve::open_pool;
 pub use resolve::{resolve_settings, SettingsError};
 pub use settings::{PgConnection, SinkConfig};
