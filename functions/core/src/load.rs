@@ -128,6 +128,7 @@ pub struct DayCounts {
     pub loaded: u64,
     pub rows: u64,
     pub inserted: u64,
+    pub replaced: u64,
     pub already_present: u64,
     pub failed: u64,
 }
@@ -220,6 +221,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     key,
                     rows = counts.rows,
                     inserted = counts.inserted,
+                    replaced = counts.replaced,
                     already_present = counts.already_present,
                     "file loaded"
                 );
@@ -339,6 +341,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     counts.loaded += 1;
                     counts.rows += loaded.rows;
                     counts.inserted += loaded.inserted;
+                    counts.replaced += loaded.replaced;
                     counts.already_present += loaded.already_present;
                 }
                 Ok(LoadOutcome::Ignored { .. }) => {}
@@ -358,6 +361,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             total.loaded += day.loaded;
             total.rows += day.rows;
             total.inserted += day.inserted;
+            total.replaced += day.replaced;
             total.already_present += day.already_present;
             total.failed += day.failed;
         }

@@ -154,6 +154,27 @@ pub fn market() -> Vec<Q> {
     ]
 }
 
+/// BTC updated at 23:45 (seen by the 23:50 slot) and at 23:50, an update still current at
+/// midnight: seen by the 23:55 slot and again by 00:00, a slot of the next UTC day, so
+/// stored once per day.
+pub fn midnight_market() -> Vec<Q> {
+    let btc = |price, updated, slot| Q {
+        id: 1,
+        symbol: "BTC",
+        currency: "USD",
+        rank: Some(1),
+        price,
+        updated,
+        slot,
+        change_24h: None,
+    };
+    vec![
+        btc("67000", "2024-05-31T23:45:00Z", "2024-05-31T23:50:00Z"),
+        btc("67200", "2024-05-31T23:50:00Z", "2024-05-31T23:55:00Z"),
+        btc("67200", "2024-05-31T23:50:00Z", "2024-06-01T00:00:00Z"),
+    ]
+}
+
 impl World {
     /// A migrated database holding `market()`, with the 13:00 file recorded as loaded.
     pub async fn new() -> World {
@@ -187,8 +208,15 @@ impl World {
         for q in quotes {
             client
                 .execute(
-                    "INSERT INTO quotes (cmc_id, quote_currency, last_updated, slot_at, symbol, name, slug, cmc_rank, price, percent_change_1h, percent_change_24h, market_cap, volume_24h, ingested_at, s3_key)
-                     VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5, $5 || ' coin', lower($5), $6, $7::text::numeric, '0.1', $8::text::numeric, '1000000.5', '2000', $4::text::timestamptz, 'raw/quotes/fixture.csv')",
+                    "SELECT ensure_quotes_partition(timezone('UTC', $1::text::timestamptz)::date)",
+                    &[&q.slot],
+                )
+                .await
+                .expect("partition of the quote's month");
+            client
+                .execute(
+                    "INSERT INTO quotes (cmc_id, quote_currency, last_updated, observed_on, slot_at, symbol, name, slug, cmc_rank, price, percent_change_1h, percent_change_24h, market_cap, volume_24h, ingested_at, s3_key)
+                     VALUES ($1, $2, $3::text::timestamptz, timezone('UTC', $4::text::timestamptz)::date, $4::text::timestamptz, $5, $5 || ' coin', lower($5), $6, $7::text::numeric, '0.1', $8::text::numeric, '1000000.5', '2000', $4::text::timestamptz, 'raw/quotes/fixture.csv')",
                     &[&q.id, &q.currency, &q.updated, &q.slot, &q.symbol, &q.rank, &q.price, &q.change_24h],
                 )
                 .await

@@ -1,6 +1,6 @@
 //! `GET /api/history` and `/api/history.csv`: candles from the analytics views.
 
-use crate::common::{get, World};
+use crate::common::{get, midnight_market, World};
 use serde_json::json;
 
 #[tokio::test]
@@ -151,4 +151,47 @@ async fn unknown_assets_are_404_and_bad_parameters_400_with_the_reason() {
         let error = answer.json()["error"].as_str().unwrap().to_owned();
         assert!(error.contains(reason), "{target}: {error}");
     }
+}
+
+#[tokio::test]
+async fn an_update_observed_on_both_sides_of_midnight_is_one_sample() {
+    // GIVEN BTC's 23:45 update, and its 23:50 update stored for 05-31 and again for 06-01
+    let world = World::empty().await;
+    world.insert(&midnight_market()).await;
+    let app = world.app(&[]).await;
+
+    // WHEN its five-minute and daily candles of those days are asked for
+    let five_minutes = get(
+        &app,
+        "/api/history?symbol=BTC&interval=5m&from=2024-05-31&to=2024-06-01",
+    )
+    .await
+    .json();
+    let daily = get(
+        &app,
+        "/api/history?symbol=BTC&interval=1d&from=2024-05-31&to=2024-06-01",
+    )
+    .await
+    .json();
+
+    // THEN each update is one sample, in the bucket of its update time
+    let candles = |body: &serde_json::Value| -> Vec<String> {
+        body["candles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| format!("{}|{}|{}|{}", c["t"], c["open"], c["close"], c["samples"]))
+            .collect()
+    };
+    assert_eq!(
+        candles(&five_minutes),
+        [
+            r#""2024-05-31T23:45:00Z"|"67000"|"67000"|1"#,
+            r#""2024-05-31T23:50:00Z"|"67200"|"67200"|1"#,
+        ]
+    );
+    assert_eq!(
+        candles(&daily),
+        [r#""2024-05-31T00:00:00Z"|"67000"|"67200"|2"#]
+    );
 }

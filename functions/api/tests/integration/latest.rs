@@ -1,6 +1,6 @@
 //! `GET /api/latest`: the newest quote of every asset in the current market.
 
-use crate::common::{get, World};
+use crate::common::{get, midnight_market, World};
 use serde_json::json;
 
 #[tokio::test]
@@ -104,4 +104,22 @@ async fn the_sample_function_url_event_gets_the_latest_prices() {
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["currency"], "USD");
     assert_eq!(body["assets"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_update_observed_on_both_sides_of_midnight_is_listed_once_as_first_seen() {
+    // GIVEN BTC's newest update (23:50) stored for 05-31 (slot 23:55) and 06-01 (slot 00:00)
+    let world = World::empty().await;
+    world.insert(&midnight_market()).await;
+    let app = world.app(&[]).await;
+
+    // WHEN the latest prices are asked for
+    let body = get(&app, "/api/latest").await.json();
+
+    // THEN BTC appears once, with the slot that saw the update first
+    let assets = body["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), 1, "{body}");
+    assert_eq!(assets[0]["price"], "67200");
+    assert_eq!(assets[0]["last_updated"], "2024-05-31T23:50:00Z");
+    assert_eq!(assets[0]["slot_at"], "2024-05-31T23:55:00Z");
 }

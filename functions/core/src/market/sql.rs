@@ -8,7 +8,8 @@
 
 /// The newest quote of every asset seen within a day of the newest snapshot in
 /// `:currency`, best rank first. Each asset's quote comes from one backward step on the
-/// `quotes` primary key instead of a scan of the whole history.
+/// `quotes` primary key instead of a scan of the whole history; an update observed on two
+/// UTC days is stored twice, and its first observation answers.
 pub const LATEST: &str = "\
 WITH newest AS (
     SELECT max(slot_at) AS slot_at FROM quotes WHERE quote_currency = :currency
@@ -23,7 +24,7 @@ FROM newest, assets a
 CROSS JOIN LATERAL (
     SELECT * FROM quotes q
     WHERE q.cmc_id = a.cmc_id AND q.quote_currency = :currency
-    ORDER BY q.last_updated DESC
+    ORDER BY q.last_updated DESC, q.slot_at
     LIMIT 1
 ) q
 WHERE a.last_seen >= newest.slot_at - CAST('1 day' AS interval)
@@ -37,7 +38,7 @@ SELECT CAST(a.cmc_id AS text), a.symbol
 FROM assets a
 LEFT JOIN LATERAL (
     SELECT q.cmc_rank FROM quotes q
-    WHERE q.cmc_id = a.cmc_id ORDER BY q.last_updated DESC LIMIT 1
+    WHERE q.cmc_id = a.cmc_id ORDER BY q.last_updated DESC, q.slot_at LIMIT 1
 ) r ON true
 WHERE upper(a.symbol) = upper(:symbol)
 ORDER BY a.last_seen DESC, r.cmc_rank ASC NULLS LAST, a.cmc_id

@@ -7,7 +7,8 @@
 //! rejects the file; a commit whose outcome is unknown is checked before it is reported.
 
 use super::sql::{
-    create_staging_table, insert_quotes, insert_staged_row, INSERT_RUN, UPSERT_ASSETS,
+    create_staging_table, insert_quotes, insert_staged_row, replace_quotes, ENSURE_PARTITIONS,
+    INSERT_RUN, UPSERT_ASSETS,
 };
 use super::{
     ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
@@ -146,21 +147,23 @@ impl DataApiSink {
             total += batch.len() as u64;
         }
         run(UPSERT_ASSETS).await.map_err(failure)?;
-        let inserted = self
-            .execute(
-                Some(tx),
-                tx.until,
-                &insert_quotes(),
-                vec![text_parameter("s3_key", &file.key)],
-            )
-            .await
-            .map_err(failure)?
-            .number_of_records_updated as u64;
-        let counts = LoadCounts {
-            rows: total,
-            inserted,
-            already_present: total.saturating_sub(inserted),
-        };
+        run(ENSURE_PARTITIONS).await.map_err(failure)?;
+        let mut affected = [0u64; 2];
+        for (count, sql) in affected.iter_mut().zip([insert_quotes(), replace_quotes()]) {
+            *count = self
+                .execute(
+                    Some(tx),
+                    tx.until,
+                    &sql,
+                    vec![text_parameter("s3_key", &file.key)],
+                )
+                .await
+                .map_err(failure)?
+                .number_of_records_updated
+                .max(0) as u64;
+        }
+        let [inserted, replaced] = affected;
+        let counts = LoadCounts::new(total, inserted, replaced);
         self.execute(
             Some(tx),
             tx.until,
@@ -359,6 +362,7 @@ fn run_parameters(
         text_parameter("status", status.as_str()),
         count("rows_in_file", counts.map(|c| c.rows)),
         count("rows_inserted", counts.map(|c| c.inserted)),
+        count("rows_replaced", counts.map(|c| c.replaced)),
         count("rows_present", counts.map(|c| c.already_present)),
         optional_long("rows_rejected", counts.map(|_| 0)),
         optional_long("credits", file.credits),

@@ -1,6 +1,7 @@
 //! Where loaded rows go: PostgreSQL over a TCP connection, or Aurora through the RDS Data
-//! API. Both load a file in one transaction, insert each real CMC update once, upsert the
-//! assets, and record the run in `ingest_runs`.
+//! API. Both load a file in one transaction, create the month partitions its rows need,
+//! store each real CMC update once per UTC day observed (the earliest slot of the day
+//! winning), upsert the assets, and record the run in `ingest_runs`.
 
 mod data_api;
 mod postgres;
@@ -32,15 +33,32 @@ pub struct FileInfo {
     pub deadline: Option<Instant>,
 }
 
-/// What loading one file did.
+/// What loading one file did: `rows` = `inserted` + `replaced` + `already_present`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LoadCounts {
     /// Rows in the file.
     pub rows: u64,
-    /// Rows that were new.
+    /// Rows whose CMC update was not yet stored for their UTC day.
     pub inserted: u64,
-    /// Rows whose CMC update was already stored (a reload, or another slot saw it).
+    /// Rows that took the place of a later slot's observation of the same update the same
+    /// day (a file loaded after a later one of its day).
+    pub replaced: u64,
+    /// Rows whose CMC update was already stored for their day from this or an earlier slot
+    /// (a reload, or an earlier slot of the day saw it).
     pub already_present: u64,
+}
+
+impl LoadCounts {
+    /// The counts of a file of `rows` rows of which `inserted` were stored and `replaced`
+    /// replaced a later observation; the rest were already present.
+    pub fn new(rows: u64, inserted: u64, replaced: u64) -> LoadCounts {
+        LoadCounts {
+            rows,
+            inserted,
+            replaced,
+            already_present: rows.saturating_sub(inserted + replaced),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,7 +1,11 @@
-//! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then one
-//! de-duplicating `INSERT … SELECT`, all in one transaction.
+//! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then the
+//! month partitions its rows need and the de-duplicating `INSERT … SELECT`s, all in one
+//! transaction.
 
-use super::sql::{copy_statement, create_staging_table, insert_quotes, INSERT_RUN, UPSERT_ASSETS};
+use super::sql::{
+    copy_statement, create_staging_table, insert_quotes, replace_quotes, ENSURE_PARTITIONS,
+    INSERT_RUN, UPSERT_ASSETS,
+};
 use super::{
     ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
@@ -90,15 +94,16 @@ impl Sink for PostgresSink {
         }
         copy.finish().await.map_err(failure)?;
         tx.execute(UPSERT_ASSETS, &[]).await.map_err(failure)?;
+        tx.execute(ENSURE_PARTITIONS, &[]).await.map_err(failure)?;
         let inserted = tx
             .execute(&numbered(&insert_quotes()), &[&file.key])
             .await
             .map_err(failure)?;
-        let counts = LoadCounts {
-            rows: total,
-            inserted,
-            already_present: total - inserted,
-        };
+        let replaced = tx
+            .execute(&numbered(&replace_quotes()), &[&file.key])
+            .await
+            .map_err(failure)?;
+        let counts = LoadCounts::new(total, inserted, replaced);
         insert_run(&*tx, file, RunStatus::Loaded, Some(counts), None).await?;
         tx.commit().await.map_err(DbError::postgres)?;
         Ok(counts)
@@ -129,6 +134,7 @@ async fn insert_run(
                 &status.as_str(),
                 &count(counts.map(|c| c.rows)),
                 &count(counts.map(|c| c.inserted)),
+                &count(counts.map(|c| c.replaced)),
                 &count(counts.map(|c| c.already_present)),
                 &rejected,
                 &file.credits.map(|c| c as i32),

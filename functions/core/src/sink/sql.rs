@@ -3,14 +3,18 @@
 use crate::schema::{ColumnType, QUOTE_COLUMNS};
 
 /// Per-session staging table the file's rows land in before the de-duplicating insert;
-/// emptied at every commit, gone with the session.
+/// emptied at every commit, gone with the session. `file_order` numbers the rows as they
+/// arrive (COPY and the Data API batches keep the file's order), so that of two rows for
+/// the same update in one file the first wins; the curated day object breaks that tie the
+/// same way.
 pub fn create_staging_table() -> String {
     let columns: Vec<String> = QUOTE_COLUMNS
         .iter()
         .map(|c| format!("{} {}", c.name, c.column_type.postgres()))
         .collect();
     format!(
-        "CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}) ON COMMIT DELETE ROWS",
+        "CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}, file_order bigint GENERATED ALWAYS AS IDENTITY) \
+         ON COMMIT DELETE ROWS",
         columns.join(", ")
     )
 }
@@ -39,8 +43,9 @@ pub fn column_list() -> String {
 }
 
 /// Assets seen in the staged file. Names and symbols follow the newest sighting, so
-/// replaying an old file never renames an asset back. Rows are locked in id order, and
-/// quotes after them in key order, so concurrent loads cannot deadlock.
+/// replaying an old file never renames an asset back. Rows are locked in id order, then
+/// the month partitions are made sure of, and quotes are locked after them in key order,
+/// so concurrent loads cannot deadlock.
 pub const UPSERT_ASSETS: &str = "\
 INSERT INTO assets AS a (cmc_id, symbol, name, slug, first_seen, last_seen)
 SELECT cmc_id,
@@ -63,14 +68,68 @@ WHERE excluded.first_seen < a.first_seen
    OR (excluded.last_seen = a.last_seen
        AND (excluded.symbol, excluded.name, excluded.slug) IS DISTINCT FROM (a.symbol, a.name, a.slug))";
 
-/// The staged rows not yet stored; `:s3_key` is the object key. Affects the inserted rows.
+/// The columns that, with `observed_on`, key a stored quote: one row per CMC update per
+/// UTC day observed.
+const UPDATE_KEY: [&str; 3] = ["cmc_id", "quote_currency", "last_updated"];
+
+const CONFLICT_KEY: &str = "(cmc_id, quote_currency, last_updated, observed_on)";
+
+/// Creates the partition of every month the staged rows fall in (by the UTC day of their
+/// slot) that does not exist yet. Run after the assets upsert and before anything touches
+/// `quotes`: creating a partition waits for every transaction holding a lock on `quotes`,
+/// then holds it exclusively until this load commits. A load holding a lock on `quotes` is
+/// past its assets upsert and never waits for a load that is not, so none of those the
+/// creator waits for can be waiting for it. Run first, it would hold the table while
+/// waiting for the asset rows of a load that waits for the table: a deadlock.
+pub const ENSURE_PARTITIONS: &str = "\
+SELECT count(*) FILTER (WHERE ensure_quotes_partition(month))
+FROM (SELECT DISTINCT CAST(date_trunc('month', timezone('UTC', slot_at)) AS date) AS month
+      FROM load_quotes) months";
+
+/// The staged rows as they are to be stored, one per CMC update and UTC day: the earliest
+/// slot of the day wins (the first in the file if one file holds the update twice), and
+/// rows come in key order so that concurrent loads lock them in the same order.
+fn staged_rows() -> String {
+    let columns = column_list();
+    format!(
+        "SELECT DISTINCT ON {CONFLICT_KEY} {columns}, observed_on, CAST(:s3_key AS text) \
+         FROM (SELECT *, CAST(timezone('UTC', slot_at) AS date) AS observed_on FROM load_quotes) staged \
+         ORDER BY cmc_id, quote_currency, last_updated, observed_on, slot_at, file_order"
+    )
+}
+
+/// Stores the staged rows whose update is not yet stored for their day; `:s3_key` is the
+/// object key. Affects the inserted rows.
 pub fn insert_quotes() -> String {
     let columns = column_list();
     format!(
-        "INSERT INTO quotes ({columns}, s3_key) \
-         SELECT {columns}, :s3_key FROM load_quotes \
-         ORDER BY cmc_id, quote_currency, last_updated \
-         ON CONFLICT (cmc_id, quote_currency, last_updated) DO NOTHING"
+        "INSERT INTO quotes ({columns}, observed_on, s3_key) {} \
+         ON CONFLICT {CONFLICT_KEY} DO NOTHING",
+        staged_rows()
+    )
+}
+
+/// Replaces each stored row that a staged row observed earlier the same day (an earlier
+/// slot loaded after a later one), every column taken from the earlier observation; run
+/// after [`insert_quotes`], whose rows it leaves alone. Affects the replaced rows. Run as a
+/// statement of its own, it sees rows that concurrent loads committed while the insert
+/// waited for them, and its `ON CONFLICT` re-checks the slot against the row as it is when
+/// locked: whatever the order files load in, the earliest slot stays.
+pub fn replace_quotes() -> String {
+    let columns = column_list();
+    let assignments: Vec<String> = QUOTE_COLUMNS
+        .iter()
+        .map(|c| c.name)
+        .filter(|name| !UPDATE_KEY.contains(name))
+        .chain(["s3_key", "loaded_at"])
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    format!(
+        "INSERT INTO quotes AS stored ({columns}, observed_on, s3_key) {} \
+         ON CONFLICT {CONFLICT_KEY} DO UPDATE SET {} \
+         WHERE excluded.slot_at < stored.slot_at",
+        staged_rows(),
+        assignments.join(", ")
     )
 }
 
@@ -88,10 +147,10 @@ pub fn insert_staged_row() -> String {
 }
 
 pub const INSERT_RUN: &str = "\
-INSERT INTO ingest_runs (slot_at, dataset, s3_key, status, rows_in_file, rows_inserted, rows_present,
-                         rows_rejected, credits, error, started_at)
-VALUES (:slot_at, :dataset, :s3_key, :status, :rows_in_file, :rows_inserted, :rows_present,
-        :rows_rejected, :credits, :error, :started_at)";
+INSERT INTO ingest_runs (slot_at, dataset, s3_key, status, rows_in_file, rows_inserted, rows_replaced,
+                         rows_present, rows_rejected, credits, error, started_at)
+VALUES (:slot_at, :dataset, :s3_key, :status, :rows_in_file, :rows_inserted, :rows_replaced,
+        :rows_present, :rows_rejected, :credits, :error, :started_at)";
 
 #[cfg(test)]
 mod tests {
@@ -101,7 +160,27 @@ mod tests {
     #[test]
     fn the_load_statements_number_their_parameters() {
         assert_eq!(numbered(&insert_quotes()).matches("$1").count(), 1);
-        assert!(numbered(INSERT_RUN).contains("$11"));
+        assert_eq!(numbered(&replace_quotes()).matches("$1").count(), 1);
+        assert!(!numbered(&replace_quotes()).contains("$2"));
+        assert!(numbered(INSERT_RUN).contains("$12"));
+        assert!(!numbered(ENSURE_PARTITIONS).contains('$'));
+    }
+
+    #[test]
+    fn a_replacement_takes_every_column_but_the_key_from_the_earlier_slot() {
+        let replace = replace_quotes();
+        for column in QUOTE_COLUMNS {
+            let assigned = replace.contains(&format!("{0} = excluded.{0}", column.name));
+            assert_eq!(
+                assigned,
+                !UPDATE_KEY.contains(&column.name),
+                "{}",
+                column.name
+            );
+        }
+        assert!(replace.contains("s3_key = excluded.s3_key"));
+        assert!(replace.contains("loaded_at = excluded.loaded_at"));
+        assert!(!replace.contains("observed_on = excluded"));
     }
 
     #[test]
@@ -113,6 +192,7 @@ mod tests {
                 column.column_type.postgres()
             )));
             assert!(insert_quotes().contains(column.name));
+            assert!(replace_quotes().contains(column.name));
             assert!(insert_staged_row().contains(&format!(":{}", column.name)));
         }
     }

@@ -43,11 +43,11 @@ async fn a_file_loads_and_loading_it_again_inserts_nothing() {
     let second = serde_json::to_value(&second).unwrap();
     assert_eq!(
         first,
-        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 2, "already_present": 0 }] })
+        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 2, "replaced": 0, "already_present": 0 }] })
     );
     assert_eq!(
         second,
-        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 0, "already_present": 2 }] })
+        json!({ "results": [{ "status": "loaded", "key": key, "rows": 2, "inserted": 0, "replaced": 0, "already_present": 2 }] })
     );
     assert_eq!(
         world.quotes_table().await,
@@ -145,8 +145,15 @@ async fn two_loaders_on_the_same_files_at_once_store_each_row_once_without_deadl
         y.unwrap();
     }
 
-    // THEN each CMC update is stored once and the runs account for every row
+    // THEN each CMC update is stored once, from the earlier slot, and the runs account for
+    // every row: inserted once; replaced once if the later file happened to load first
     assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 300);
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM quotes WHERE slot_at = '2024-06-01 12:35:00+00'")
+            .await,
+        300
+    );
     assert_eq!(world.scalar("SELECT count(*) FROM assets").await, 300);
     assert_eq!(
         world
@@ -154,9 +161,13 @@ async fn two_loaders_on_the_same_files_at_once_store_each_row_once_without_deadl
             .await,
         300
     );
+    let replaced = world
+        .scalar("SELECT sum(rows_replaced) FROM ingest_runs")
+        .await;
+    assert!(replaced == 0 || replaced == 300, "{replaced}");
     assert_eq!(
         world
-            .scalar("SELECT sum(rows_present) FROM ingest_runs")
+            .scalar("SELECT sum(rows_present + rows_replaced) FROM ingest_runs")
             .await,
         12 * 300 - 300
     );
@@ -327,7 +338,7 @@ async fn a_bare_notification_and_an_eventbridge_event_each_load_their_object() {
     for (result, key) in results.iter().zip([&first, &second]) {
         assert_eq!(
             result,
-            &json!({ "results": [{ "status": "loaded", "key": key, "rows": 1, "inserted": 1, "already_present": 0 }] })
+            &json!({ "results": [{ "status": "loaded", "key": key, "rows": 1, "inserted": 1, "replaced": 0, "already_present": 0 }] })
         );
     }
     assert_eq!(world.scalar("SELECT count(*) FROM quotes").await, 2);

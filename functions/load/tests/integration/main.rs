@@ -7,6 +7,7 @@ mod data_api_faults;
 mod load_files;
 mod load_rejections;
 mod migrations;
+mod observed_days;
 mod replay;
 mod rotation;
 mod s3_outage;

@@ -45,7 +45,7 @@ async fn a_replay_loads_each_day_and_reports_counts_per_day() {
     .unwrap();
 
     // THEN every file is loaded once and each day is accounted for
-    let day = |files: u64, loaded: u64, rows: u64, inserted: u64, present: u64| json!({ "files": files, "loaded": loaded, "rows": rows, "inserted": inserted, "already_present": present, "failed": 0 });
+    let day = |files: u64, loaded: u64, rows: u64, inserted: u64, present: u64| json!({ "files": files, "loaded": loaded, "rows": rows, "inserted": inserted, "replaced": 0, "already_present": present, "failed": 0 });
     assert_eq!(
         summary,
         json!({

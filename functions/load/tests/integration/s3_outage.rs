@@ -46,7 +46,7 @@ async fn assert_loaded_once(world: &World, app: &load::App, key: &str, count: u6
         .expect("the retry loads");
     assert_eq!(
         serde_json::to_value(response).unwrap(),
-        json!({ "results": [{ "status": "loaded", "key": key, "rows": count, "inserted": count, "already_present": 0 }] })
+        json!({ "results": [{ "status": "loaded", "key": key, "rows": count, "inserted": count, "replaced": 0, "already_present": 0 }] })
     );
     assert_eq!(
         world.scalar("SELECT count(*) FROM quotes").await,

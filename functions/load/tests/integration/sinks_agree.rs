@@ -109,8 +109,8 @@ async fn both_sinks_write_identical_tables_for_the_same_files() {
     );
     assert_eq!(world.quotes_table().await, mirror.quotes_table().await);
     assert_eq!(world.assets_table().await, mirror.assets_table().await);
-    let runs = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', s3_key, status, rows_in_file, rows_inserted, \
-                rows_present, rows_rejected, credits), ',' ORDER BY id) FROM ingest_runs";
+    let runs = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', s3_key, status, rows_in_file, rows_inserted, \
+                rows_replaced, rows_present, rows_rejected, credits), ',' ORDER BY id) FROM ingest_runs";
     let direct_runs: String = world
         .db
         .client()
@@ -188,4 +188,75 @@ async fn the_data_api_sink_rejects_a_bad_file_whole_and_rolls_back() {
             .await,
         1
     );
+}
+
+#[tokio::test]
+async fn both_sinks_replace_a_later_observation_with_an_earlier_slot_alike() {
+    // GIVEN BTC's 12:34 update observed by the 12:40 and 12:35 slots, and two databases
+    let world = World::new().await;
+    let later = world
+        .put_snapshot(
+            "2024-06-01T12:40:00Z",
+            &[
+                quote(
+                    1,
+                    "BTC",
+                    "100",
+                    "2024-06-01T12:34:00Z",
+                    "2024-06-01T12:40:00Z",
+                ),
+                quote(
+                    1027,
+                    "ETH",
+                    "5",
+                    "2024-06-01T12:39:00Z",
+                    "2024-06-01T12:40:00Z",
+                ),
+            ],
+        )
+        .await;
+    let earlier = world.put_btc("2024-06-01T12:35:00Z", "100").await;
+    let aurora = TestDatabase::new().await;
+    let mut client = aurora.client().await;
+    coinlake::db::migrate(&mut client).await.unwrap();
+    let emulator = DataApiEmulator::start(&aurora.host, aurora.port).await;
+    let postgres_app = world.app(&[]).await;
+    let data_api_app = world
+        .app(&data_api_vars(&aurora.name, &emulator.endpoint))
+        .await;
+
+    // WHEN each sink loads the later file, then the earlier one twice
+    for app in [&postgres_app, &data_api_app] {
+        for key in [&later, &earlier, &earlier] {
+            load::handle(app, s3_event(&world.bucket.name, &[key]))
+                .await
+                .unwrap();
+        }
+    }
+
+    // THEN both hold BTC from the 12:35 slot, and both recorded one replacement
+    let mirror = World {
+        bucket: testkit::TestBucket::new().await,
+        db: aurora,
+    };
+    let stored = world.quotes_table().await;
+    assert!(
+        stored[0].contains("|2024-06-01 12:35:00+00|") && stored[0].contains(&earlier),
+        "{stored:?}"
+    );
+    assert_eq!(stored, mirror.quotes_table().await);
+    let runs =
+        "SELECT string_agg(format('%s|%s|%s|%s', rows_in_file, rows_inserted, rows_replaced, \
+                rows_present), ',' ORDER BY id) FROM ingest_runs";
+    for db in [&world, &mirror] {
+        let recorded: String = db
+            .db
+            .client()
+            .await
+            .query_one(runs, &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(recorded, "2|2|0|0,1|0|1|0,1|0|0|1");
+    }
 }

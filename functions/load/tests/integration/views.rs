@@ -477,6 +477,157 @@ async fn price_changes_start_empty_and_give_the_percent_from_the_previous_update
 }
 
 #[tokio::test]
+async fn an_update_observed_on_both_sides_of_midnight_counts_once_in_every_view() {
+    // GIVEN BTC updated at 23:45 (seen by the 23:50 slot), 23:50 (seen by 23:55 and again
+    // by 00:00 the next day) and 00:03 (seen by 00:05); ETH's newest update, 23:52, seen by
+    // 23:55 and 00:00; the files loaded newest first
+    let world = World::new().await;
+    let mut snapshots = vec![
+        (
+            "2024-06-01T23:50:00Z",
+            vec![quote(
+                1,
+                "BTC",
+                "100",
+                "2024-06-01T23:45:00Z",
+                "2024-06-01T23:50:00Z",
+            )],
+        ),
+        (
+            "2024-06-01T23:55:00Z",
+            vec![
+                quote(
+                    1,
+                    "BTC",
+                    "102",
+                    "2024-06-01T23:50:00Z",
+                    "2024-06-01T23:55:00Z",
+                ),
+                quote(
+                    1027,
+                    "ETH",
+                    "3000",
+                    "2024-06-01T23:52:00Z",
+                    "2024-06-01T23:55:00Z",
+                ),
+            ],
+        ),
+        (
+            "2024-06-02T00:00:00Z",
+            vec![
+                quote(
+                    1,
+                    "BTC",
+                    "102",
+                    "2024-06-01T23:50:00Z",
+                    "2024-06-02T00:00:00Z",
+                ),
+                quote(
+                    1027,
+                    "ETH",
+                    "3000",
+                    "2024-06-01T23:52:00Z",
+                    "2024-06-02T00:00:00Z",
+                ),
+            ],
+        ),
+        (
+            "2024-06-02T00:05:00Z",
+            vec![quote(
+                1,
+                "BTC",
+                "99",
+                "2024-06-02T00:03:00Z",
+                "2024-06-02T00:05:00Z",
+            )],
+        ),
+    ];
+    snapshots.reverse();
+    load(&world, snapshots).await;
+    let client = world.db.client().await;
+
+    // WHEN the table and the views are read
+    let stored = world.scalar("SELECT count(*) FROM quotes").await;
+    let updates = lines(
+        &client,
+        "SELECT format('%s|%s|%s', cmc_id, last_updated, slot_at) FROM quote_updates \
+         ORDER BY cmc_id, last_updated",
+    )
+    .await;
+    let latest = lines(
+        &client,
+        "SELECT format('%s|%s|%s', symbol, last_updated, slot_at) FROM latest_quotes ORDER BY cmc_id",
+    )
+    .await;
+    let five_minutes = candles(&client, "ohlc_5m", 1).await;
+    let daily = candles(&client, "ohlc_1d", 1).await;
+    let averages = lines(
+        &client,
+        "SELECT format('%s|%s|%s', last_updated, round(sma_1h, 8), samples_24h) \
+         FROM price_moving_averages WHERE cmc_id = 1 ORDER BY last_updated",
+    )
+    .await;
+    let changes = lines(
+        &client,
+        "SELECT format('%s|%s|%s', last_updated, previous_price, previous_updated) \
+         FROM price_changes WHERE cmc_id = 1 ORDER BY last_updated",
+    )
+    .await;
+
+    // THEN both days' observations are stored (BTC 23:50 and ETH 23:52 twice each)
+    assert_eq!(stored, 6);
+    // AND every view sees each update once, as its first slot observed it
+    assert_eq!(
+        updates,
+        [
+            "1|2024-06-01 23:45:00+00|2024-06-01 23:50:00+00",
+            "1|2024-06-01 23:50:00+00|2024-06-01 23:55:00+00",
+            "1|2024-06-02 00:03:00+00|2024-06-02 00:05:00+00",
+            "1027|2024-06-01 23:52:00+00|2024-06-01 23:55:00+00",
+        ]
+    );
+    assert_eq!(
+        latest,
+        [
+            "BTC|2024-06-02 00:03:00+00|2024-06-02 00:05:00+00",
+            "ETH|2024-06-01 23:52:00+00|2024-06-01 23:55:00+00",
+        ]
+    );
+    assert_eq!(
+        five_minutes,
+        [
+            "2024-06-01 23:45:00+00|BTC|100|100|100|100|1000.50000000|1",
+            "2024-06-01 23:50:00+00|BTC|102|102|102|102|1000.50000000|1",
+            "2024-06-02 00:00:00+00|BTC|99|99|99|99|1000.50000000|1",
+        ]
+    );
+    assert_eq!(
+        daily,
+        [
+            "2024-06-01 00:00:00+00|BTC|100|102|100|102|1000.50000000|2",
+            "2024-06-02 00:00:00+00|BTC|99|99|99|99|1000.50000000|1",
+        ]
+    );
+    // (100 + 102) / 2 = 101; (100 + 102 + 99) / 3 = 100.333...
+    assert_eq!(
+        averages,
+        [
+            "2024-06-01 23:45:00+00|100.00000000|1",
+            "2024-06-01 23:50:00+00|101.00000000|2",
+            "2024-06-02 00:03:00+00|100.33333333|3",
+        ]
+    );
+    assert_eq!(
+        changes,
+        [
+            "2024-06-01 23:45:00+00||",
+            "2024-06-01 23:50:00+00|100|2024-06-01 23:45:00+00",
+            "2024-06-02 00:03:00+00|102|2024-06-01 23:50:00+00",
+        ]
+    );
+}
+
+#[tokio::test]
 async fn buckets_are_utc_even_when_the_session_is_in_sao_paulo() {
     // GIVEN the history, and a session in America/Sao_Paulo (UTC-3), where BTC's updates
     // from 06-01 23:44 to 06-02 01:07 UTC all fall on 06-01 local time
@@ -521,6 +672,7 @@ async fn buckets_are_utc_even_when_the_session_is_in_sao_paulo() {
 
     // AND every view holds exactly the same rows (as instants) as it does in a UTC session
     for view in [
+        "quote_updates",
         "latest_quotes",
         "ohlc_5m",
         "ohlc_1h",
