@@ -67,7 +67,7 @@ echo
 
 say "the snapshot's rows in PostgreSQL ($database):"
 local_psql -d "$database" -c "SELECT cmc_id, symbol, quote_currency, price, last_updated, slot_at FROM quotes WHERE s3_key = '$key' ORDER BY cmc_rank NULLS LAST, cmc_id"
-local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
+local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_replaced, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
 say "latest_quotes (one of the analytics views; run again in five minutes for OHLC and changes):"
 local_psql -d "$database" -c "SELECT symbol, quote_currency, price, percent_change_24h, last_updated FROM latest_quotes ORDER BY cmc_rank NULLS LAST"
 dashboard="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
