@@ -1,8 +1,9 @@
 //! `template.yaml` against the code: the binaries it builds, the environment it sets, the S3
 //! prefixes it wires, the Glue columns and the typed Athena view all follow the schema and
-//! configuration in `coinlake`, and no IAM statement grants `*`. Then the template as
-//! CloudFormation deploys it, for every supported parameter set: after the SAM transform,
-//! the Rules and the Conditions (`scripts/sam_transform.py`).
+//! configuration in `coinlake` and the compact function's contract, and no IAM statement
+//! grants `*`. Then the template as CloudFormation deploys
+//! it, for every supported parameter set: after the SAM transform, the Rules and the
+//! Conditions (`scripts/sam_transform.py`).
 
 use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
 use coinlake::layout::{Dataset, RAW_PREFIX};
@@ -94,6 +95,58 @@ fn each_function_builds_a_workspace_binary_with_cargo_lambda() {
     );
 }
 
+/// The compact crate is built by the other half of this change; its `[[bin]]` is checked
+/// like the others' once it is in the workspace (add it to the list above).
+#[test]
+fn the_compact_function_is_built_and_sized_as_its_contract_says() {
+    let template = template();
+    let function = at(&template, "Resources.CompactFunction");
+    assert_eq!(
+        text(at(function, "Metadata.BuildMethod")),
+        "rust-cargolambda"
+    );
+    assert_eq!(
+        text(at(function, "Metadata.BuildProperties.Binary")),
+        "compact"
+    );
+    // The workspace root, from Globals, like every function's.
+    assert!(untag(at(function, "Properties")).get("CodeUri").is_none());
+    assert!(untag(at(function, "Properties")).get("Runtime").is_none());
+    assert_eq!(at(function, "Properties.MemorySize").as_u64(), Some(512));
+    assert_eq!(at(function, "Properties.Timeout").as_u64(), Some(900));
+    assert!(
+        untag(at(function, "Properties")).get("VpcConfig").is_none(),
+        "compact reaches S3 only and stays outside any VPC"
+    );
+    let variables = untag(at(function, "Properties.Environment.Variables"));
+    let mut names = env_names(&template, "CompactFunction");
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "BUCKET_NAME",
+            "COMPACT_DAYS_IN_PARALLEL",
+            "COMPACT_OBJECTS_IN_PARALLEL"
+        ]
+    );
+    assert_eq!(
+        text(variables.get("COMPACT_DAYS_IN_PARALLEL").unwrap()),
+        "2"
+    );
+    assert_eq!(
+        text(variables.get("COMPACT_OBJECTS_IN_PARALLEL").unwrap()),
+        "16"
+    );
+    // Its log level is the others': Globals' LoggingConfig (AWS_LAMBDA_LOG_LEVEL).
+    assert_eq!(
+        text(at(
+            &template,
+            "Globals.Function.LoggingConfig.ApplicationLogLevel"
+        )),
+        "LogLevel"
+    );
+}
+
 #[test]
 fn the_environment_the_template_sets_is_what_the_functions_read() {
     let template = template();
@@ -131,16 +184,19 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
 }
 
 #[test]
-fn the_schedule_input_is_the_event_ingest_accepts() {
-    let input = text(at(
-        &template(),
-        "Resources.IngestFunction.Properties.Events.Schedule.Properties.Input",
-    ));
-    let json: serde_json::Value = serde_json::from_str(&input).expect("Input is JSON");
-    assert_eq!(
-        json,
-        serde_json::json!({ "scheduled_time": "<aws.scheduler.scheduled-time>" })
-    );
+fn the_schedule_inputs_are_the_events_ingest_and_compact_accept() {
+    for function in ["IngestFunction", "CompactFunction"] {
+        let input = text(at(
+            &template(),
+            &format!("Resources.{function}.Properties.Events.Schedule.Properties.Input"),
+        ));
+        let json: serde_json::Value = serde_json::from_str(&input).expect("Input is JSON");
+        assert_eq!(
+            json,
+            serde_json::json!({ "scheduled_time": "<aws.scheduler.scheduled-time>" }),
+            "{function}"
+        );
+    }
 }
 
 /// The S3 filter load is subscribed with is checked on the deployed template
@@ -264,7 +320,12 @@ fn grants(node: &Value, key: &str, out: &mut Vec<String>) {
 #[test]
 fn no_iam_statement_grants_every_action_or_every_resource() {
     let template = template();
-    for function in ["IngestFunction", "LoadFunction", "ApiFunction"] {
+    for function in [
+        "IngestFunction",
+        "LoadFunction",
+        "ApiFunction",
+        "CompactFunction",
+    ] {
         let policies = at(
             &template,
             &format!("Resources.{function}.Properties.Policies"),
@@ -467,11 +528,204 @@ fn every_supported_parameter_set_deploys_and_references_only_what_it_creates() {
             !text.contains("Fn::If") && !text.contains("AWS::NoValue"),
             "{set}: conditions left unresolved"
         );
-        assert!(
-            resource(template, "IngestFunction").is_some(),
-            "{set} ({parameters}) has no ingest"
-        );
+        for name in ["IngestFunction", "CompactFunction"] {
+            assert!(
+                resource(template, name).is_some(),
+                "{set} ({parameters}) has no {name}"
+            );
+        }
     }
+}
+
+/// The one rule and the one permission that route to `function` in `template`.
+fn routes_to<'a>(template: &'a Json, function: &str) -> (Vec<(&'a str, &'a Json)>, Vec<&'a Json>) {
+    let arn = json!({ "Fn::GetAtt": [function, "Arn"] });
+    let rules = of_type(template, "AWS::Events::Rule")
+        .into_iter()
+        .filter(|(_, r)| {
+            r["Properties"]["Targets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["Arn"] == arn)
+        })
+        .collect();
+    let permissions = of_type(template, "AWS::Lambda::Permission")
+        .into_iter()
+        .map(|(_, p)| &p["Properties"])
+        .filter(|p| p["FunctionName"] == json!({ "Ref": function }))
+        .collect();
+    (rules, permissions)
+}
+
+#[test]
+fn in_every_parameter_set_compact_runs_daily_and_on_every_new_snapshot() {
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    for ((set, _), template) in names.iter().zip(deployed_all(&names)) {
+        // The bucket sends its events to EventBridge in every mode, whatever route load has.
+        assert_eq!(
+            property(
+                &template,
+                "DataBucket",
+                "NotificationConfiguration/EventBridgeConfiguration"
+            ),
+            &json!({ "EventBridgeEnabled": true }),
+            "{set}"
+        );
+        let function = property(&template, "CompactFunction", "");
+        assert_eq!(function["ReservedConcurrentExecutions"], "1", "{set}");
+        assert!(function.get("VpcConfig").is_none(), "{set}");
+        assert_eq!(
+            function["Environment"]["Variables"]["BUCKET_NAME"],
+            bucket_name(&template).as_str()
+        );
+
+        // Daily at 00:20 UTC, with the scheduled time as input, retried, undeliverable
+        // schedules kept in their own queue.
+        let schedules: Vec<&Json> = of_type(&template, "AWS::Scheduler::Schedule")
+            .into_iter()
+            .map(|(_, s)| &s["Properties"])
+            .filter(|s| s["Target"]["Arn"] == json!({ "Fn::GetAtt": ["CompactFunction", "Arn"] }))
+            .collect();
+        assert_eq!(schedules.len(), 1, "{set}");
+        let schedule = schedules[0];
+        assert_eq!(schedule["ScheduleExpression"], "cron(20 0 * * ? *)");
+        assert_eq!(schedule["ScheduleExpressionTimezone"], "UTC");
+        assert_eq!(schedule["Name"], "coinlake-compact");
+        assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
+        let input: Json =
+            serde_json::from_str(schedule["Target"]["Input"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            input,
+            json!({ "scheduled_time": "<aws.scheduler.scheduled-time>" })
+        );
+        assert!(schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"].as_i64() > Some(0));
+        assert_eq!(
+            schedule["Target"]["DeadLetterConfig"]["Arn"],
+            json!({ "Fn::GetAtt": ["CompactScheduleDeadLetterQueue", "Arn"] })
+        );
+
+        // Every raw CSV object created reaches compact through one rule, which alone may
+        // invoke it and put what it could not deliver into compact's failure queue.
+        let (rules, permissions) = routes_to(&template, "CompactFunction");
+        assert_eq!(rules.len(), 1, "{set}");
+        let (rule, definition) = rules[0];
+        let pattern = &definition["Properties"]["EventPattern"];
+        assert_eq!(pattern["source"], json!(["aws.s3"]));
+        assert_eq!(pattern["detail-type"], json!(["Object Created"]));
+        assert_eq!(
+            pattern["detail"]["bucket"]["name"],
+            json!([{ "Ref": "DataBucket" }])
+        );
+        assert_eq!(
+            pattern["detail"]["object"]["key"],
+            json!([{ "wildcard": format!("{RAW_PREFIX}*.csv") }])
+        );
+        let targets = definition["Properties"]["Targets"].as_array().unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(
+            targets[0]["DeadLetterConfig"]["Arn"],
+            json!({ "Fn::GetAtt": ["CompactFailureQueue", "Arn"] })
+        );
+        assert_eq!(permissions.len(), 1, "{set}: {permissions:?}");
+        assert_eq!(permissions[0]["Principal"], "events.amazonaws.com");
+        assert_eq!(
+            permissions[0]["SourceArn"],
+            json!({ "Fn::GetAtt": [rule, "Arn"] })
+        );
+        let queue_policy = of_type(&template, "AWS::SQS::QueuePolicy")
+            .into_iter()
+            .find(|(_, p)| p["Properties"]["Queues"] == json!([{ "Ref": "CompactFailureQueue" }]))
+            .unwrap_or_else(|| panic!("{set}: EventBridge may not use compact's failure queue"))
+            .1;
+        let statement = &queue_policy["Properties"]["PolicyDocument"]["Statement"][0];
+        assert_eq!(
+            statement["Principal"],
+            json!({ "Service": "events.amazonaws.com" })
+        );
+        assert_eq!(statement["Action"], "sqs:SendMessage");
+        assert_eq!(
+            statement["Condition"]["ArnEquals"]["aws:SourceArn"],
+            json!({ "Fn::GetAtt": [rule, "Arn"] })
+        );
+
+        // Failed invocations wait in the failure queue, throttled ones long enough for the
+        // one running compaction; the alarms watch both queues and the function's errors.
+        let invoke = property(&template, "CompactFunctionEventInvokeConfig", "");
+        assert_eq!(
+            invoke["DestinationConfig"]["OnFailure"]["Destination"],
+            json!({ "Fn::GetAtt": ["CompactFailureQueue", "Arn"] })
+        );
+        assert_eq!(invoke["MaximumEventAgeInSeconds"], 21600);
+        let dead_letters = property(&template, "DeadLetterAlarm", "Metrics").to_string();
+        for queue in ["CompactFailureQueue", "CompactScheduleDeadLetterQueue"] {
+            assert!(dead_letters.contains(queue), "{set}: no alarm on {queue}");
+        }
+        assert_eq!(
+            property(&template, "CompactErrorsAlarm", "Dimensions"),
+            &json!([{ "Name": "FunctionName", "Value": { "Ref": "CompactFunction" } }])
+        );
+        assert_eq!(
+            property(&template, "CompactLogGroup", "LogGroupName"),
+            &json!({ "Fn::Sub": "/aws/lambda/${CompactFunction}" })
+        );
+        let outputs = template["Outputs"].as_object().unwrap();
+        for output in [
+            "CompactFunctionName",
+            "CompactFailureQueueUrl",
+            "CompactScheduleDeadLetterQueueUrl",
+        ] {
+            assert!(outputs.contains_key(output), "{set}: no output {output}");
+        }
+    }
+}
+
+#[test]
+fn compact_reads_raw_lists_two_prefixes_and_writes_only_curated() {
+    let template = deployed("default", &[]);
+    let bucket = format!("arn:aws:s3:::{}", bucket_name(&template));
+    let mut s3: Vec<Json> = allow_statements(&template)
+        .into_iter()
+        .filter(|(owner, _)| owner == "CompactFunctionRole")
+        .map(|(_, statement)| statement)
+        .filter(|statement| statement.to_string().contains("s3:"))
+        .map(|mut statement| {
+            statement.as_object_mut().unwrap().remove("Sid");
+            statement
+        })
+        .collect();
+    s3.sort_by_key(|s| s.to_string());
+    let mut expected = vec![
+        json!({ "Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("{bucket}/raw/*") }),
+        json!({
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket,
+            "Condition": { "StringLike": { "s3:prefix": ["raw/*", "curated/*"] } }
+        }),
+        json!({
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": format!("{bucket}/curated/*")
+        }),
+    ];
+    expected.sort_by_key(|s| s.to_string());
+    assert_eq!(s3, expected);
+    // Beyond S3: only SAM's statement for the on-failure destination.
+    let others: Vec<Json> = allow_statements(&template)
+        .into_iter()
+        .filter(|(owner, s)| owner == "CompactFunctionRole" && !s.to_string().contains("s3:"))
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(
+        others,
+        [json!({
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": { "Fn::GetAtt": ["CompactFailureQueue", "Arn"] }
+        })]
+    );
 }
 
 #[test]
@@ -524,10 +778,11 @@ fn the_function_url_is_public_exactly_when_its_auth_type_is_none() {
 }
 
 #[test]
-fn the_schedule_is_named_for_its_stack_within_the_schedulers_limit() {
-    // Stack names reach 128 characters; docs/deploying.md promises schedules up to 57.
-    let longest = format!("a{}", "-b".repeat(28));
-    assert_eq!(longest.len(), 57);
+fn the_schedules_are_named_for_their_stack_within_the_schedulers_limit() {
+    // Stack names reach 128 characters; docs/deploying.md promises schedules up to 56
+    // (`<stack>-compact` is the longer name).
+    let longest = format!("ab{}", "-b".repeat(27));
+    assert_eq!(longest.len(), 56);
     let stacks = ["coinlake", "coinlake-staging", longest.as_str()];
     let templates = deployed_all(&[
         ("default", &["--stack-name", stacks[0]]),
@@ -537,25 +792,29 @@ fn the_schedule_is_named_for_its_stack_within_the_schedulers_limit() {
     let mut names = Vec::new();
     for (stack, template) in stacks.into_iter().zip(&templates) {
         let schedules = of_type(template, "AWS::Scheduler::Schedule");
-        assert_eq!(schedules.len(), 1);
-        let name = schedules[0].1["Properties"]["Name"]
-            .as_str()
-            .expect("the schedule has a name of its own")
-            .to_owned();
-        assert!(name.contains(stack), "{name} does not name stack {stack}");
-        assert!(
-            name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
-            "{name} breaks EventBridge Scheduler's name rules"
-        );
-        // No GroupName: the default group, where names must be unique per account and Region.
-        assert!(schedules[0].1["Properties"].get("GroupName").is_none());
-        names.push(name);
+        assert_eq!(schedules.len(), 2);
+        for (_, schedule) in schedules {
+            let name = schedule["Properties"]["Name"]
+                .as_str()
+                .expect("the schedule has a name of its own")
+                .to_owned();
+            assert!(name.contains(stack), "{name} does not name stack {stack}");
+            assert!(
+                name.len() <= 64
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+                "{name} breaks EventBridge Scheduler's name rules"
+            );
+            // No GroupName: the default group, where names must be unique per account and
+            // Region.
+            assert!(schedule["Properties"].get("GroupName").is_none());
+            names.push(name);
+        }
     }
+    names.sort();
     names.dedup();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
 }
 
 /// Every Allow statement of every role and resource policy in `template`.
@@ -642,19 +901,22 @@ fn without_a_database_nothing_is_subscribed_to_load() {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(functions, ["IngestFunction"], "{set}");
-        for kind in [
-            "AWS::Lambda::Permission",
-            "AWS::Lambda::Url",
-            "AWS::Events::Rule",
-        ] {
-            assert!(of_type(&template, kind).is_empty(), "{set} has a {kind}");
-        }
-        assert!(
-            property(&template, "DataBucket", "")
-                .get("NotificationConfiguration")
-                .is_none(),
-            "{set}: the bucket notifies something"
+        assert_eq!(functions, ["CompactFunction", "IngestFunction"], "{set}");
+        assert!(of_type(&template, "AWS::Lambda::Url").is_empty(), "{set}");
+        // The only subscriber is compact's late-snapshot rule, through EventBridge.
+        let (rules, permissions) = routes_to(&template, "CompactFunction");
+        assert_eq!(
+            (rules.len(), permissions.len()),
+            (
+                of_type(&template, "AWS::Events::Rule").len(),
+                of_type(&template, "AWS::Lambda::Permission").len()
+            ),
+            "{set}: something but compact is invoked"
+        );
+        assert_eq!(
+            property(&template, "DataBucket", "NotificationConfiguration"),
+            &json!({ "EventBridgeConfiguration": { "EventBridgeEnabled": true } }),
+            "{set}: the bucket notifies a function directly"
         );
         let names: Vec<&String> = template["Resources"].as_object().unwrap().keys().collect();
         assert!(
@@ -684,7 +946,11 @@ fn with_a_database_snapshots_reach_load_by_exactly_one_route() {
     {
         let bucket = bucket_name(&template);
         let notification = property(&template, "DataBucket", "NotificationConfiguration");
-        assert!(notification.get("EventBridgeConfiguration").is_none());
+        // EventBridge too, for compact's rule (checked in its own test), not for load.
+        assert_eq!(
+            notification["EventBridgeConfiguration"],
+            json!({ "EventBridgeEnabled": true })
+        );
         let configurations = notification["LambdaConfigurations"].as_array().unwrap();
         assert_eq!(configurations.len(), 1, "{set}");
         let configuration = &configurations[0];
@@ -718,13 +984,9 @@ fn with_a_database_snapshots_reach_load_by_exactly_one_route() {
                 .contains(&json!({ "Ref": permission }).to_string()),
             "{set}: the bucket does not wait for {permission}"
         );
-        assert!(of_type(&template, "AWS::Events::Rule").is_empty(), "{set}");
-        assert!(
-            permissions
-                .iter()
-                .all(|(_, p)| p["Properties"]["Principal"] != "events.amazonaws.com"),
-            "{set}"
-        );
+        let (rules, load_permissions) = routes_to(&template, "LoadFunction");
+        assert!(rules.is_empty(), "{set}");
+        assert_eq!(load_permissions, [&s3["Properties"]], "{set}");
     }
 
     // The EventBridge route: the bucket sends its events to EventBridge, a rule picks the
@@ -734,7 +996,7 @@ fn with_a_database_snapshots_reach_load_by_exactly_one_route() {
         property(&template, "DataBucket", "NotificationConfiguration"),
         &json!({ "EventBridgeConfiguration": { "EventBridgeEnabled": true } })
     );
-    let rules = of_type(&template, "AWS::Events::Rule");
+    let (rules, _) = routes_to(&template, "LoadFunction");
     assert_eq!(rules.len(), 1);
     let (rule, definition) = rules[0];
     let pattern = &definition["Properties"]["EventPattern"];
@@ -770,7 +1032,10 @@ fn with_a_database_snapshots_reach_load_by_exactly_one_route() {
         json!({ "Fn::GetAtt": [rule, "Arn"] })
     );
     // EventBridge may put what it could not deliver into load's failure queue, and only it.
-    let queue_policies = of_type(&template, "AWS::SQS::QueuePolicy");
+    let queue_policies: Vec<(&str, &Json)> = of_type(&template, "AWS::SQS::QueuePolicy")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["Queues"] == json!([{ "Ref": "LoadFailureQueue" }]))
+        .collect();
     assert_eq!(queue_policies.len(), 1);
     let statement = &queue_policies[0].1["Properties"]["PolicyDocument"]["Statement"][0];
     assert_eq!(
@@ -869,6 +1134,19 @@ fn reserved_concurrency_is_set_only_when_given() {
         "10"
     );
     assert!(property(&reserved, "IngestFunction", "")
+        .get("ReservedConcurrentExecutions")
+        .is_none());
+    // compact is the exception: one at a time unless the account cannot reserve any.
+    assert_eq!(
+        property(
+            &unreserved,
+            "CompactFunction",
+            "ReservedConcurrentExecutions"
+        ),
+        "1"
+    );
+    let quota_bound = deployed("default", &["CompactReservedConcurrency="]);
+    assert!(property(&quota_bound, "CompactFunction", "")
         .get("ReservedConcurrentExecutions")
         .is_none());
 }
@@ -1039,6 +1317,10 @@ fn impossible_parameter_sets_are_refused_with_the_reason() {
             "parameter ApiReservedConcurrency",
         ),
         (&["LoadEventSource=sqs"], "parameter LoadEventSource"),
+        (
+            &["CompactReservedConcurrency=2"],
+            "parameter CompactReservedConcurrency",
+        ),
     ];
     let argv: Vec<Vec<&str>> = cases.iter().map(|(p, _)| p.to_vec()).collect();
     for ((parameters, reason), result) in cases.iter().zip(transform_all(&argv)) {
