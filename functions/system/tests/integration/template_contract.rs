@@ -1,7 +1,7 @@
 //! `template.yaml` against the code: the binaries it builds, the environment it sets, the S3
-//! prefixes it wires, the Glue columns and the typed Athena view all follow the schema and
-//! configuration in `coinlake` and the compact function's contract, and no IAM statement
-//! grants `*`. Then the template as CloudFormation deploys
+//! prefixes it wires, the Glue columns (CSV and curated Parquet) and the typed Athena views
+//! all follow the schema and configuration in `coinlake` and the compact function's
+//! contract, and no IAM statement grants `*`. Then the template as CloudFormation deploys
 //! it, for every supported parameter set: after the SAM transform, the Rules and the
 //! Conditions (`scripts/sam_transform.py`).
 
@@ -231,14 +231,141 @@ fn the_glue_table_reads_the_layouts_prefix_in_the_stacks_bucket() {
 #[test]
 fn the_partition_projection_reads_every_year_a_slot_may_be_written_for() {
     let template = template();
-    let parameters = untag(at(
+    for table in PROJECTED_TABLES {
+        let parameters = untag(at(
+            &template,
+            &format!("Resources.{table}.Properties.TableInput.Parameters"),
+        ));
+        assert_eq!(
+            text(parameters.get("projection.year.range").unwrap()),
+            format!("{},{}", SLOT_YEARS.start(), SLOT_YEARS.end()),
+            "{table}"
+        );
+    }
+}
+
+/// Every Glue table over the bucket: the CSV and the two curated Parquet tables.
+const PROJECTED_TABLES: [&str; 3] = ["QuotesCsvTable", "QuotesCuratedTable", "Ohlc1dTable"];
+
+/// (Name, Type) of each column of a Glue table in `template.yaml`.
+fn glue_columns(template: &Value, table: &str) -> Vec<(String, String)> {
+    untag(at(
+        template,
+        &format!("Resources.{table}.Properties.TableInput.StorageDescriptor.Columns"),
+    ))
+    .as_sequence()
+    .unwrap()
+    .iter()
+    .map(|c| (text(at(c, "Name")), text(at(c, "Type"))))
+    .collect()
+}
+
+#[test]
+fn the_curated_tables_read_compacts_parquet_days_projected_like_the_csv() {
+    let template = template();
+    let csv = untag(at(
         &template,
-        "Resources.QuotesCsvTable.Properties.TableInput.Parameters",
+        "Resources.QuotesCsvTable.Properties.TableInput",
     ));
-    assert_eq!(
-        text(parameters.get("projection.year.range").unwrap()),
-        format!("{},{}", SLOT_YEARS.start(), SLOT_YEARS.end())
-    );
+    for (table, name, prefix) in [
+        ("QuotesCuratedTable", "quotes_curated", "curated/quotes/"),
+        ("Ohlc1dTable", "ohlc_1d", "curated/ohlc_1d/"),
+    ] {
+        let input = untag(at(
+            &template,
+            &format!("Resources.{table}.Properties.TableInput"),
+        ));
+        assert_eq!(text(at(input, "Name")), name);
+        assert_eq!(text(at(input, "TableType")), "EXTERNAL_TABLE");
+        assert_eq!(
+            text(at(input, "StorageDescriptor.Location")),
+            format!("s3://${{DataBucket}}/{prefix}")
+        );
+        assert_eq!(
+            text(at(
+                input,
+                "StorageDescriptor.SerdeInfo.SerializationLibrary"
+            )),
+            "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+        );
+        assert_eq!(
+            text(at(input, "StorageDescriptor.InputFormat")),
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+        );
+        assert_eq!(
+            text(at(input, "StorageDescriptor.OutputFormat")),
+            "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+        );
+        assert_eq!(
+            at(input, "PartitionKeys"),
+            at(csv, "PartitionKeys"),
+            "{table}"
+        );
+        let parameters = untag(at(input, "Parameters")).as_mapping().unwrap();
+        assert_eq!(text(parameters.get("classification").unwrap()), "parquet");
+        assert_eq!(
+            text(parameters.get("storage.location.template").unwrap()),
+            format!(
+                "s3://${{DataBucket}}/{prefix}year=${{!year}}/month=${{!month}}/day=${{!day}}/"
+            )
+        );
+        // Every projection setting is the CSV table's: the same days, the same digits.
+        let csv_parameters = untag(at(csv, "Parameters")).as_mapping().unwrap();
+        for (key, value) in csv_parameters {
+            if text(key).starts_with("projection.") {
+                assert_eq!(parameters.get(key), Some(value), "{table}: {}", text(key));
+            }
+        }
+        assert_eq!(
+            parameters
+                .keys()
+                .filter(|k| text(k).starts_with("projection."))
+                .count(),
+            csv_parameters
+                .keys()
+                .filter(|k| text(k).starts_with("projection."))
+                .count(),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn quotes_curated_has_the_csv_columns_typed_as_the_schema_types_them() {
+    let expected: Vec<(String, String)> = QUOTE_COLUMNS
+        .iter()
+        .map(|c| {
+            let athena = match c.column_type {
+                ColumnType::Timestamp => "timestamp",
+                ColumnType::Integer => "bigint",
+                ColumnType::Decimal => "double",
+                ColumnType::Text => "string",
+            };
+            (c.name.to_owned(), athena.to_owned())
+        })
+        .collect();
+    assert_eq!(glue_columns(&template(), "QuotesCuratedTable"), expected);
+}
+
+#[test]
+fn ohlc_1d_has_the_gold_columns_in_their_order() {
+    let expected = [
+        ("cmc_id", "bigint"),
+        ("symbol", "string"),
+        ("quote_currency", "string"),
+        ("bucket_start", "timestamp"),
+        ("open", "double"),
+        ("high", "double"),
+        ("low", "double"),
+        ("close", "double"),
+        ("samples", "bigint"),
+        ("volume_24h", "double"),
+        ("market_cap", "double"),
+        ("first_update", "timestamp"),
+        ("last_update", "timestamp"),
+    ]
+    .map(|(n, t)| (n.to_owned(), t.to_owned()));
+    assert_eq!(glue_columns(&template(), "Ohlc1dTable"), expected);
 }
 
 #[test]
@@ -264,8 +391,10 @@ fn the_glue_table_has_the_csv_columns_and_the_view_types_them_as_the_schema_does
 
     let view = text(at(
         &template,
-        "Resources.CreateQuotesViewQuery.Properties.QueryString",
+        "Resources.CreateQuotesRawViewQuery.Properties.QueryString",
     ));
+    assert!(view.starts_with("CREATE OR REPLACE VIEW quotes_raw AS"));
+    assert!(view.trim_end().ends_with("FROM quotes_csv"));
     for column in QUOTE_COLUMNS {
         let line = view
             .lines()
@@ -294,6 +423,61 @@ fn the_glue_table_has_the_csv_columns_and_the_view_types_them_as_the_schema_does
             "{}: NULLIF exactly for nullable typed columns: {line:?}",
             column.name
         );
+    }
+}
+
+#[test]
+fn the_quotes_view_unions_curated_days_and_the_recent_raw_ones_column_for_column() {
+    let view = text(at(
+        &template(),
+        "Resources.CreateQuotesViewQuery.Properties.QueryString",
+    ));
+    assert!(view.starts_with("CREATE OR REPLACE VIEW quotes AS"));
+    let (curated, raw) = view.split_once("UNION ALL").expect("two halves, UNION ALL");
+    assert!(curated.contains("FROM quotes_curated") && !curated.contains("quotes_raw"));
+    assert!(raw.contains("FROM quotes_raw") && !raw.contains("quotes_curated"));
+    let mut columns: Vec<&str> = QUOTE_COLUMNS.iter().map(|c| c.name).collect();
+    columns.extend(["year", "month", "day"]);
+    for half in [curated, raw] {
+        let select = half
+            .split_once("SELECT")
+            .and_then(|(_, rest)| rest.split_once("FROM"))
+            .map(|(list, _)| list)
+            .expect("a select list");
+        let selected: Vec<&str> = select.split(',').map(str::trim).collect();
+        assert_eq!(selected, columns, "{half}");
+    }
+    // Both halves pick days by the partition columns and the date alone, so Athena prunes
+    // the partitions it opens by them (the window semantics are proven in athena_standin).
+    let curated_filter = curated.split_once("FROM quotes_curated").unwrap().1;
+    let raw_filter = raw
+        .split_once("FROM quotes_raw r")
+        .and_then(|(_, rest)| rest.split_once(") recent"))
+        .unwrap()
+        .0;
+    for filter in [curated_filter, raw_filter] {
+        let words: Vec<String> = filter
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty() && !w.chars().all(|c| c.is_ascii_digit()))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        assert!(words.contains(&"current_date".to_owned()), "{filter}");
+        for word in &words {
+            assert!(
+                [
+                    "where",
+                    "and",
+                    "or",
+                    "year",
+                    "month",
+                    "day",
+                    "current_date",
+                    "interval"
+                ]
+                .contains(&word.as_str()),
+                "{word:?} in a day filter: {filter}"
+            );
+        }
     }
 }
 
