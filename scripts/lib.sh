@@ -95,7 +95,7 @@ ensure_python_tools() {
   if [ -x "$VENV/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return 0
   fi
-  say "installing the Python tools of requirements-dev.txt into .venv (cargo-lambda, zig, moto, SAM CLI, cfn-lint, duckdb)"
+  say "installing the Python tools of requirements-dev.txt into .venv (cargo-lambda, zig, moto, SAM CLI, cfn-lint, duckdb, pyspark, pyarrow)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --upgrade pip
   "$VENV/bin/pip" install -q -r "$ROOT/requirements-dev.txt"

@@ -1,15 +1,18 @@
-//! What Athena reads from the objects the real ingest path writes, and what the named
-//! queries in `template.yaml` answer over it: `scripts/athena_reader.py` reads a copy of the
-//! bucket with Hive's own OpenCSVSerde (Spark with Hive support, the template's SerDe
-//! parameters, the partitions its projection computes), then runs the typed view and the
-//! named queries in DuckDB over exactly those rows. One JVM start for the whole test.
+//! What Athena reads from the objects the real ingest path writes, and what the views and
+//! named queries in `template.yaml` answer over it: `scripts/compact_standin.py` writes the
+//! curated Parquet days to the compact function's contract, `scripts/athena_reader.py`
+//! reads a copy of the bucket with Hive's own OpenCSVSerde and Spark's Parquet reader over
+//! the template's tables (Spark with Hive support, the template's SerDe parameters, the
+//! partitions its projection computes), then runs the views and the named queries in DuckDB
+//! over exactly those rows, at moments the test chooses. One JVM start for the whole test.
 
 use crate::common;
 
+use chrono::{Days, NaiveDate};
 use common::{schedule, World};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use testkit::cmc::{any_quotes_path, coin, quotes_ok};
 use wiremock::matchers::method;
@@ -134,10 +137,24 @@ type Answer = Vec<Vec<Option<String>>>;
 #[derive(Deserialize)]
 struct Read {
     escape_char: String,
-    rows: Vec<ReadRow>,
-    unprojected: Vec<String>,
+    /// By Glue table name.
+    tables: BTreeMap<String, TableRead>,
+    parquet_problems: Vec<String>,
     /// By query time, then by query name.
     queries: BTreeMap<String, BTreeMap<String, Answer>>,
+    /// The same, with `quotes` replaced by `quotes_raw`.
+    raw_only_queries: BTreeMap<String, BTreeMap<String, Answer>>,
+    /// By query time, then by view: [day, rows of `quotes`] or [day, distinct updates of
+    /// `quotes_raw`].
+    rows_per_day: BTreeMap<String, BTreeMap<String, Vec<(NaiveDate, u64)>>>,
+    /// By query time: the days the view `quotes` takes from each source.
+    window: BTreeMap<String, Window>,
+}
+
+#[derive(Deserialize)]
+struct TableRead {
+    rows: Vec<ReadRow>,
+    unprojected: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -145,6 +162,38 @@ struct ReadRow {
     file: String,
     fields: Vec<Option<String>>,
 }
+
+#[derive(Deserialize)]
+struct Window {
+    from: NaiveDate,
+    to: NaiveDate,
+    curated: Vec<NaiveDate>,
+    raw: Vec<NaiveDate>,
+}
+
+/// The moments the queries run at: the first three over CSV days only, the others with
+/// compacted days in the month, across a year's end and at the end of a 30-day month.
+const JUNE_1: &str = "2024-06-01 12:47:00";
+const JULY_2: &str = "2024-07-02 10:07:00";
+const DEC_31: &str = "2023-12-31 23:58:00";
+/// 12:50's snapshot repeats 12:45's updates: quotes keeps none of its rows.
+const JUNE_1_LATER: &str = "2024-06-01 13:00:00";
+/// June 1st (and May 31st) from Parquet, June 2nd from CSV.
+const JUNE_3: &str = "2024-06-03 08:00:00";
+const JULY_4: &str = "2024-07-04 00:10:00";
+/// Yesterday is December 31st: the CSV window crosses the year.
+const NEW_YEAR: &str = "2024-01-01 00:10:00";
+const JUNE_30: &str = "2024-06-30 12:00:00";
+const MOMENTS: [&str; 8] = [
+    JUNE_1,
+    JULY_2,
+    DEC_31,
+    JUNE_1_LATER,
+    JUNE_3,
+    JULY_4,
+    NEW_YEAR,
+    JUNE_30,
+];
 
 #[tokio::test]
 async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer() {
@@ -172,6 +221,26 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
         &world,
         "2024-06-01T12:45:00Z",
         market("2024-06-01T12:44:00Z", 66500.25, 3800.0),
+    )
+    .await;
+    // AND a slot that saw no new update, and June 2nd's first two slots: the update still
+    // in effect at midnight, then a new one
+    ingest_slot(
+        &world,
+        "2024-06-01T12:50:00Z",
+        market("2024-06-01T12:44:00Z", 66500.25, 3800.0),
+    )
+    .await;
+    ingest_slot(
+        &world,
+        "2024-06-02T00:00:00Z",
+        market("2024-06-01T12:44:00Z", 66500.25, 3800.0),
+    )
+    .await;
+    ingest_slot(
+        &world,
+        "2024-06-02T00:05:00Z",
+        market("2024-06-02T00:04:00Z", 66000.0, 3790.0),
     )
     .await;
     // AND two snapshots on July 2nd of hostile names, twin tickers and a stale quote
@@ -203,18 +272,43 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
         std::fs::write(&file, &body).unwrap();
         written.insert(key, body);
     }
-    assert_eq!(written.len(), 7);
+    assert_eq!(written.len(), 10);
 
-    // WHEN Hive's OpenCSVSerde reads them with the template's table, and the template's
-    // queries run over those rows as Athena would at three moments
+    // AND every day compacted into Parquet as the compact function's contract says
     let root = testkit::workspace_root();
-    let output = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/athena_reader.py"))
-        .args(["--template", root.join("template.yaml").to_str().unwrap()])
+    let template = root.join("template.yaml");
+    let compacted = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/compact_standin.py"))
+        .args(["--template", template.to_str().unwrap()])
         .args(["--data", data.to_str().unwrap()])
-        .args(["--at", "2024-06-01 12:47:00"])
-        .args(["--at", "2024-07-02 10:07:00"])
-        .args(["--at", "2023-12-31 23:58:00"])
+        .output()
+        .expect("run scripts/compact_standin.py with .venv's python (scripts/setup.sh installs pyarrow)");
+    assert!(
+        compacted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compacted.stderr)
+    );
+    let curated: BTreeSet<String> = String::from_utf8(compacted.stdout)
+        .unwrap()
+        .lines()
+        .map(|path| {
+            let path = std::path::Path::new(path).strip_prefix(&data).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(curated.len(), 2 * 5, "a silver and a gold object per day");
+
+    // WHEN Athena's readers read them with the template's tables, and the template's views
+    // and queries run over those rows as Athena would at chosen moments
+    let mut reader = Command::new(root.join(".venv/bin/python"));
+    reader
+        .arg(root.join("scripts/athena_reader.py"))
+        .args(["--template", template.to_str().unwrap()])
+        .args(["--data", data.to_str().unwrap()]);
+    for moment in MOMENTS {
+        reader.args(["--at", moment]);
+    }
+    let output = reader
         .output()
         .expect("run scripts/athena_reader.py with .venv's python (scripts/setup.sh installs pyspark and a JRE)");
     std::fs::remove_dir_all(&data).unwrap();
@@ -224,6 +318,7 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
         String::from_utf8_lossy(&output.stderr)
     );
     let read: Read = serde_json::from_slice(&output.stdout).unwrap();
+    let csv = &read.tables["quotes_csv"];
 
     // THEN the table's escape character is one the writer never emits
     let escape = read.escape_char.chars().next().unwrap();
@@ -237,9 +332,9 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
 
     // AND every object is read (the 2023 one too), every field byte for byte as an
     // RFC 4180 reader reads the writer's CSV
-    assert!(read.unprojected.is_empty(), "{:?}", read.unprojected);
+    assert!(csv.unprojected.is_empty(), "{:?}", csv.unprojected);
     let mut by_file: BTreeMap<&str, Vec<&Vec<Option<String>>>> = BTreeMap::new();
-    for row in &read.rows {
+    for row in &csv.rows {
         by_file.entry(&row.file).or_default().push(&row.fields);
     }
     assert_eq!(
@@ -281,8 +376,76 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
             .collect()
     };
 
+    // AND every curated object is read through its table, as compact's contract wrote it
+    assert!(
+        read.parquet_problems.is_empty(),
+        "{:#?}",
+        read.parquet_problems
+    );
+    let mut read_curated = BTreeSet::new();
+    for table in ["quotes_curated", "ohlc_1d"] {
+        let table = &read.tables[table];
+        assert!(table.unprojected.is_empty(), "{:?}", table.unprojected);
+        read_curated.extend(table.rows.iter().map(|r| r.file.clone()));
+    }
+    assert_eq!(read_curated, curated);
+    // June 1st's silver day: one row per update of the day (12:50 repeated 12:45's), the
+    // earliest slot's
+    let june_first: Vec<&ReadRow> = read.tables["quotes_curated"]
+        .rows
+        .iter()
+        .filter(|r| r.file.contains("quotes_2024-06-01"))
+        .collect();
+    assert_eq!(june_first.len(), 3 * 3);
+    assert!(june_first
+        .iter()
+        .all(|r| r.fields[0].as_deref() != Some("2024-06-01 12:50:00")));
+
+    // AND at every moment, every query answers over `quotes` (Parquet and CSV) what it
+    // answers over every CSV row
+    for moment in MOMENTS {
+        for (name, answer) in &read.queries[moment] {
+            let mut complete = answer.clone();
+            let mut raw = read.raw_only_queries[moment][name].clone();
+            complete.sort();
+            raw.sort();
+            assert_eq!(complete, raw, "{name} at {moment}");
+        }
+    }
+
+    // AND `quotes` holds one row per update and day, from Parquet as from CSV
+    for moment in MOMENTS {
+        let days = &read.rows_per_day[moment];
+        assert!(!days["quotes"].is_empty(), "{moment}");
+        assert_eq!(days["quotes"], days["quotes_raw"], "{moment}");
+    }
+
+    // AND the view takes every day before yesterday from Parquet, yesterday and today from
+    // CSV, and nothing twice
+    for moment in MOMENTS {
+        let window = &read.window[moment];
+        let today: NaiveDate = moment[..10].parse().unwrap();
+        let yesterday = today - Days::new(1);
+        assert_eq!(window.raw, [yesterday, today], "{moment}");
+        let before: Vec<NaiveDate> = window
+            .from
+            .iter_days()
+            .take_while(|d| *d < yesterday)
+            .collect();
+        assert_eq!(window.curated, before, "{moment}");
+        assert!(window.to > today);
+    }
+    // A 30-day query on June 30th opens 28 Parquet days and two days of CSV.
+    let june_30 = &read.window[JUNE_30];
+    let in_june = |days: &[NaiveDate]| {
+        days.iter()
+            .filter(|d| d.format("%m").to_string() == "06")
+            .count()
+    };
+    assert_eq!((in_june(&june_30.curated), in_june(&june_30.raw)), (28, 2));
+
     // AND on June 1st each query returns what the snapshots hold
-    let june = "2024-06-01 12:47:00";
+    let june = JUNE_1;
     assert_eq!(
         rows(june, "coinlake - latest prices"),
         [
@@ -378,7 +541,7 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
 
     // AND on July 2nd the typed view and every query run over the hostile rows; the twins
     // keep one row each and the stale quote is dated by the slot that saw it
-    let july_at = "2024-07-02 10:07:00";
+    let july_at = JULY_2;
     let latest = rows(july_at, "coinlake - latest prices");
     assert_eq!(latest.len(), 1 + HOSTILE.len() + 3);
     for (_, _, _, symbol, _) in HOSTILE {
@@ -463,11 +626,93 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
 
     // AND the 2023 snapshot answers like any other
     assert_eq!(
-        rows("2023-12-31 23:58:00", "coinlake - latest prices"),
+        rows(DEC_31, "coinlake - latest prices"),
         [
             ["BTC", "USD", "42000.0", "1.5", "2023-12-31 23:54:00"],
             ["ETH", "USD", "2300.0", "1.5", "2023-12-31 23:54:00"],
             ["C,Q", "USD", "0.5", "1.5", "2023-12-31 23:54:00"],
         ]
+    );
+
+    // AND a snapshot whose quotes all repeat earlier updates still counts as written
+    let missing_later: Vec<String> = rows(JUNE_1_LATER, "coinlake - missing slots today")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        missing_later.len(),
+        156 - 4,
+        "00:00 to 12:55; four slots written"
+    );
+    assert!(!missing_later.iter().any(|s| s.ends_with("12:50:00")));
+
+    // AND on June 3rd the month's candles come from Parquet (June 1st) and from CSV (June
+    // 2nd, opening at the price still in effect at midnight), and the compacted candles of
+    // ohlc_1d are the same
+    let btc = |at: &str, name: &str| -> Vec<Vec<String>> {
+        rows(at, name).into_iter().filter(|r| r[1] == "1").collect()
+    };
+    assert_eq!(
+        btc(JUNE_3, "coinlake - daily OHLC"),
+        [
+            [
+                "BTC",
+                "1",
+                "USD",
+                "2024-06-01",
+                "67000.0",
+                "68000.5",
+                "66500.25",
+                "66500.25",
+                "1000.0",
+                "3"
+            ],
+            [
+                "BTC",
+                "1",
+                "USD",
+                "2024-06-02",
+                "66500.25",
+                "66500.25",
+                "66000.0",
+                "66000.0",
+                "1000.0",
+                "2"
+            ],
+        ]
+    );
+    for at in [JUNE_3, JULY_4] {
+        let candles = |row: &Vec<String>, samples: usize| -> Vec<String> {
+            let mut candle = row[..8].to_vec();
+            candle.push(row[samples].clone());
+            candle
+        };
+        let from_quotes: Vec<Vec<String>> = rows(at, "coinlake - daily OHLC")
+            .iter()
+            .map(|r| candles(r, 9))
+            .collect();
+        let compacted: Vec<Vec<String>> = rows(at, "coinlake - daily OHLC, compacted days")
+            .iter()
+            .map(|r| candles(r, 10))
+            .collect();
+        assert!(!compacted.is_empty(), "{at}");
+        assert_eq!(compacted, from_quotes, "{at}");
+    }
+    // ohlc_1d's close carries the close's volume and market cap
+    assert_eq!(
+        btc(JULY_4, "coinlake - daily OHLC, compacted days"),
+        [[
+            "BTC",
+            "1",
+            "USD",
+            "2024-07-02",
+            "62000.0",
+            "62000.0",
+            "62000.0",
+            "62000.0",
+            "500.0",
+            "1300000000000.25",
+            "2"
+        ]]
     );
 }
