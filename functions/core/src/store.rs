@@ -1,5 +1,6 @@
 //! The object store the snapshots go to: a narrow trait, implemented on S3.
 
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use tokio::io::AsyncRead;
@@ -98,8 +99,24 @@ pub enum ReadError {
     },
 }
 
-/// Reading snapshots back: what the load function needs of the bucket.
+/// What a HEAD request tells of an object that exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub last_modified: DateTime<Utc>,
+    pub size: u64,
+    /// User metadata (`x-amz-meta-*`), lowercase keys.
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reading objects back: what the load and compact functions need of the bucket.
 pub trait ObjectReader: Send + Sync {
+    /// The object's date, size and metadata, or `None` when there is no such object.
+    fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectInfo>, ReadError>> + Send;
+
     fn open(
         &self,
         bucket: &str,
@@ -127,6 +144,30 @@ impl S3Reader {
 }
 
 impl ObjectReader for S3Reader {
+    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, ReadError> {
+        let output = match self.client.head_object().bucket(bucket).key(key).send().await {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
+            Err(e) => {
+                return Err(ReadError::Other {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                    source: Box::new(e),
+                })
+            }
+        };
+        let last_modified = output
+            .last_modified()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Ok(Some(ObjectInfo {
+            last_modified,
+            size: output.content_length().unwrap_or(0).max(0) as u64,
+            metadata: output.metadata.unwrap_or_default(),
+        }))
+    }
+
     async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
         let output = self
             .client
