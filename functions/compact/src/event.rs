@@ -130,7 +130,10 @@ fn parse_bridge(event: &Value) -> Result<CompactEvent, EventError> {
         serde_json::from_value(event.clone()).map_err(EventError::MalformedBridge)?;
     let invalid = EventError::InvalidBridge;
     let Some(time) = bridge.time else {
-        return Err(invalid(format!("a {:?} event has no \"time\"", bridge.detail_type)));
+        return Err(invalid(format!(
+            "a {:?} event has no \"time\"",
+            bridge.detail_type
+        )));
     };
     match bridge.detail_type.as_str() {
         "Scheduled Event" => Ok(CompactEvent::Daily { time: Some(time) }),
@@ -232,7 +235,9 @@ mod tests {
         assert_eq!(parse(json!({})), Ok(CompactEvent::Daily { time: None }));
         assert_eq!(parse(Value::Null), Ok(CompactEvent::Daily { time: None }));
         assert_eq!(
-            parse(json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2024-06-02T00:20:00Z", "detail": {}})),
+            parse(
+                json!({"detail-type": "Scheduled Event", "source": "aws.events", "time": "2024-06-02T00:20:00Z", "detail": {}})
+            ),
             Ok(CompactEvent::Daily {
                 time: Some(at("2024-06-02T00:20:00Z"))
             })
@@ -242,7 +247,10 @@ mod tests {
     #[test]
     fn bad_requests_say_what_is_wrong() {
         for (event, expected) in [
-            (json!({"scheduled_time": "yesterday"}), "not an RFC 3339 time"),
+            (
+                json!({"scheduled_time": "yesterday"}),
+                "not an RFC 3339 time",
+            ),
             (json!({"scheduled_time": 5}), "not an RFC 3339 time"),
             (
                 json!({"compact": {"dataset": "trades", "from": "2024-06-01", "to": "2024-06-01"}}),
@@ -283,7 +291,9 @@ mod tests {
     #[test]
     fn other_s3_events_are_recognised_and_left_alone() {
         assert_eq!(
-            parse(json!({"detail-type": "Object Deleted", "source": "aws.s3", "time": "2024-06-01T12:35:03Z", "detail": {}})),
+            parse(
+                json!({"detail-type": "Object Deleted", "source": "aws.s3", "time": "2024-06-01T12:35:03Z", "detail": {}})
+            ),
             Ok(CompactEvent::OtherS3Event {
                 detail_type: "Object Deleted".into()
             })

@@ -189,7 +189,10 @@ mod tests {
             curated_key(CuratedTable::Ohlc1d, day),
             "curated/ohlc_1d/year=2024/month=06/day=01/ohlc_1d_2024-06-01.parquet"
         );
-        assert_eq!(parse_object_key(&curated_key(CuratedTable::Quotes, day)), None);
+        assert_eq!(
+            parse_object_key(&curated_key(CuratedTable::Quotes, day)),
+            None
+        );
     }
 
     #[test]

@@ -145,7 +145,14 @@ impl S3Reader {
 
 impl ObjectReader for S3Reader {
     async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, ReadError> {
-        let output = match self.client.head_object().bucket(bucket).key(key).send().await {
+        let output = match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(output) => output,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
             Err(e) => {

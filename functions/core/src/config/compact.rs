@@ -47,16 +47,25 @@ mod tests {
     #[test]
     fn compact_needs_a_bucket_and_bounds_its_parallelism() {
         let config = CompactConfig::from_lookup(lookup_in(&[("BUCKET_NAME", "b")])).unwrap();
-        assert_eq!((config.days_in_parallel, config.objects_in_parallel), (2, 16));
+        assert_eq!(
+            (config.days_in_parallel, config.objects_in_parallel),
+            (2, 16)
+        );
         assert!(matches!(
             CompactConfig::from_lookup(lookup_in(&[])),
-            Err(ConfigError::Missing { name: "BUCKET_NAME", .. })
+            Err(ConfigError::Missing {
+                name: "BUCKET_NAME",
+                ..
+            })
         ));
         let error = CompactConfig::from_lookup(lookup_in(&[
             ("BUCKET_NAME", "b"),
             ("COMPACT_DAYS_IN_PARALLEL", "0"),
         ]))
         .unwrap_err();
-        assert!(error.to_string().contains("COMPACT_DAYS_IN_PARALLEL"), "{error}");
+        assert!(
+            error.to_string().contains("COMPACT_DAYS_IN_PARALLEL"),
+            "{error}"
+        );
     }
 }

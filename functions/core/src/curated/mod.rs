@@ -327,7 +327,9 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
             .buffer_unordered(self.objects_in_parallel);
         while let Some(rows) = reads.try_next().await? {
             for row in &rows.1 {
-                table.push(row).map_err(|e| rejected(day, bucket, rows.0, e))?;
+                table
+                    .push(row)
+                    .map_err(|e| rejected(day, bucket, rows.0, e))?;
             }
         }
         drop(reads);
@@ -340,7 +342,10 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
         let provenance = vec![
             ("coinlake.day".to_owned(), day.to_string()),
             ("coinlake.raw_objects".to_owned(), keys.len().to_string()),
-            ("coinlake.rows_read".to_owned(), curated.rows_read().to_string()),
+            (
+                "coinlake.rows_read".to_owned(),
+                curated.rows_read().to_string(),
+            ),
         ];
         let encode = |source| DayError::Encode { day, source };
         let silver = encode_quotes(&curated, provenance.clone()).map_err(encode)?;

@@ -181,8 +181,10 @@ where
         let mut row_group = writer.next_row_group().map_err(error)?;
         let mut index = 0;
         while let Some(mut column) = row_group.next_column().map_err(error)? {
-            write_column(&mut column, columns[index], group.clone(), |r| cell(r, index))
-                .map_err(error)?;
+            write_column(&mut column, columns[index], group.clone(), |r| {
+                cell(r, index)
+            })
+            .map_err(error)?;
             column.close().map_err(error)?;
             index += 1;
         }
@@ -285,8 +287,15 @@ mod tests {
             cell,
         )
         .unwrap();
-        let again = write("test", &columns, &["id"], vec![("k".into(), "v".into())], rows.iter(), cell)
-            .unwrap();
+        let again = write(
+            "test",
+            &columns,
+            &["id"],
+            vec![("k".into(), "v".into())],
+            rows.iter(),
+            cell,
+        )
+        .unwrap();
         assert_eq!(bytes, again, "the same rows give the same bytes");
 
         let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
@@ -297,11 +306,20 @@ mod tests {
         assert_eq!(first.num_rows(), ROW_GROUP_ROWS as i64);
         assert!(first.column(0).statistics().is_some());
         // The file records the codec, not the level.
-        assert!(matches!(first.column(0).compression(), Compression::ZSTD(_)));
+        assert!(matches!(
+            first.column(0).compression(),
+            Compression::ZSTD(_)
+        ));
         let records: Vec<_> = reader.get_row_iter(None).unwrap().take(4).collect();
         let fields: Vec<Vec<Field>> = records
             .into_iter()
-            .map(|r| r.unwrap().into_columns().into_iter().map(|(_, f)| f).collect())
+            .map(|r| {
+                r.unwrap()
+                    .into_columns()
+                    .into_iter()
+                    .map(|(_, f)| f)
+                    .collect()
+            })
             .collect();
         assert_eq!(fields[0][0], Field::Long(0));
         assert_eq!(fields[0][1], Field::TimestampMillis(1_717_200_000_000));

@@ -346,12 +346,48 @@ mod tests {
     #[test]
     fn the_earliest_slot_keeps_an_update_whatever_the_arrival_order() {
         let rows = [
-            quote(2, "USD", "2024-06-01T00:10:00Z", "2024-06-01T00:04:00Z", "2"),
-            quote(1, "USD", "2024-06-01T00:05:00Z", "2024-06-01T00:04:00Z", "1"),
-            quote(2, "USD", "2024-06-01T00:05:00Z", "2024-06-01T00:04:00Z", "2"),
-            quote(1, "EUR", "2024-06-01T00:05:00Z", "2024-06-01T00:04:00Z", "0.9"),
-            quote(1, "USD", "2024-06-01T00:10:00Z", "2024-06-01T00:09:00Z", "1.1"),
-            quote(1, "USD", "2024-06-01T00:00:00Z", "2024-06-01T00:04:00Z", "1"),
+            quote(
+                2,
+                "USD",
+                "2024-06-01T00:10:00Z",
+                "2024-06-01T00:04:00Z",
+                "2",
+            ),
+            quote(
+                1,
+                "USD",
+                "2024-06-01T00:05:00Z",
+                "2024-06-01T00:04:00Z",
+                "1",
+            ),
+            quote(
+                2,
+                "USD",
+                "2024-06-01T00:05:00Z",
+                "2024-06-01T00:04:00Z",
+                "2",
+            ),
+            quote(
+                1,
+                "EUR",
+                "2024-06-01T00:05:00Z",
+                "2024-06-01T00:04:00Z",
+                "0.9",
+            ),
+            quote(
+                1,
+                "USD",
+                "2024-06-01T00:10:00Z",
+                "2024-06-01T00:09:00Z",
+                "1.1",
+            ),
+            quote(
+                1,
+                "USD",
+                "2024-06-01T00:00:00Z",
+                "2024-06-01T00:04:00Z",
+                "1",
+            ),
         ];
         let mut forwards = DayTable::default();
         let mut backwards = DayTable::default();
@@ -364,10 +400,30 @@ mod tests {
         let (forwards, backwards) = (forwards.finish(), backwards.finish());
         let ms = |t: &str| at(t).timestamp_millis();
         let expected = vec![
-            (1, "EUR".into(), ms("2024-06-01T00:05:00Z"), ms("2024-06-01T00:04:00Z")),
-            (1, "USD".into(), ms("2024-06-01T00:00:00Z"), ms("2024-06-01T00:04:00Z")),
-            (1, "USD".into(), ms("2024-06-01T00:10:00Z"), ms("2024-06-01T00:09:00Z")),
-            (2, "USD".into(), ms("2024-06-01T00:05:00Z"), ms("2024-06-01T00:04:00Z")),
+            (
+                1,
+                "EUR".into(),
+                ms("2024-06-01T00:05:00Z"),
+                ms("2024-06-01T00:04:00Z"),
+            ),
+            (
+                1,
+                "USD".into(),
+                ms("2024-06-01T00:00:00Z"),
+                ms("2024-06-01T00:04:00Z"),
+            ),
+            (
+                1,
+                "USD".into(),
+                ms("2024-06-01T00:10:00Z"),
+                ms("2024-06-01T00:09:00Z"),
+            ),
+            (
+                2,
+                "USD".into(),
+                ms("2024-06-01T00:05:00Z"),
+                ms("2024-06-01T00:04:00Z"),
+            ),
         ];
         assert_eq!(keys(&forwards), expected);
         assert_eq!(keys(&backwards), expected);
@@ -379,7 +435,13 @@ mod tests {
     fn texts_and_numbers_survive_the_compact_form() {
         let mut table = DayTable::default();
         table
-            .push(&quote(7, "USD", "2024-06-01T00:05:00Z", "2024-06-01T00:04:00Z", "0.000000012345"))
+            .push(&quote(
+                7,
+                "USD",
+                "2024-06-01T00:05:00Z",
+                "2024-06-01T00:04:00Z",
+                "0.000000012345",
+            ))
             .unwrap();
         let day = table.finish();
         let row = day.rows().next().unwrap();
@@ -393,7 +455,13 @@ mod tests {
 
     #[test]
     fn a_value_beyond_a_double_is_refused_by_name() {
-        let mut row = quote(1, "USD", "2024-06-01T00:05:00Z", "2024-06-01T00:04:00Z", "1");
+        let mut row = quote(
+            1,
+            "USD",
+            "2024-06-01T00:05:00Z",
+            "2024-06-01T00:04:00Z",
+            "1",
+        );
         row.total_supply = Some(DecimalText::parse(&format!("1{}", "0".repeat(320))).unwrap());
         let error = DayTable::default().push(&row).unwrap_err();
         assert!(error.to_string().contains("total_supply"), "{error}");
