@@ -362,6 +362,34 @@ async fn a_row_from_another_day_rejects_its_object() {
 }
 
 #[tokio::test]
+async fn a_number_beyond_a_double_rejects_its_object_naming_the_column() {
+    let world = World::new().await;
+    let mut huge = quote(
+        1,
+        "USD",
+        "1",
+        "2024-06-01T11:59:00Z",
+        "2024-06-01T12:00:00Z",
+    );
+    huge.total_supply =
+        Some(coinlake::decimal::DecimalText::parse("1e350").expect("the CSV contract accepts it"));
+    let key = world.put("2024-06-01T12:00:00Z", &[huge]).await;
+    let error = world.compact(DAY, DAY).await.expect_err("rejected");
+    assert_eq!(error.error_type, "ObjectRejected");
+    assert!(
+        error.error_message.contains(&key),
+        "{}",
+        error.error_message
+    );
+    assert!(
+        error.error_message.contains("total_supply") && error.error_message.contains("DOUBLE"),
+        "{}",
+        error.error_message
+    );
+    assert_eq!(world.bucket.keys().await, vec![key], "nothing written");
+}
+
+#[tokio::test]
 async fn an_empty_day_writes_nothing_and_foreign_keys_are_listed_not_read() {
     let world = World::new().await;
     let foreign = "raw/quotes/year=2024/month=06/day=01/notes.txt";

@@ -496,3 +496,64 @@ pub fn encode_candles(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ObjectInfo, Opened};
+    use std::sync::Mutex;
+
+    /// A bucket whose listing names an object that is gone by the time it is read: the
+    /// race S3 cannot be made to lose on demand.
+    struct Vanishing;
+
+    impl ObjectReader for Vanishing {
+        async fn head(&self, _: &str, _: &str) -> Result<Option<ObjectInfo>, ReadError> {
+            Ok(None)
+        }
+
+        async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
+            Err(ReadError::NotFound {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })
+        }
+
+        async fn list(&self, _: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
+            Ok(vec![format!("{prefix}quotes_2024-06-01_12-00-00.csv")])
+        }
+    }
+
+    #[derive(Default)]
+    struct Written(Mutex<Vec<String>>);
+
+    impl ObjectStore for Written {
+        async fn put(&self, key: &str, _: Vec<u8>, _: ObjectMeta) -> Result<(), StoreError> {
+            self.0.lock().unwrap().push(key.to_owned());
+            Ok(())
+        }
+
+        fn bucket(&self) -> &str {
+            "b"
+        }
+    }
+
+    #[tokio::test]
+    async fn an_object_gone_between_listing_and_reading_fails_the_day_by_name() {
+        let store = Written::default();
+        let compactor = Compactor::new(Vanishing, store, 1, 1);
+        let day = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        let error = compactor
+            .compact_day(Dataset::Quotes, day)
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), ("ObjectMissing", false));
+        assert!(
+            error
+                .to_string()
+                .contains("quotes_2024-06-01_12-00-00.csv was listed but is gone"),
+            "{error}"
+        );
+        assert!(compactor.store.0.lock().unwrap().is_empty());
+    }
+}
