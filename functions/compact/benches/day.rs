@@ -103,6 +103,7 @@ async fn bench(coins: i64) {
     );
 
     let runtime = RuntimeApi::start().await;
+    let started = std::time::Instant::now();
     let function = FunctionProcess::spawn(
         "compact",
         &runtime,
@@ -112,19 +113,43 @@ async fn bench(coins: i64) {
             ("COMPACT_DAYS_IN_PARALLEL", "1".to_owned()),
         ],
     );
-    runtime
+    let init = runtime
         .first_poll(Duration::from_secs(20))
         .await
-        .expect("the function polls for an event");
+        .expect("the function polls for an event")
+        .saturating_duration_since(started);
     let event =
         json!({"compact": {"dataset": "quotes", "from": day.to_string(), "to": day.to_string()}});
     let answer = runtime.invoke(&event, Duration::from_secs(900)).await;
     assert!(answer.ok, "{}", answer.body);
     println!(
-        "compaction: {:.2} s, peak RSS {} MiB",
+        "compaction: {:.2} s, peak RSS {} MiB, cold start {:.1} ms",
         answer.duration.as_secs_f64(),
-        function.peak_rss_kib() / 1024
+        function.peak_rss_kib() / 1024,
+        init.as_secs_f64() * 1000.0
     );
+    // What each of the day's 288 object notifications costs while the day is still going:
+    // the function answers "not over" without touching S3.
+    let now = chrono::Utc::now();
+    let today_key =
+        coinlake::layout::object_key(Dataset::Quotes, coinlake::slot::Slot::containing(now));
+    let notification = json!({
+        "detail-type": "Object Created", "source": "aws.s3", "time": now.to_rfc3339(),
+        "detail": {"bucket": {"name": bucket.name}, "object": {"key": today_key}}
+    });
+    let mut skips = Vec::new();
+    for _ in 0..20 {
+        let skip = runtime.invoke(&notification, Duration::from_secs(10)).await;
+        assert!(
+            skip.ok && skip.body.contains("is not over"),
+            "{}",
+            skip.body
+        );
+        skips.push(skip.duration);
+    }
+    skips.sort();
+    let skip_ms = skips[skips.len() / 2].as_secs_f64() * 1000.0;
+    println!("an object notification during the day (skipped): p50 {skip_ms:.2} ms");
     drop(function);
 
     let silver = Bytes::from(
@@ -152,6 +177,13 @@ async fn bench(coins: i64) {
         written.len() as u64 * QUERY_DAYS,
         mib(curated_query),
         raw_query as f64 / curated_query as f64
+    );
+    println!(
+        "cost inputs: --compact-ms {:.1} --compact-init-ms {:.1} --notification-ms {skip_ms:.2} --curated-bytes {} --raw-objects {}",
+        answer.duration.as_secs_f64() * 1000.0,
+        init.as_secs_f64() * 1000.0,
+        silver_len + gold.len() as u64,
+        written.len()
     );
 }
 
