@@ -158,6 +158,7 @@ async fn bench(coins: i64) {
             .await
             .body,
     );
+    let silver_len = silver.len() as u64;
     let gold = bucket
         .get(&curated_key(CuratedTable::Ohlc1d, day))
         .await
