@@ -99,19 +99,17 @@ pub enum ReadError {
     },
 }
 
-/// What a HEAD request tells of an object that exists.
+/// What the bucket's listing tells of an object that exists.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub last_modified: DateTime<Utc>,
     pub size: u64,
-    /// User metadata (`x-amz-meta-*`), lowercase keys.
-    pub metadata: HashMap<String, String>,
 }
 
 /// Reading objects back: what the load and compact functions need of the bucket.
 pub trait ObjectReader: Send + Sync {
-    /// The object's date, size and metadata, or `None` when there is no such object.
-    fn head(
+    /// The object's date and size, or `None` when there is no such object.
+    fn stat(
         &self,
         bucket: &str,
         key: &str,
@@ -144,35 +142,37 @@ impl S3Reader {
 }
 
 impl ObjectReader for S3Reader {
-    async fn head(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, ReadError> {
-        let output = match self
+    /// A listing with the key as its prefix, not a HEAD: with `s3:ListBucket` granted only
+    /// for some prefixes (as the functions' policies do), S3 answers a HEAD of a missing key
+    /// with 403, indistinguishable from a real denial, while the listing answers.
+    async fn stat(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, ReadError> {
+        let listed = self
             .client
-            .head_object()
+            .list_objects_v2()
             .bucket(bucket)
-            .key(key)
+            .prefix(key)
+            .max_keys(1)
             .send()
             .await
-        {
-            Ok(output) => output,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => return Ok(None),
-            Err(e) => {
-                return Err(ReadError::Other {
-                    bucket: bucket.to_owned(),
-                    key: key.to_owned(),
-                    reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                    source: Box::new(e),
-                })
-            }
-        };
-        let last_modified = output
-            .last_modified()
-            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        Ok(Some(ObjectInfo {
-            last_modified,
-            size: output.content_length().unwrap_or(0).max(0) as u64,
-            metadata: output.metadata.unwrap_or_default(),
-        }))
+            .map_err(|e| ReadError::Other {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                source: Box::new(e),
+            })?;
+        Ok(listed
+            .contents()
+            .iter()
+            .find(|o| o.key() == Some(key))
+            .map(|o| ObjectInfo {
+                // A date S3 did not give counts as the oldest: a caller deciding whether
+                // the object is stale then errs towards redoing the work.
+                last_modified: o
+                    .last_modified()
+                    .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                size: o.size().unwrap_or(0).max(0) as u64,
+            }))
     }
 
     async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {

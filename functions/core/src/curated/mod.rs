@@ -257,7 +257,7 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
         let silver = curated_key(CuratedTable::Quotes, day);
         let existing = self
             .objects
-            .head(bucket, &silver)
+            .stat(bucket, &silver)
             .await
             .map_err(|source| DayError::Read { day, source })?;
         match existing {
@@ -508,7 +508,7 @@ mod tests {
     struct Vanishing;
 
     impl ObjectReader for Vanishing {
-        async fn head(&self, _: &str, _: &str) -> Result<Option<ObjectInfo>, ReadError> {
+        async fn stat(&self, _: &str, _: &str) -> Result<Option<ObjectInfo>, ReadError> {
             Ok(None)
         }
 
