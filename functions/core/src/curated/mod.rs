@@ -326,9 +326,9 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
             .map(|key| self.read_object(day, key))
             .buffer_unordered(self.objects_in_parallel);
         while let Some(rows) = reads.try_next().await? {
-            for row in &rows.1 {
+            for (position, row) in rows.1.iter().enumerate() {
                 table
-                    .push(row)
+                    .push(row, position as u32)
                     .map_err(|e| rejected(day, bucket, rows.0, e))?;
             }
         }

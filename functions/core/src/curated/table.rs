@@ -8,7 +8,6 @@
 use crate::decimal::DecimalText;
 use crate::quote::QuoteRow;
 use chrono::{DateTime, Utc};
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 /// The nullable metrics, in the order of the schema's columns.
@@ -33,6 +32,9 @@ pub struct CompactRow {
     pub name: u32,
     pub slug: u32,
     pub quote_currency: u32,
+    /// The row's place in its object: of two rows of one slot for the same update (a
+    /// listings page that shifted between requests), the first wins, as in PostgreSQL.
+    position: u32,
     /// Bit `i` set: metric `i` is null; bits 12 and 13: `cmc_rank`, `num_market_pairs`.
     /// (`Option<f64>` would double each metric's size: `f64` has no spare bit pattern.)
     nulls: u16,
@@ -139,7 +141,8 @@ impl DayTable {
         self.len == 0
     }
 
-    pub fn push(&mut self, row: &QuoteRow) -> Result<(), RowError> {
+    /// Adds `row`, the `position`-th row of its object.
+    pub fn push(&mut self, row: &QuoteRow, position: u32) -> Result<(), RowError> {
         let optional = [
             &row.volume_24h,
             &row.volume_change_24h,
@@ -177,6 +180,7 @@ impl DayTable {
             num_market_pairs: row.num_market_pairs.unwrap_or(0),
             price: double("price", &row.price)?,
             metrics,
+            position,
             nulls,
             symbol: self.texts.intern(&row.symbol),
             name: self.texts.intern(&row.name),
@@ -200,18 +204,22 @@ impl DayTable {
         &self.chunks[index / CHUNK_ROWS][index % CHUNK_ROWS]
     }
 
-    /// One row per `(cmc_id, quote_currency, last_updated)` — the earliest slot's, ties
-    /// broken by the rest of the row so the outcome never depends on arrival order — sorted
-    /// by `cmc_id`, `quote_currency`, `slot_at` (then `last_updated`).
+    /// One row per `(cmc_id, quote_currency, last_updated)` — the earliest slot's, and of
+    /// that slot's object the first row's, so the outcome never depends on arrival order —
+    /// sorted by `cmc_id`, `quote_currency`, `slot_at` (then `last_updated`).
     pub fn finish(self) -> CuratedDay {
         let ranks = self.texts.ranks();
         let currency = |row: &CompactRow| ranks[row.quote_currency as usize];
         let mut order: Vec<u32> = (0..self.len as u32).collect();
         order.sort_unstable_by(|&a, &b| {
             let (x, y) = (self.row(a), self.row(b));
-            (x.cmc_id, currency(x), x.last_updated, x.slot_at)
-                .cmp(&(y.cmc_id, currency(y), y.last_updated, y.slot_at))
-                .then_with(|| self.tie_break(x, y, &ranks))
+            (x.cmc_id, currency(x), x.last_updated, x.slot_at, x.position).cmp(&(
+                y.cmc_id,
+                currency(y),
+                y.last_updated,
+                y.slot_at,
+                y.position,
+            ))
         });
         order.dedup_by(|later, earlier| {
             let (x, y) = (self.row(*later), self.row(*earlier));
@@ -233,31 +241,6 @@ impl DayTable {
             order,
             read,
         }
-    }
-
-    /// Two observations of one update in one slot (a file that lists a coin twice): the
-    /// choice must still be the same on every run.
-    fn tie_break(&self, x: &CompactRow, y: &CompactRow, ranks: &[u32]) -> Ordering {
-        let text = |id: u32| ranks[id as usize];
-        (x.ingested_at, x.cmc_rank(), x.num_market_pairs())
-            .cmp(&(y.ingested_at, y.cmc_rank(), y.num_market_pairs()))
-            .then_with(|| x.price.total_cmp(&y.price))
-            .then_with(|| {
-                (0..METRICS)
-                    .map(|i| match (x.metric(i), y.metric(i)) {
-                        (Some(a), Some(b)) => a.total_cmp(&b),
-                        (a, b) => a.is_some().cmp(&b.is_some()),
-                    })
-                    .find(|o| o.is_ne())
-                    .unwrap_or(Ordering::Equal)
-            })
-            .then_with(|| {
-                (text(x.symbol), text(x.name), text(x.slug)).cmp(&(
-                    text(y.symbol),
-                    text(y.name),
-                    text(y.slug),
-                ))
-            })
     }
 }
 
@@ -391,11 +374,11 @@ mod tests {
         ];
         let mut forwards = DayTable::default();
         let mut backwards = DayTable::default();
-        for row in &rows {
-            forwards.push(row).unwrap();
+        for (position, row) in rows.iter().enumerate() {
+            forwards.push(row, position as u32).unwrap();
         }
-        for row in rows.iter().rev() {
-            backwards.push(row).unwrap();
+        for (position, row) in rows.iter().enumerate().rev() {
+            backwards.push(row, position as u32).unwrap();
         }
         let (forwards, backwards) = (forwards.finish(), backwards.finish());
         let ms = |t: &str| at(t).timestamp_millis();
@@ -432,6 +415,30 @@ mod tests {
     }
 
     #[test]
+    fn of_one_update_listed_twice_in_an_object_the_first_row_wins() {
+        let first = quote(
+            1,
+            "USD",
+            "2024-06-01T00:05:00Z",
+            "2024-06-01T00:04:00Z",
+            "2",
+        );
+        let second = quote(
+            1,
+            "USD",
+            "2024-06-01T00:05:00Z",
+            "2024-06-01T00:04:00Z",
+            "1",
+        );
+        let mut table = DayTable::default();
+        table.push(&second, 7).unwrap();
+        table.push(&first, 3).unwrap();
+        let day = table.finish();
+        assert_eq!(day.len(), 1);
+        assert_eq!(day.rows().next().unwrap().price, 2.0);
+    }
+
+    #[test]
     fn texts_and_numbers_survive_the_compact_form() {
         let mut table = DayTable::default();
         table
@@ -463,7 +470,7 @@ mod tests {
             "1",
         );
         row.total_supply = Some(DecimalText::parse(&format!("1{}", "0".repeat(320))).unwrap());
-        let error = DayTable::default().push(&row).unwrap_err();
+        let error = DayTable::default().push(&row, 0).unwrap_err();
         assert!(error.to_string().contains("total_supply"), "{error}");
     }
 
