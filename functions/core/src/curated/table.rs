@@ -442,13 +442,16 @@ mod tests {
     fn texts_and_numbers_survive_the_compact_form() {
         let mut table = DayTable::default();
         table
-            .push(&quote(
-                7,
-                "USD",
-                "2024-06-01T00:05:00Z",
-                "2024-06-01T00:04:00Z",
-                "0.000000012345",
-            ))
+            .push(
+                &quote(
+                    7,
+                    "USD",
+                    "2024-06-01T00:05:00Z",
+                    "2024-06-01T00:04:00Z",
+                    "0.000000012345",
+                ),
+                0,
+            )
             .unwrap();
         let day = table.finish();
         let row = day.rows().next().unwrap();
