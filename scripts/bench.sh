@@ -2,7 +2,8 @@
 # Benchmarks against the local stack (release builds, loopback only): CPU cost of the codec
 # (criterion), one 5,000-row file loaded end to end (criterion), replay throughput of
 # 30 days × 100 coins, both functions' release binaries under a local Lambda Runtime API
-# (cold start, warm p50/p99, peak RSS), the load's peak memory for growing files,
+# (cold start, warm p50/p99, peak RSS), the compact binary on a day of 5 and of 5,000
+# coins (time, peak RSS, what a 30-day query reads), the load's peak memory for growing files,
 # instruction counts of the hot paths (callgrind), the deployable bootstraps' sizes for
 # arm64 and x86_64, and the monthly cost those figures imply (scripts/cost.py). Figures go
 # into the results table of docs/benchmarks.md by hand, with the machine and date.
@@ -35,7 +36,11 @@ cargo build --release --quiet -p ingest -p load
 runs=(20 50)
 [ "${1:-}" = quick ] && runs=(5 20)
 cargo bench --quiet -p load --bench lambda -- "${runs[@]}" | tee "$LOCAL/bench-lambda.txt"
-read -r -a cost_inputs <<<"$(sed -n 's/^cost inputs: //p' "$LOCAL/bench-lambda.txt")"
+say "compaction as Lambda runs it: a day of 5 coins, and a listings day of 5,000 (1.44 million rows)"
+cargo build --release --quiet -p compact
+cargo bench --quiet -p compact --bench day -- 5 | tee "$LOCAL/bench-compact.txt"
+cargo bench --quiet -p compact --bench day -- 5000
+read -r -a cost_inputs <<<"$(sed -n 's/^cost inputs: //p' "$LOCAL/bench-lambda.txt" "$LOCAL/bench-compact.txt" | tr '\n' ' ')"
 say "monthly cost at the 5-minute schedule from these figures (scripts/cost.py ${cost_inputs[*]})"
 python3 scripts/cost.py "${cost_inputs[@]}"
 say "the same with CoinMarketCap's and S3's real latency instead of loopback's (300 ms ingest, 40 ms load)"
@@ -67,9 +72,9 @@ say "load path, 5,000-row CSV -> rows -> COPY text: $load_ir instructions"
 say "bootstrap sizes: cargo lambda build --release, stripped, zipped"
 for arch in arm64 x86-64; do
   out="$LOCAL/lambda-$arch"
-  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load -p api \
+  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load -p compact -p api \
     --output-format zip --lambda-dir "$out"
-  for function in ingest load api; do
+  for function in ingest load compact api; do
     zipped="$(stat -c %s "$out/$function/bootstrap.zip")"
     stripped="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo("bootstrap").file_size)' "$out/$function/bootstrap.zip")"
     say "$function $arch: $(( stripped / 1024 )) KiB stripped, $(( zipped / 1024 )) KiB zipped"

@@ -12,6 +12,9 @@ Formula (a 30-day month, one run per schedule period):
   s3 requests     = runs * (PUT + GET price)  (ingest writes one object, load reads it)
   s3 storage      = runs * object bytes / 2**30 * price per GB-month  (added each month)
   athena          = queries * max(bytes scanned, 10 MB) / 2**40 * price per TB
+  compaction      = 30 daily runs: compute (init + duration at its memory), one LIST, a GET
+                    per raw object and two PUTs, plus the curated bytes added each day; and
+                    one invocation per raw object's notification (answered without S3)
 
 Init is billed for every runtime since August 2025; `cold_share` is the fraction of runs
 that start a new execution environment (1.0 is the worst case: every run cold).
@@ -54,6 +57,12 @@ def main():
     p.add_argument("--cold-share", type=float, default=1.0)
     p.add_argument("--athena-queries", type=int, default=300, help="queries a month")
     p.add_argument("--athena-scan-bytes", type=int, default=0, help="bytes one query scans")
+    p.add_argument("--compact-ms", type=float, help="one day's compaction (omit: no compact function)")
+    p.add_argument("--compact-init-ms", type=float, default=0.0, help="compact cold start")
+    p.add_argument("--compact-mb", type=int, default=512, help="compact memory size (template.yaml)")
+    p.add_argument("--notification-ms", type=float, default=0.0, help="compact answering one raw object's notification")
+    p.add_argument("--curated-bytes", type=int, default=0, help="a day's silver + gold files")
+    p.add_argument("--raw-objects", type=int, default=288, help="raw objects a day")
     a = p.parse_args()
 
     runs = 30 * 24 * 60 / a.period_minutes
@@ -66,6 +75,16 @@ def main():
         ("S3 storage added this month", runs * a.object_bytes / 2**30 * S3_GB_MONTH),
         ("Athena", a.athena_queries * max(a.athena_scan_bytes, ATHENA_MIN_BYTES) / 2**40 * ATHENA_TB),
     ]
+    if a.compact_ms is not None:
+        days = 30
+        notifications = runs
+        lines += [
+            ("Lambda compute, compact", lambda_compute(days, a.compact_init_ms, a.compact_ms, a.compact_mb, a.arch, 1.0)),
+            ("Lambda compute, notifications", lambda_compute(notifications, 0.0, a.notification_ms, a.compact_mb, a.arch, 0.0)),
+            ("Lambda requests, compact", (days + notifications) * LAMBDA_REQUEST),
+            ("S3 requests, compact", days * (S3_PUT * 3 + S3_GET * a.raw_objects)),
+            ("S3 storage added, curated", days * a.curated_bytes / 2**30 * S3_GB_MONTH),
+        ]
     print(f"{int(runs)} runs a month, {a.arch}, cold share {a.cold_share:g}")
     for name, dollars in lines:
         print(f"  {name:<30} ${dollars:.4f}")

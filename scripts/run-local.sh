@@ -2,8 +2,9 @@
 # Sets up everything and runs the pipeline once, locally, end to end:
 #   local S3 server (moto) + PostgreSQL + `cargo lambda watch`, then
 #   `cargo lambda invoke ingest` with a manual event, shows the snapshot it wrote,
-#   `cargo lambda invoke load` with that object's S3 notification, and shows the rows; then
-#   serves the dashboard and HTTP API (the api function as a Function URL) until Ctrl-C.
+#   `cargo lambda invoke load` with that object's S3 notification, and shows the rows;
+#   compacts a past day into the curated Parquet layer and shows its candles; then serves
+#   the dashboard and HTTP API (the api function as a Function URL) until Ctrl-C.
 # With CMC_API_KEY set it polls the real CoinMarketCap API (CMC_BASE_URL to override);
 # without, a local stand-in serves a recorded-shape response.
 set -euo pipefail
@@ -70,6 +71,14 @@ local_psql -d "$database" -c "SELECT cmc_id, symbol, quote_currency, price, last
 local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_replaced, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
 say "latest_quotes (one of the analytics views; run again in five minutes for OHLC and changes):"
 local_psql -d "$database" -c "SELECT symbol, quote_currency, price, percent_change_24h, last_updated FROM latest_quotes ORDER BY cmc_rank NULLS LAST"
+say "the curated layer: a past day's slot (events/schedule-v2.json, 2024-06-01 12:35), then that day compacted"
+invoke ingest events/schedule-v2.json >/dev/null
+say "cargo lambda invoke compact --data-file events/compact-range.json"
+invoke compact events/compact-range.json
+echo
+say "the day's candles, as DuckDB reads curated/ohlc_1d/year=2024/month=06/day=01/ohlc_1d_2024-06-01.parquet:"
+s3 parquet "$bucket" "curated/ohlc_1d/year=2024/month=06/day=01/ohlc_1d_2024-06-01.parquet" \
+  "SELECT symbol, quote_currency, bucket_start, open, high, low, close, samples FROM t"
 dashboard="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
 say "the api function: GET ${dashboard}api/latest"
 http_get "${dashboard}api/latest"

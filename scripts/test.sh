@@ -2,8 +2,8 @@
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
 # test of the functions under `cargo lambda watch` + `cargo lambda invoke` (ingest, load,
-# then the api's Function URL), the dashboard end to end in headless Chromium, the SAM
-# template validated offline (cfn-lint, sam validate --lint, the SAM transform of every
+# the api's Function URL, then compact), the dashboard end to end in headless Chromium,
+# the SAM template validated offline (cfn-lint, sam validate --lint, the SAM transform of every
 # supported parameter set, checkov on the template and on those, sam build), and each fuzz
 # target run for 20 seconds.
 set -euo pipefail
@@ -74,7 +74,7 @@ bash scripts/fuzz.sh short
 say "dashboard end to end in headless Chromium (scripts/dashboard-e2e.sh)"
 bash scripts/dashboard-e2e.sh
 
-say "smoke test: cargo lambda invoke ingest, then load, against cargo lambda watch"
+say "smoke test: cargo lambda invoke ingest, then load, then compact, against cargo lambda watch"
 smoke_db="coinlake_smoke_$$"
 cleanup() {
   stop_background
@@ -118,4 +118,11 @@ import json, sys
 latest = json.load(sys.stdin)
 assert [a["symbol"] for a in latest["assets"]] == ["BTC", "ETH", "BNB", "SOL", "ADA"], latest
 '
-say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL and in the api function's answer"
+compacted="$(invoke compact events/compact-range.json)"
+printf '%s' "$compacted" | "$VENV/bin/python" -c '
+import json, sys
+day = json.load(sys.stdin)["days"][0]
+assert day["rows"] == 5 and day["objects"] == 1, day
+assert day["key"] == "curated/quotes/year=2024/month=06/day=01/quotes_2024-06-01.parquet", day
+'
+say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL, in the api function's answer and in the day's compacted Parquet"

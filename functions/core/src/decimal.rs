@@ -39,6 +39,12 @@ impl DecimalText {
         &self.0
     }
 
+    /// The nearest `f64` (correctly rounded), or `None` beyond its range. The curated
+    /// layer's DOUBLE columns hold this; the exact text stays in the raw CSV and PostgreSQL.
+    pub fn to_f64(&self) -> Option<f64> {
+        self.0.parse::<f64>().ok().filter(|v| v.is_finite())
+    }
+
     /// The value as an integer when it has no fractional part (`42`, `42.0`).
     pub fn to_integer(&self) -> Option<i64> {
         let (whole, fraction) = self.0.split_once('.').unwrap_or((&self.0, ""));

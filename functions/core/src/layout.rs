@@ -1,7 +1,10 @@
 //! Where objects live in the bucket: Hive-style date partitions that Athena's partition
 //! projection reads without a crawler.
 //!
-//! `raw/<dataset>/year=YYYY/month=MM/day=DD/<dataset>_YYYY-MM-DD_HH-MM-SS.csv`
+//! `raw/<dataset>/year=YYYY/month=MM/day=DD/<dataset>_YYYY-MM-DD_HH-MM-SS.csv` (bronze, one
+//! object per slot, never rewritten) and
+//! `curated/<table>/year=YYYY/month=MM/day=DD/<table>_YYYY-MM-DD.parquet` (silver and gold,
+//! one object per day, rebuilt from raw).
 
 use crate::slot::Slot;
 use chrono::NaiveDateTime;
@@ -61,6 +64,51 @@ pub fn day_prefix(dataset: Dataset, day: chrono::NaiveDate) -> String {
         dataset.prefix(),
         day.format("year=%Y/month=%m/day=%d/")
     )
+}
+
+/// The prefix of everything compaction writes.
+pub const CURATED_PREFIX: &str = "curated/";
+
+/// The tables of the curated layer: the day's de-duplicated quotes (silver) and their daily
+/// candles (gold).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CuratedTable {
+    Quotes,
+    Ohlc1d,
+}
+
+impl CuratedTable {
+    pub fn name(self) -> &'static str {
+        match self {
+            CuratedTable::Quotes => "quotes",
+            CuratedTable::Ohlc1d => "ohlc_1d",
+        }
+    }
+
+    /// `curated/quotes/`: the Glue table's location.
+    pub fn prefix(self) -> String {
+        format!("{CURATED_PREFIX}{}/", self.name())
+    }
+}
+
+/// The one object of `table` for `day`; rebuilding the day overwrites it.
+pub fn curated_key(table: CuratedTable, day: chrono::NaiveDate) -> String {
+    format!(
+        "{prefix}{partition}{name}_{day}.parquet",
+        prefix = table.prefix(),
+        partition = day.format("year=%Y/month=%m/day=%d/"),
+        name = table.name(),
+        day = day.format("%Y-%m-%d"),
+    )
+}
+
+/// An object key as S3 event notifications carry it: URL-encoded, with `+` for a space.
+pub fn decode_event_key(key: &str) -> Result<String, String> {
+    let spaced = key.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|_| format!("object key {key:?} does not decode to UTF-8"))
 }
 
 /// The dataset and slot an object key was written for, or `None` for any key this layout
@@ -128,6 +176,32 @@ mod tests {
         );
         assert!(object_key(Dataset::Quotes, slot("2024-06-01T23:55:00Z"))
             .starts_with(&day_prefix(Dataset::Quotes, day)));
+    }
+
+    #[test]
+    fn curated_keys_hold_one_object_per_day_beside_the_raw_partitions() {
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        assert_eq!(
+            curated_key(CuratedTable::Quotes, day),
+            "curated/quotes/year=2024/month=06/day=01/quotes_2024-06-01.parquet"
+        );
+        assert_eq!(
+            curated_key(CuratedTable::Ohlc1d, day),
+            "curated/ohlc_1d/year=2024/month=06/day=01/ohlc_1d_2024-06-01.parquet"
+        );
+        assert_eq!(
+            parse_object_key(&curated_key(CuratedTable::Quotes, day)),
+            None
+        );
+    }
+
+    #[test]
+    fn event_keys_are_url_decoded_with_plus_as_space() {
+        assert_eq!(
+            decode_event_key("raw/quotes/year%3D2024/a+b%2Bc.csv").unwrap(),
+            "raw/quotes/year=2024/a b+c.csv"
+        );
+        assert!(decode_event_key("raw/%FF.csv").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod aws;
 pub mod cmc;
 pub mod config;
 pub mod csv_codec;
+pub mod curated;
 pub mod data_api;
 pub mod db;
 pub mod deadline;

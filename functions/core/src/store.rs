@@ -1,5 +1,6 @@
 //! The object store the snapshots go to: a narrow trait, implemented on S3.
 
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::future::Future;
 use tokio::io::AsyncRead;
@@ -98,8 +99,22 @@ pub enum ReadError {
     },
 }
 
-/// Reading snapshots back: what the load function needs of the bucket.
+/// What the bucket's listing tells of an object that exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub last_modified: DateTime<Utc>,
+    pub size: u64,
+}
+
+/// Reading objects back: what the load and compact functions need of the bucket.
 pub trait ObjectReader: Send + Sync {
+    /// The object's date and size, or `None` when there is no such object.
+    fn stat(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<ObjectInfo>, ReadError>> + Send;
+
     fn open(
         &self,
         bucket: &str,
@@ -127,6 +142,39 @@ impl S3Reader {
 }
 
 impl ObjectReader for S3Reader {
+    /// A listing with the key as its prefix, not a HEAD: with `s3:ListBucket` granted only
+    /// for some prefixes (as the functions' policies do), S3 answers a HEAD of a missing key
+    /// with 403, indistinguishable from a real denial, while the listing answers.
+    async fn stat(&self, bucket: &str, key: &str) -> Result<Option<ObjectInfo>, ReadError> {
+        let listed = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(key)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| ReadError::Other {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                source: Box::new(e),
+            })?;
+        Ok(listed
+            .contents()
+            .iter()
+            .find(|o| o.key() == Some(key))
+            .map(|o| ObjectInfo {
+                // A date S3 did not give counts as the oldest: a caller deciding whether
+                // the object is stale then errs towards redoing the work.
+                last_modified: o
+                    .last_modified()
+                    .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                size: o.size().unwrap_or(0).max(0) as u64,
+            }))
+    }
+
     async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
         let output = self
             .client

@@ -14,78 +14,12 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::cmc::{any_quotes_path, coin, Market, LISTINGS_PATH};
-use testkit::runtime_api::RuntimeApi;
+use testkit::runtime_api::{FunctionProcess, RuntimeApi};
 use testkit::{TestBucket, TestDatabase};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer};
-
-mod common;
-
-fn binary(name: &str) -> PathBuf {
-    let path = testkit::workspace_root().join("target/release").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build --release -p ingest -p load",
-        path.display()
-    );
-    path
-}
-
-fn spawn(name: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> Child {
-    Command::new(binary(name))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "bench")
-        .env("AWS_SECRET_ACCESS_KEY", "bench")
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
-        )
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(function_log(name))
-        .stderr(function_log(name))
-        .spawn()
-        .expect("start the function")
-}
-
-/// The functions' output (their JSON logs are on stdout, as Lambda reads them) goes to
-/// `BENCH_LOG_DIR/<name>.log` when set (with `BENCH_RUST_LOG` for the level, to see where
-/// an invocation spends its time), else nowhere.
-fn function_log(name: &str) -> Stdio {
-    let Ok(dir) = std::env::var("BENCH_LOG_DIR") else {
-        return Stdio::null();
-    };
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(PathBuf::from(dir).join(format!("{name}.log")))
-        .map(Stdio::from)
-        .unwrap_or_else(|_| Stdio::null())
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-fn peak_rss_kib(child: &Child) -> u64 {
-    let status =
-        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -107,7 +41,7 @@ async fn cold_starts(
     for _ in 0..runs {
         let runtime = RuntimeApi::start().await;
         let started = Instant::now();
-        let child = spawn(name, &runtime, env);
+        let child = FunctionProcess::spawn(name, &runtime, env);
         let polled = runtime
             .first_poll(Duration::from_secs(20))
             .await
@@ -115,7 +49,7 @@ async fn cold_starts(
         inits.push(polled.saturating_duration_since(started));
         let answer = runtime.invoke(event, Duration::from_secs(30)).await;
         assert!(answer.ok, "{name}: {}", answer.body);
-        stop(child);
+        drop(child);
     }
     inits.sort();
     let median = percentile(&inits, 0.5);
@@ -238,7 +172,7 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
     for (rows, at) in [(5, "2024-06-02T10:00:00Z"), (5000, "2024-06-02T10:05:00Z")] {
         let slot: DateTime<Utc> = at.parse().unwrap();
         let key = bucket
-            .put_snapshot(slot, &common::synthetic(rows, slot))
+            .put_snapshot(slot, &testkit::synthetic::snapshot(rows, slot))
             .await;
         if rows == 5 {
             five_row_bytes = bucket.get(&key).await.body.len();
@@ -260,12 +194,12 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
     println!("cold start, load:   {text}");
 
     let runtime = RuntimeApi::start().await;
-    let child = spawn("ingest", &runtime, &ingest_env(&[]));
+    let child = FunctionProcess::spawn("ingest", &runtime, &ingest_env(&[]));
     let (text, ingest_warm) = warm(&runtime, &schedule, warm_runs, || async {}).await;
     println!("ingest, 5 coins:         {text}");
-    stop(child);
+    drop(child);
     let runtime = RuntimeApi::start().await;
-    let child = spawn(
+    let child = FunctionProcess::spawn(
         "ingest",
         &runtime,
         &ingest_env(&[("CMC_MODE", "listings"), ("CMC_LISTINGS_LIMIT", "5000")]),
@@ -274,12 +208,12 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
     println!("ingest, 5,000 listings:  {text}");
     println!(
         "ingest peak RSS (5,000 listings): {} KiB",
-        peak_rss_kib(&child)
+        child.peak_rss_kib()
     );
-    stop(child);
+    drop(child);
 
     let runtime = RuntimeApi::start().await;
-    let child = spawn("load", &runtime, &load_env);
+    let child = FunctionProcess::spawn("load", &runtime, &load_env);
     let client = db.client().await;
     let truncate = || async {
         // Tables exist once the first load has migrated; empty them so every load inserts.
@@ -291,8 +225,8 @@ async fn bench(cold_runs: usize, warm_runs: usize) {
     println!("load, 5-row file:        {text}");
     let (text, _) = warm(&runtime, &events[1], warm_runs.min(20), truncate).await;
     println!("load, 5,000-row file:    {text}");
-    println!("load peak RSS (5,000 rows): {} KiB", peak_rss_kib(&child));
-    stop(child);
+    println!("load peak RSS (5,000 rows): {} KiB", child.peak_rss_kib());
+    drop(child);
 
     // The default deployment (five coins) in the arguments scripts/cost.py takes.
     let millis = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);

@@ -5,7 +5,6 @@
 //! `COINLAKE_TEST_S3_ENDPOINT` set and PostgreSQL on 127.0.0.1:5432).
 
 use chrono::{DateTime, Utc};
-mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lambda_runtime::{Context, LambdaEvent};
@@ -36,7 +35,7 @@ fn benches(c: &mut Criterion) {
         let db = TestDatabase::new().await;
         let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
         let key = bucket
-            .put_snapshot(slot, &common::synthetic(5000, slot))
+            .put_snapshot(slot, &testkit::synthetic::snapshot(5000, slot))
             .await;
         let vars = [
             ("BUCKET_NAME", bucket.name.clone()),

@@ -9,7 +9,6 @@
 //! `LOAD_CONCURRENCY` (default 8) sets the replay's concurrency. Run by `scripts/bench.sh`.
 
 use chrono::{DateTime, TimeDelta, Utc};
-mod common;
 
 use futures::StreamExt;
 use lambda_runtime::{Context, LambdaEvent};
@@ -54,7 +53,7 @@ async fn replay(days: i64, coins: i64) {
             let bucket = &bucket;
             async move {
                 bucket
-                    .put_snapshot(slot, &common::synthetic(coins, slot))
+                    .put_snapshot(slot, &testkit::synthetic::snapshot(coins, slot))
                     .await;
             }
         })
@@ -94,7 +93,7 @@ async fn memory(rows: i64) {
     let slot: DateTime<Utc> = "2024-06-01T12:35:00Z".parse().unwrap();
     // The rows and their CSV are freed before the peak below is reset.
     bucket
-        .put_snapshot(slot, &common::synthetic(rows, slot))
+        .put_snapshot(slot, &testkit::synthetic::snapshot(rows, slot))
         .await;
     let app = app(&bucket, &db).await;
     // Writing 5 to clear_refs resets VmHWM, so the peak below is the load's alone.

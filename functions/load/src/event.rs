@@ -7,8 +7,7 @@
 //! hand-written test events often leave out.
 
 use chrono::NaiveDate;
-use coinlake::layout::Dataset;
-use percent_encoding::percent_decode_str;
+use coinlake::layout::{decode_event_key, Dataset};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -173,7 +172,7 @@ fn parse_notification(event: &Value) -> Result<LoadEvent, EventError> {
         }
         objects.push(ObjectRef {
             bucket,
-            key: decode_key(&key).map_err(invalid)?,
+            key: decode_event_key(&key).map_err(invalid)?,
         });
     }
     Ok(LoadEvent::Objects(objects))
@@ -206,7 +205,7 @@ fn parse_bridge(event: &Value) -> Result<LoadEvent, EventError> {
     // passes unchanged, and an encoded one is not mistaken for a foreign key and skipped.
     Ok(LoadEvent::Objects(vec![ObjectRef {
         bucket,
-        key: decode_key(&key).map_err(invalid)?,
+        key: decode_event_key(&key).map_err(invalid)?,
     }]))
 }
 
@@ -220,15 +219,6 @@ fn named_object(
         non_empty(bucket.and_then(|b| b.name.as_ref())),
         non_empty(object.and_then(|o| o.key.as_ref())),
     )
-}
-
-/// S3 notifications URL-encode keys, with `+` for a space.
-fn decode_key(key: &str) -> Result<String, String> {
-    let spaced = key.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|k| k.into_owned())
-        .map_err(|_| format!("object key {key:?} does not decode to UTF-8"))
 }
 
 fn kind_of(event: &Value) -> String {
@@ -253,15 +243,6 @@ fn kind_of(event: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_url_decoded_with_plus_as_space() {
-        assert_eq!(
-            decode_key("raw/quotes/year%3D2024/a+b%2Bc.csv").unwrap(),
-            "raw/quotes/year=2024/a b+c.csv"
-        );
-        assert!(decode_key("raw/%FF.csv").is_err());
-    }
 
     fn objects(event: Value) -> Vec<ObjectRef> {
         match LoadEvent::parse(&event) {

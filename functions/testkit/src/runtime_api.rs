@@ -178,3 +178,81 @@ impl Drop for RuntimeApi {
         self.task.abort();
     }
 }
+
+/// A function's release binary (`cargo build --release -p NAME`), in `CARGO_TARGET_DIR` when
+/// set, else the workspace's `target/`.
+pub fn release_binary(name: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target"));
+    let path = target.join("release").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --release -p {name}",
+        path.display()
+    );
+    path
+}
+
+/// A function binary running against a [`RuntimeApi`], as Lambda runs it; killed on drop.
+pub struct FunctionProcess {
+    child: std::process::Child,
+}
+
+impl FunctionProcess {
+    /// Starts `name`'s release binary with Lambda's variables and `env`. Its output (JSON
+    /// logs on stdout, as Lambda reads them) goes to `BENCH_LOG_DIR/<name>.log` when set
+    /// (with `BENCH_RUST_LOG` for the level), else nowhere.
+    pub fn spawn(name: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> FunctionProcess {
+        let child = std::process::Command::new(release_binary(name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(function_log(name))
+            .stderr(function_log(name))
+            .spawn()
+            .expect("start the function");
+        FunctionProcess { child }
+    }
+
+    /// The process's peak resident memory so far (VmHWM), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn function_log(name: &str) -> std::process::Stdio {
+    let Ok(dir) = std::env::var("BENCH_LOG_DIR") else {
+        return std::process::Stdio::null();
+    };
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::path::PathBuf::from(dir).join(format!("{name}.log")))
+        .map(std::process::Stdio::from)
+        .unwrap_or_else(|_| std::process::Stdio::null())
+}

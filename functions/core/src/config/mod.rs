@@ -1,18 +1,20 @@
 //! Configuration, read once at cold start from the environment, validated, and passed down
 //! as a typed struct. Every variable is listed in the README.
 //!
-//! One module per function (`ingest`, `load`, `api`); `database` reads the `DB_*` variables
+//! One module per function (`ingest`, `load`, `compact`, `api`); `database` reads the `DB_*` variables
 //! load and the API share into [`crate::db::SinkConfig`], so `config` depends on `db` and
 //! never the reverse. Every reader goes through an injected lookup so tests (and the
 //! variable-list test below) can drive it without touching the process environment.
 
 mod api;
+mod compact;
 mod database;
 mod ingest;
 mod load;
 
 pub use crate::db::{PgConnection, SinkConfig};
 pub use api::{ApiConfig, TokenSource};
+pub use compact::CompactConfig;
 pub use ingest::{ApiKeySource, IngestConfig, DEFAULT_LISTINGS_LIMIT, DEFAULT_SYMBOLS};
 pub use load::LoadConfig;
 
@@ -57,6 +59,15 @@ pub const LOAD_VARIABLES: &[&str] = &[
     "DB_CA_FILE",
     "DB_CLUSTER_ARN",
     "AWS_ENDPOINT_URL_RDS_DATA",
+];
+
+/// Every environment variable the compact function's configuration reads.
+pub const COMPACT_VARIABLES: &[&str] = &[
+    "BUCKET_NAME",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "COMPACT_DAYS_IN_PARALLEL",
+    "COMPACT_OBJECTS_IN_PARALLEL",
 ];
 
 /// Every environment variable the API function's configuration reads.
@@ -226,5 +237,10 @@ mod tests {
             ],
         );
         assert_eq!(api, sorted(API_VARIABLES));
+        let compact = names_read(
+            |lookup| CompactConfig::from_lookup(lookup),
+            &[&[("BUCKET_NAME", "b")]],
+        );
+        assert_eq!(compact, sorted(COMPACT_VARIABLES));
     }
 }

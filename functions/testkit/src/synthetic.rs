@@ -1,12 +1,10 @@
-//! Snapshots for the benches: `count` coins with realistic field widths at `slot`.
-
-#![allow(dead_code)] // each bench uses its own subset
+//! Snapshots for benchmarks: `count` coins with realistic field widths at `slot`.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::decimal::DecimalText;
 use coinlake::quote::QuoteRow;
 
-pub fn synthetic(count: i64, slot: DateTime<Utc>) -> Vec<QuoteRow> {
+pub fn snapshot(count: i64, slot: DateTime<Utc>) -> Vec<QuoteRow> {
     let d = |text: &str| Some(DecimalText::parse(text).expect("decimal"));
     (1..=count)
         .map(|id| QuoteRow {

@@ -1,0 +1,98 @@
+//! The Lambda handler: an event in, a summary out. A day that could not be compacted fails
+//! the invocation, so the schedule retries it and its dead-letter queue keeps it; the
+//! summary of the days that did compact is in the log.
+
+use crate::app::App;
+use crate::event::{CompactEvent, EventError};
+use chrono::{TimeDelta, Utc};
+use coinlake::curated::{CompactSummary, DayError, LateObjectOutcome, RangeError};
+use coinlake::layout::Dataset;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum CompactResponse {
+    Days(CompactSummary),
+    Object(LateObjectOutcome),
+    Ignored { ignored: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Range(#[from] RangeError),
+    #[error("{failed} of {days} days were not compacted: {errors}")]
+    DaysFailed {
+        days: usize,
+        failed: usize,
+        errors: String,
+        first_type: &'static str,
+    },
+    #[error(transparent)]
+    Day(#[from] DayError),
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(error: HandlerError) -> Diagnostic {
+        let error_type = match &error {
+            HandlerError::Event(_) => "InvalidEvent",
+            HandlerError::Range(_) => "InvalidRange",
+            HandlerError::DaysFailed { first_type, .. } => first_type,
+            HandlerError::Day(day) => day.kind().0,
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactResponse, HandlerError> {
+    let today = Utc::now().date_naive();
+    let (dataset, from, to) = match CompactEvent::parse(&event.payload)? {
+        CompactEvent::Daily { time } => {
+            let day = time.unwrap_or_else(Utc::now).date_naive() - TimeDelta::days(1);
+            (Dataset::Quotes, day, day)
+        }
+        CompactEvent::Range { dataset, from, to } => (dataset, from, to),
+        CompactEvent::ObjectCreated { bucket, key, time } => {
+            let outcome = app
+                .compactor
+                .on_raw_object(&bucket, &key, time, today)
+                .await
+                .inspect_err(|error| tracing::error!(key, error = %error, "compaction failed"))?;
+            return Ok(CompactResponse::Object(outcome));
+        }
+        CompactEvent::OtherS3Event { detail_type } => {
+            tracing::info!(detail_type, "not an Object Created event; ignored");
+            return Ok(CompactResponse::Ignored {
+                ignored: detail_type,
+            });
+        }
+    };
+    let summary = app
+        .compactor
+        .compact_range(dataset, from, to, today)
+        .await?;
+    if summary.failures.is_empty() {
+        return Ok(CompactResponse::Days(summary));
+    }
+    for failure in &summary.failures {
+        tracing::error!(day = %failure.day, error_type = failure.error_type, error = failure.error, "day not compacted");
+    }
+    Err(HandlerError::DaysFailed {
+        days: summary.days.len() + summary.failures.len(),
+        failed: summary.failures.len(),
+        errors: summary
+            .failures
+            .iter()
+            .map(|f| f.error.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+        first_type: summary.failures[0].error_type,
+    })
+}

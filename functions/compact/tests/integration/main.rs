@@ -1,0 +1,7 @@
+//! The compact function against a real S3-compatible server and the real PostgreSQL,
+//! its Parquet read back by DuckDB (an engine this project did not write).
+
+mod common;
+mod compaction;
+mod late_objects;
+mod parquet_readers;
