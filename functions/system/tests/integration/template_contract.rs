@@ -5,7 +5,8 @@
 //! it, for every supported parameter set: after the SAM transform, the Rules and the
 //! Conditions (`scripts/sam_transform.py`).
 
-use coinlake::config::{API_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
+use coinlake::config::{API_VARIABLES, COMPACT_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
+use coinlake::curated::parquet::{quote_columns, OHLC_COLUMNS};
 use coinlake::layout::{Dataset, RAW_PREFIX};
 use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
 use coinlake::slot::SLOT_YEARS;
@@ -63,6 +64,7 @@ fn each_function_builds_a_workspace_binary_with_cargo_lambda() {
     for (function, binary, crate_dir) in [
         ("IngestFunction", "ingest", "ingest"),
         ("LoadFunction", "load", "load"),
+        ("CompactFunction", "compact", "compact"),
         ("ApiFunction", "api", "api"),
     ] {
         assert_eq!(
@@ -95,8 +97,6 @@ fn each_function_builds_a_workspace_binary_with_cargo_lambda() {
     );
 }
 
-/// The compact crate is built by the other half of this change; its `[[bin]]` is checked
-/// like the others' once it is in the workspace (add it to the list above).
 #[test]
 fn the_compact_function_is_built_and_sized_as_its_contract_says() {
     let template = template();
@@ -165,6 +165,11 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
             "ApiFunction",
             API_VARIABLES,
             &["DB_SINK", "DB_SECRET_ARN", "API_DEFAULT_CURRENCY"][..],
+        ),
+        (
+            "CompactFunction",
+            COMPACT_VARIABLES,
+            &["BUCKET_NAME", "COMPACT_DAYS_IN_PARALLEL"][..],
         ),
     ] {
         let names = env_names(&template, function);
@@ -330,9 +335,25 @@ fn the_curated_tables_read_compacts_parquet_days_projected_like_the_csv() {
     }
 }
 
+/// The Glue tables are the Parquet files' columns, in order, typed as the compact
+/// function writes them (and the silver ones are the CSV's, decimals as doubles).
 #[test]
-fn quotes_curated_has_the_csv_columns_typed_as_the_schema_types_them() {
-    let expected: Vec<(String, String)> = QUOTE_COLUMNS
+fn the_curated_tables_have_the_columns_compact_writes() {
+    let athena = |columns: &[coinlake::curated::parquet::CuratedColumn]| -> Vec<(String, String)> {
+        columns
+            .iter()
+            .map(|c| (c.name.to_owned(), c.curated_type.athena().to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        glue_columns(&template(), "QuotesCuratedTable"),
+        athena(&quote_columns())
+    );
+    assert_eq!(
+        glue_columns(&template(), "Ohlc1dTable"),
+        athena(&OHLC_COLUMNS)
+    );
+    let csv_typed: Vec<(String, String)> = QUOTE_COLUMNS
         .iter()
         .map(|c| {
             let athena = match c.column_type {
@@ -344,28 +365,7 @@ fn quotes_curated_has_the_csv_columns_typed_as_the_schema_types_them() {
             (c.name.to_owned(), athena.to_owned())
         })
         .collect();
-    assert_eq!(glue_columns(&template(), "QuotesCuratedTable"), expected);
-}
-
-#[test]
-fn ohlc_1d_has_the_gold_columns_in_their_order() {
-    let expected = [
-        ("cmc_id", "bigint"),
-        ("symbol", "string"),
-        ("quote_currency", "string"),
-        ("bucket_start", "timestamp"),
-        ("open", "double"),
-        ("high", "double"),
-        ("low", "double"),
-        ("close", "double"),
-        ("samples", "bigint"),
-        ("volume_24h", "double"),
-        ("market_cap", "double"),
-        ("first_update", "timestamp"),
-        ("last_update", "timestamp"),
-    ]
-    .map(|(n, t)| (n.to_owned(), t.to_owned()));
-    assert_eq!(glue_columns(&template(), "Ohlc1dTable"), expected);
+    assert_eq!(athena(&quote_columns()), csv_typed);
 }
 
 #[test]
