@@ -201,47 +201,57 @@ fn write_column<'r, R: 'r>(
     cell: impl Fn(&R) -> Cell<'r>,
 ) -> Result<(), ParquetError> {
     let mut levels: Vec<i16> = Vec::new();
-    let mut present = |is_present: bool| levels.push(i16::from(is_present));
+    let nullable = spec.nullable;
     match spec.curated_type {
         CuratedType::Timestamp | CuratedType::Integer => {
-            let mut values = Vec::new();
-            for row in rows {
-                if let Cell::Int(value) = cell(row) {
-                    present(value.is_some());
-                    values.extend(value);
-                }
-            }
-            let levels = spec.nullable.then_some(levels.as_slice());
-            column
-                .typed::<Int64Type>()
-                .write_batch(&values, levels, None)?;
+            let values = collect(rows, &cell, &mut levels, |c| match c {
+                Cell::Int(value) => value,
+                _ => None,
+            });
+            column.typed::<Int64Type>().write_batch(
+                &values,
+                nullable.then_some(&levels[..]),
+                None,
+            )?;
         }
         CuratedType::Double => {
-            let mut values = Vec::new();
-            for row in rows {
-                if let Cell::Double(value) = cell(row) {
-                    present(value.is_some());
-                    values.extend(value);
-                }
-            }
-            let levels = spec.nullable.then_some(levels.as_slice());
-            column
-                .typed::<DoubleType>()
-                .write_batch(&values, levels, None)?;
+            let values = collect(rows, &cell, &mut levels, |c| match c {
+                Cell::Double(value) => value,
+                _ => None,
+            });
+            column.typed::<DoubleType>().write_batch(
+                &values,
+                nullable.then_some(&levels[..]),
+                None,
+            )?;
         }
         CuratedType::Text => {
-            let mut values = Vec::new();
-            for row in rows {
-                if let Cell::Text(text) = cell(row) {
-                    values.push(ByteArray::from(text));
-                }
-            }
+            let values = collect(rows, &cell, &mut levels, |c| match c {
+                Cell::Text(text) => Some(ByteArray::from(text)),
+                _ => None,
+            });
             column
                 .typed::<ByteArrayType>()
                 .write_batch(&values, None, None)?;
         }
     }
     Ok(())
+}
+
+/// The present values of a column, and its definition levels (1 present, 0 null).
+fn collect<'r, R: 'r, V>(
+    rows: impl Iterator<Item = &'r R>,
+    cell: impl Fn(&R) -> Cell<'r>,
+    levels: &mut Vec<i16>,
+    value: impl Fn(Cell<'r>) -> Option<V>,
+) -> Vec<V> {
+    let mut values = Vec::new();
+    for row in rows {
+        let present = value(cell(row));
+        levels.push(i16::from(present.is_some()));
+        values.extend(present);
+    }
+    values
 }
 
 #[cfg(test)]

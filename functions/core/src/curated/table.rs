@@ -6,7 +6,8 @@
 //! currency) interned — kept in fixed-size chunks so growing never copies the whole day.
 
 use crate::decimal::DecimalText;
-use crate::quote::QuoteRow;
+use crate::quote::{Field, QuoteRow};
+use crate::schema::QUOTE_COLUMNS;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -110,20 +111,8 @@ fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-const METRIC_COLUMNS: [&str; METRICS] = [
-    "volume_24h",
-    "volume_change_24h",
-    "percent_change_1h",
-    "percent_change_24h",
-    "percent_change_7d",
-    "percent_change_30d",
-    "market_cap",
-    "market_cap_dominance",
-    "fully_diluted_market_cap",
-    "circulating_supply",
-    "total_supply",
-    "max_supply",
-];
+/// Where the metrics start among the schema's columns (`volume_24h`).
+const FIRST_METRIC: usize = 8;
 
 fn double(column: &'static str, value: &DecimalText) -> Result<f64, RowError> {
     value.to_f64().ok_or_else(|| RowError::OutOfRange {
@@ -143,26 +132,15 @@ impl DayTable {
 
     /// Adds `row`, the `position`-th row of its object.
     pub fn push(&mut self, row: &QuoteRow, position: u32) -> Result<(), RowError> {
-        let optional = [
-            &row.volume_24h,
-            &row.volume_change_24h,
-            &row.percent_change_1h,
-            &row.percent_change_24h,
-            &row.percent_change_7d,
-            &row.percent_change_30d,
-            &row.market_cap,
-            &row.market_cap_dominance,
-            &row.fully_diluted_market_cap,
-            &row.circulating_supply,
-            &row.total_supply,
-            &row.max_supply,
-        ];
         let mut metrics = [0.0; METRICS];
         let mut nulls = 0;
-        for (index, (value, column)) in optional.into_iter().zip(METRIC_COLUMNS).enumerate() {
-            match value {
-                Some(value) => metrics[index] = double(column, value)?,
-                None => nulls |= 1 << index,
+        let fields = row.fields();
+        let metric_fields = fields[FIRST_METRIC..FIRST_METRIC + METRICS].iter();
+        let metric_columns = QUOTE_COLUMNS[FIRST_METRIC..].iter();
+        for (index, (field, column)) in metric_fields.zip(metric_columns).enumerate() {
+            match field {
+                Field::Decimal(Some(value)) => metrics[index] = double(column.name, value)?,
+                _ => nulls |= 1 << index,
             }
         }
         if row.cmc_rank.is_none() {
@@ -279,7 +257,7 @@ impl CuratedDay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quote::QuoteRow;
+    use crate::schema::ColumnType;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text).unwrap().to_utc()
@@ -475,6 +453,21 @@ mod tests {
         row.total_supply = Some(DecimalText::parse(&format!("1{}", "0".repeat(320))).unwrap());
         let error = DayTable::default().push(&row, 0).unwrap_err();
         assert!(error.to_string().contains("total_supply"), "{error}");
+    }
+
+    #[test]
+    fn the_metrics_are_the_twelve_nullable_decimals_after_price() {
+        let metrics = &QUOTE_COLUMNS[FIRST_METRIC..FIRST_METRIC + METRICS];
+        assert_eq!(QUOTE_COLUMNS[FIRST_METRIC - 1].name, "price");
+        assert_eq!(metrics[0].name, "volume_24h");
+        assert_eq!(metrics[METRICS - 1].name, "max_supply");
+        assert!(metrics
+            .iter()
+            .all(|c| c.column_type == ColumnType::Decimal && c.nullable));
+        assert_ne!(
+            QUOTE_COLUMNS[FIRST_METRIC + METRICS].column_type,
+            ColumnType::Decimal
+        );
     }
 
     #[test]
