@@ -15,6 +15,7 @@ pub mod decimal;
 pub mod ingest;
 pub mod layout;
 pub mod load;
+pub mod maintain;
 pub mod market;
 pub mod normalize;
 pub mod quote;

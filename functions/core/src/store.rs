@@ -127,6 +127,22 @@ pub trait ObjectReader: Send + Sync {
         bucket: &str,
         prefix: &str,
     ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
+
+    /// The object's user metadata (`x-amz-meta-*`, lowercase keys), or `None` when there is
+    /// no such object. By default from a GET whose body is left unread.
+    fn metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<HashMap<String, String>>, ReadError>> + Send {
+        async move {
+            match self.open(bucket, key).await {
+                Ok(opened) => Ok(Some(opened.metadata)),
+                Err(ReadError::NotFound { .. }) => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+    }
 }
 
 /// Reads from any bucket the client may access (S3 events name their bucket).
@@ -204,6 +220,32 @@ impl ObjectReader for S3Reader {
             body: Box::new(output.body.into_async_read()),
             metadata,
         })
+    }
+
+    /// A HEAD. Its 404 needs `s3:ListBucket` on the bucket (without it S3 answers 403),
+    /// which the load function, the one caller, has.
+    async fn metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<HashMap<String, String>>, ReadError> {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(Some(output.metadata.unwrap_or_default())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(ReadError::Other {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
+                source: Box::new(e),
+            }),
+        }
     }
 
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {

@@ -4,11 +4,13 @@ use coinlake::aws::{load_sdk_config, s3_client};
 use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
 use coinlake::db::{Database, SettingsError};
 use coinlake::load::Loader;
+use coinlake::maintain::Maintainer;
 use coinlake::sink::AnySink;
 use coinlake::store::S3Reader;
 
 pub struct App {
     pub loader: Loader<S3Reader, AnySink>,
+    pub maintainer: Maintainer<S3Reader>,
     pub bucket: String,
 }
 
@@ -32,10 +34,19 @@ impl App {
     pub async fn new(config: LoadConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let migrate = matches!(config.sink, SinkConfig::Postgres { migrate: true, .. });
         let database = Database::open(&config.sink, config.concurrency, sdk).await?;
-        let sink = AnySink::new(database, migrate);
         let objects = S3Reader::new(s3_client(sdk, config.s3_endpoint.as_deref()));
+        // Maintenance shares the pool, and migrates too: it may be a cold start's first call.
+        let maintainer = Maintainer::new(
+            database.clone(),
+            objects.clone(),
+            config.bucket.clone(),
+            config.retention_days,
+        )
+        .migrating(migrate);
+        let sink = AnySink::new(database, migrate);
         Ok(App {
             loader: Loader::new(objects, sink, config.concurrency),
+            maintainer,
             bucket: config.bucket,
         })
     }

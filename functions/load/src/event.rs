@@ -28,12 +28,17 @@ pub enum LoadEvent {
         from: NaiveDate,
         to: NaiveDate,
     },
+    /// `{"maintain": {}}`, or from the schedule
+    /// `{"maintain": {"scheduled_time": "<aws.scheduler.scheduled-time>"}}`: `today` is the
+    /// UTC day of that time (so a retry an hour later still means the same day), or `None`
+    /// for the current one.
+    Maintain { today: Option<NaiveDate> },
 }
 
 /// The `Malformed*` variants: the event does not have the shape at all, and serde says why.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\") or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
+    #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\"), {{\"maintain\": {{}}}} or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
     Unrecognised(String),
     #[error("invalid S3 notification: {0}")]
     InvalidS3Event(String),
@@ -47,6 +52,16 @@ pub enum EventError {
     InvalidReplay(String),
     #[error("invalid replay event: {0}")]
     MalformedReplay(#[source] serde_json::Error),
+    #[error("invalid maintain event: {0}")]
+    InvalidMaintain(String),
+    #[error("invalid maintain event (expected {{\"maintain\": {{}}}} or {{\"maintain\": {{\"scheduled_time\": \"<RFC 3339 time>\"}}}}): {0}")]
+    MalformedMaintain(#[source] serde_json::Error),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintainRequest {
+    scheduled_time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +153,23 @@ impl LoadEvent {
                 from: date(&request.from, "from")?,
                 to: date(&request.to, "to")?,
             });
+        }
+        if let Some(maintain) = object.get("maintain") {
+            let request: MaintainRequest =
+                serde_json::from_value(maintain.clone()).map_err(EventError::MalformedMaintain)?;
+            let today = request
+                .scheduled_time
+                .map(|time| {
+                    chrono::DateTime::parse_from_rfc3339(&time)
+                        .map(|t| t.to_utc().date_naive())
+                        .map_err(|_| {
+                            EventError::InvalidMaintain(format!(
+                                "scheduled_time {time:?} is not a time like \"2024-06-02T01:00:00Z\""
+                            ))
+                        })
+                })
+                .transpose()?;
+            return Ok(LoadEvent::Maintain { today });
         }
         Err(EventError::Unrecognised(kind_of(event)))
     }
@@ -307,6 +339,40 @@ mod tests {
             serde_json::json!({ "bucket": { "name": "b" }, "object": { "key": KEY } }),
         );
         assert_eq!(objects(deleted), []);
+    }
+
+    #[test]
+    fn a_maintain_event_names_its_day_by_the_schedules_time_or_not_at_all() {
+        let parse = |event: Value| LoadEvent::parse(&event);
+        assert_eq!(
+            parse(serde_json::json!({ "maintain": {} })).unwrap(),
+            LoadEvent::Maintain { today: None }
+        );
+        let sample: Value =
+            serde_json::from_str(include_str!("../../../events/maintain.json")).unwrap();
+        assert_eq!(
+            parse(sample).unwrap(),
+            LoadEvent::Maintain {
+                today: NaiveDate::from_ymd_opt(2024, 6, 2)
+            }
+        );
+        for (event, expected) in [
+            (
+                serde_json::json!({ "maintain": { "scheduled_time": "yesterday" } }),
+                "is not a time",
+            ),
+            (
+                serde_json::json!({ "maintain": { "days": 3 } }),
+                "unknown field `days`",
+            ),
+            (
+                serde_json::json!({ "maintain": [] }),
+                "invalid maintain event",
+            ),
+        ] {
+            let error = refused(event.clone());
+            assert!(error.contains(expected), "{event}: {error}");
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The Lambda handler: an S3 notification or a replay in, counts out; any file that could
-//! not be loaded fails the invocation so Lambda retries it (loads are idempotent).
+//! not be loaded fails the invocation so Lambda retries it (loads are idempotent). The
+//! daily maintenance event rolls days up and applies retention.
 
 use crate::app::App;
 use crate::event::{EventError, LoadEvent};
 use coinlake::deadline::instant_of;
 use coinlake::load::{LoadError, LoadOutcome, ReplayError, ReplaySummary};
+use coinlake::maintain::{MaintainError, MaintenanceSummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -14,6 +16,7 @@ use serde_json::Value;
 pub enum LoadResponse {
     Objects { results: Vec<LoadOutcome> },
     Replay(ReplaySummary),
+    Maintain { maintain: MaintenanceSummary },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum HandlerError {
     },
     #[error(transparent)]
     Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Maintain(#[from] MaintainError),
     #[error("replay incomplete: {failed} of {files} files failed and can be retried (first: {first}); {loaded} loaded. Run the same replay again")]
     ReplayIncomplete {
         files: u64,
@@ -54,6 +59,7 @@ impl From<HandlerError> for Diagnostic {
             }
             HandlerError::Replay(_) => "InvalidReplay",
             HandlerError::ReplayIncomplete { .. } => "ReplayIncomplete",
+            HandlerError::Maintain(_) => "MaintenanceFailed",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -107,6 +113,11 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 });
             }
             Ok(LoadResponse::Replay(summary))
+        }
+        LoadEvent::Maintain { today } => {
+            let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let maintain = app.maintainer.run(today).await?;
+            Ok(LoadResponse::Maintain { maintain })
         }
     }
 }

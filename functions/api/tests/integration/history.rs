@@ -1,7 +1,14 @@
 //! `GET /api/history` and `/api/history.csv`: candles from the analytics views.
 
-use crate::common::{get, midnight_market, World};
+use crate::common::{get, midnight_market, World, Q};
+use chrono::NaiveDate;
+use coinlake::config::LoadConfig;
+use coinlake::db::Database;
+use coinlake::layout::{curated_key, CuratedTable};
+use coinlake::maintain::Maintainer;
+use coinlake::store::{ObjectInfo, ObjectReader, Opened, ReadError};
 use serde_json::json;
+use std::collections::HashMap;
 
 #[tokio::test]
 async fn hourly_candles_are_the_hand_computed_open_high_low_close() {
@@ -154,7 +161,8 @@ async fn unknown_assets_are_404_and_bad_parameters_400_with_the_reason() {
 }
 
 #[tokio::test]
-async fn an_update_observed_on_both_sides_of_midnight_is_one_sample() {
+async fn an_update_observed_on_both_sides_of_midnight_is_one_five_minute_sample_and_opens_the_next_day(
+) {
     // GIVEN BTC's 23:45 update, and its 23:50 update stored for 05-31 and again for 06-01
     let world = World::empty().await;
     world.insert(&midnight_market()).await;
@@ -174,7 +182,9 @@ async fn an_update_observed_on_both_sides_of_midnight_is_one_sample() {
     .await
     .json();
 
-    // THEN each update is one sample, in the bucket of its update time
+    // THEN each update is one five-minute sample, in the bucket of its update time; a day
+    // is the updates observed that day, as in the curated layer: 06-01 opens with the
+    // update in effect at midnight
     let candles = |body: &serde_json::Value| -> Vec<String> {
         body["candles"]
             .as_array()
@@ -192,6 +202,165 @@ async fn an_update_observed_on_both_sides_of_midnight_is_one_sample() {
     );
     assert_eq!(
         candles(&daily),
-        [r#""2024-05-31T00:00:00Z"|"67000"|"67200"|2"#]
+        [
+            r#""2024-05-31T00:00:00Z"|"67000"|"67200"|2"#,
+            r#""2024-06-01T00:00:00Z"|"67200"|"67200"|1"#,
+        ]
+    );
+}
+
+/// The silver objects' `rows` metadata, as the compact function writes it, for the days
+/// named; any other object is missing. Retention's S3 verification itself is proven against
+/// a real S3 server in the load function's tests; here it only has to let a month go.
+struct SilverRows(Vec<(String, u64)>);
+
+impl ObjectReader for SilverRows {
+    async fn stat(&self, _: &str, _: &str) -> Result<Option<ObjectInfo>, ReadError> {
+        Ok(None)
+    }
+
+    async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
+        Err(ReadError::NotFound {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        })
+    }
+
+    async fn list(&self, _: &str, _: &str) -> Result<Vec<String>, ReadError> {
+        Ok(Vec::new())
+    }
+
+    async fn metadata(
+        &self,
+        _: &str,
+        key: &str,
+    ) -> Result<Option<HashMap<String, String>>, ReadError> {
+        Ok(self
+            .0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, rows)| HashMap::from([("rows".to_owned(), rows.to_string())])))
+    }
+}
+
+#[tokio::test]
+async fn daily_candles_of_a_month_retention_dropped_still_answer_from_the_rollup() {
+    // GIVEN BTC in May (two updates on 05-30, the midnight market on 05-31) and on 06-01
+    let world = World::empty().await;
+    let btc = |price, updated, slot| Q {
+        id: 1,
+        symbol: "BTC",
+        currency: "USD",
+        rank: Some(1),
+        price,
+        updated,
+        slot,
+        change_24h: None,
+    };
+    world
+        .insert(&[
+            btc("66000.25", "2024-05-30T10:00:00Z", "2024-05-30T10:05:00Z"),
+            btc("65500.75", "2024-05-30T18:00:00Z", "2024-05-30T18:05:00Z"),
+        ])
+        .await;
+    world.insert(&midnight_market()).await;
+    let app = world.app(&[]).await;
+    let target = "/api/history?symbol=BTC&interval=1d&from=2024-05-30&to=2024-06-01";
+    let before = get(&app, target).await;
+    assert_eq!(before.status, 200, "{}", before.text());
+    assert_eq!(before.json()["candles"].as_array().unwrap().len(), 3);
+
+    // WHEN maintenance keeps 7 days on 2024-07-10, S3 holding May but not 06-01
+    let silver = |day| {
+        curated_key(
+            CuratedTable::Quotes,
+            NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
+        )
+    };
+    let objects = SilverRows(vec![(silver("2024-05-30"), 2), (silver("2024-05-31"), 2)]);
+    let config = LoadConfig::from_lookup(|name| match name {
+        "BUCKET_NAME" => Some("bucket".to_owned()),
+        "DATABASE_URL" => Some(world.db.url()),
+        _ => None,
+    })
+    .expect("load configuration");
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .load()
+        .await;
+    let database = Database::open(&config.sink, 1, &sdk)
+        .await
+        .expect("database");
+    let summary = Maintainer::new(database, objects, "bucket", Some(7))
+        .run(NaiveDate::from_ymd_opt(2024, 7, 10).unwrap())
+        .await
+        .expect("maintenance");
+    assert_eq!(summary.months_dropped.len(), 1, "{summary:?}");
+    assert_eq!(summary.months_dropped[0].partition, "quotes_2024_05");
+    assert_eq!(
+        summary.months_kept[0].day,
+        NaiveDate::from_ymd_opt(2024, 6, 1)
+    );
+
+    // THEN May's raw rows are gone and the daily candles are the same as before
+    let left = world
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM quotes WHERE observed_on < '2024-06-01'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(left, 0);
+    let after = get(&app, target).await;
+    assert_eq!(after.status, 200, "{}", after.text());
+    assert_eq!(after.json()["candles"], before.json()["candles"]);
+    let first = &after.json()["candles"][0];
+    assert_eq!(
+        (
+            &first["t"],
+            &first["open"],
+            &first["high"],
+            &first["low"],
+            &first["close"],
+            &first["samples"]
+        ),
+        (
+            &json!("2024-05-30T00:00:00Z"),
+            &json!("66000.25"),
+            &json!("66000.25"),
+            &json!("65500.75"),
+            &json!("65500.75"),
+            &json!(2)
+        )
+    );
+
+    // AND a day after the newest rolled-up one is computed from the raw rows beside them
+    world
+        .insert(&[btc("68000", "2024-06-02T09:00:00Z", "2024-06-02T09:05:00Z")])
+        .await;
+    let mixed = get(
+        &app,
+        "/api/history?symbol=BTC&interval=1d&from=2024-05-30&to=2024-06-02",
+    )
+    .await
+    .json();
+    let days: Vec<String> = mixed["candles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}|{}|{}", c["t"], c["close"], c["samples"]))
+        .collect();
+    assert_eq!(
+        days,
+        [
+            r#""2024-05-30T00:00:00Z"|"65500.75"|2"#,
+            r#""2024-05-31T00:00:00Z"|"67200"|2"#,
+            r#""2024-06-01T00:00:00Z"|"67200"|1"#,
+            r#""2024-06-02T00:00:00Z"|"68000"|1"#,
+        ]
     );
 }

@@ -1,5 +1,5 @@
-//! The load function's configuration: the bucket replays read, the database it writes, and
-//! how many files it loads at once.
+//! The load function's configuration: the bucket replays read, the database it writes, how
+//! many files it loads at once, and how long PostgreSQL keeps the raw quotes.
 
 use super::{database::sink_config, ConfigError, Env};
 use crate::db::SinkConfig;
@@ -12,7 +12,17 @@ pub struct LoadConfig {
     pub sink: SinkConfig,
     /// Files loaded at once during a replay, and database connections kept open.
     pub concurrency: usize,
+    /// `DB_RETENTION_DAYS`: a month of `quotes` whose every day is older than this many days
+    /// (and verified in S3) may be dropped; `None` keeps everything.
+    pub retention_days: Option<u32>,
 }
+
+/// The shortest retention: the dashboard's hourly chart shows the last 7 days by default and
+/// `price_moving_averages` reaches 7 days back, both from the raw rows. Months go whole, so
+/// PostgreSQL still holds between this and a month more.
+pub const MIN_RETENTION_DAYS: u32 = 7;
+/// A hundred years: past it the number is a typo, not a policy.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 impl LoadConfig {
     pub fn from_env() -> Result<LoadConfig, ConfigError> {
@@ -30,11 +40,20 @@ impl LoadConfig {
             .or_else(|| env.get("AWS_ENDPOINT_URL"));
         let concurrency = env.number("LOAD_CONCURRENCY", 4, 1..=32)? as usize;
         let sink = sink_config(&env, true)?;
+        let retention_days = match env.get("DB_RETENTION_DAYS") {
+            None => None,
+            Some(_) => Some(env.number(
+                "DB_RETENTION_DAYS",
+                MIN_RETENTION_DAYS,
+                MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS,
+            )?),
+        };
         Ok(LoadConfig {
             bucket,
             s3_endpoint,
             sink,
             concurrency,
+            retention_days,
         })
     }
 }
@@ -57,6 +76,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(local.concurrency, 4);
+        assert_eq!(local.retention_days, None);
         assert!(matches!(
             local.sink,
             SinkConfig::Postgres {
@@ -104,6 +124,23 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_off_unless_set_and_then_at_least_a_week() {
+        let with = |days: &str| {
+            load(&[
+                ("BUCKET_NAME", "b"),
+                ("DATABASE_URL", "postgres://h/db"),
+                ("DB_RETENTION_DAYS", days),
+            ])
+        };
+        assert_eq!(with("").unwrap().retention_days, None);
+        assert_eq!(with("7").unwrap().retention_days, Some(7));
+        assert_eq!(with(" 90 ").unwrap().retention_days, Some(90));
+        for refused in ["0", "6", "-1", "1.5", "ninety", "36501"] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn load_refuses_incomplete_or_unknown_database_settings() {
         for (vars, expected) in [
             (vec![("BUCKET_NAME", "b")], "DATABASE_URL"),
@@ -145,6 +182,14 @@ mod tests {
                 "LOAD_CONCURRENCY",
             ),
             (vec![("DATABASE_URL", "postgres://h/db")], "BUCKET_NAME"),
+            (
+                vec![
+                    ("BUCKET_NAME", "b"),
+                    ("DATABASE_URL", "postgres://h/db"),
+                    ("DB_RETENTION_DAYS", "6"),
+                ],
+                "DB_RETENTION_DAYS=\"6\" is invalid: expected a whole number from 7 to 36500",
+            ),
         ] {
             let error = load(&vars).expect_err(expected).to_string();
             assert!(

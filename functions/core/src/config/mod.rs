@@ -48,6 +48,7 @@ pub const LOAD_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL",
     "LOAD_CONCURRENCY",
+    "DB_RETENTION_DAYS",
     "DB_SINK",
     "DATABASE_URL",
     "DB_HOST",

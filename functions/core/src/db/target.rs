@@ -6,6 +6,8 @@ use super::{open_pool, DbPool, SettingsError, SinkConfig};
 use crate::aws::rds_data_client;
 use crate::data_api::DataApiTarget;
 
+/// Cheap to clone: a pool handle or a client, shared by the sink and maintenance.
+#[derive(Clone)]
 pub enum Database {
     Postgres(DbPool),
     DataApi(DataApiTarget),

@@ -1,5 +1,6 @@
 //! Reading the market back out of the database, for the HTTP API and its dashboard: the
-//! latest quote per asset, candles from the analytics views, and how fresh the data is.
+//! latest quote per asset, candles from the analytics views and the daily rollup, and how
+//! fresh the data is.
 //! The same queries run on PostgreSQL directly or through the Aurora Data API.
 
 mod backend;
@@ -73,11 +74,13 @@ impl Interval {
         }
     }
 
-    fn view(self) -> &'static str {
+    /// The statement answering this width: a view's buckets of CMC update time, or for a
+    /// day the rollup (see [`sql::HISTORY_1D`]).
+    fn history_sql(self) -> String {
         match self {
-            Interval::FiveMinutes => "ohlc_5m",
-            Interval::Hour => "ohlc_1h",
-            Interval::Day => "ohlc_1d",
+            Interval::FiveMinutes => sql::history("ohlc_5m"),
+            Interval::Hour => sql::history("ohlc_1h"),
+            Interval::Day => sql::HISTORY_1D.to_owned(),
         }
     }
 }
@@ -195,7 +198,7 @@ impl<R: TextReader> Market<R> {
         let rows = self
             .reader
             .query(
-                &sql::history(query.interval.view()),
+                &query.interval.history_sql(),
                 &[
                     ("cmc_id", &cmc_id),
                     ("currency", &query.currency),

@@ -44,8 +44,7 @@ WHERE upper(a.symbol) = upper(:symbol)
 ORDER BY a.last_seen DESC, r.cmc_rank ASC NULLS LAST, a.cmc_id
 LIMIT 1";
 
-/// Candles of one asset from the analytics views (`ohlc_5m`, `ohlc_1h`, `ohlc_1d`), in
-/// time order. `{view}` is one of those names, chosen from a closed set, never from input.
+/// Candles of one asset from the analytics views (`ohlc_5m`, `ohlc_1h`), in time order. `{view}` is one of those names, chosen from a closed set, never from input.
 pub fn history(view: &str) -> String {
     format!(
         "\
@@ -59,6 +58,44 @@ ORDER BY bucket_start
 LIMIT CAST(:limit AS integer)"
     )
 }
+
+/// Daily candles of one asset, in time order, with the curated layer's meaning of a day: the
+/// rows observed that UTC day (so `open` is the update in effect at midnight). Days the
+/// rollup holds come from `daily_candles`, which outlives the raw rows retention drops; only
+/// the days after the newest rolled-up day (today, and yesterday until maintenance has run)
+/// are computed from `quotes`, so a year of candles never reads a year of quotes.
+pub const HISTORY_1D: &str = "\
+WITH newest AS (
+    SELECT coalesce(max(day), CAST('-infinity' AS date)) AS day FROM daily_rollups
+), rolled AS (
+    SELECT c.day, c.open, c.high, c.low, c.close, c.avg_volume_24h, c.samples
+    FROM daily_candles c
+    WHERE c.cmc_id = CAST(:cmc_id AS bigint) AND c.quote_currency = :currency
+      AND c.day >= CAST(timezone('UTC', CAST(:from AS timestamptz)) AS date)
+      AND c.day <= CAST(timezone('UTC', CAST(:to AS timestamptz)) AS date)
+), fresh AS (
+    SELECT q.observed_on AS day,
+           (array_agg(q.price ORDER BY q.last_updated, q.slot_at))[1] AS open,
+           max(q.price) AS high,
+           min(q.price) AS low,
+           (array_agg(q.price ORDER BY q.last_updated DESC, q.slot_at DESC))[1] AS close,
+           avg(q.volume_24h) AS avg_volume_24h,
+           count(*) AS samples
+    FROM quotes q, newest n
+    WHERE q.cmc_id = CAST(:cmc_id AS bigint) AND q.quote_currency = :currency
+      AND q.observed_on > n.day
+      AND q.observed_on >= CAST(timezone('UTC', CAST(:from AS timestamptz)) AS date)
+      AND q.observed_on <= CAST(timezone('UTC', CAST(:to AS timestamptz)) AS date)
+    GROUP BY q.observed_on
+)
+SELECT CAST(round(extract(epoch FROM timezone('UTC', CAST(d.day AS timestamp))) * 1000) AS text),
+       CAST(d.open AS text), CAST(d.high AS text), CAST(d.low AS text), CAST(d.close AS text),
+       CAST(d.avg_volume_24h AS text), CAST(d.samples AS text)
+FROM (SELECT * FROM rolled UNION ALL SELECT * FROM fresh) d
+WHERE timezone('UTC', CAST(d.day AS timestamp)) >= CAST(:from AS timestamptz)
+  AND timezone('UTC', CAST(d.day AS timestamp)) < CAST(:to AS timestamptz)
+ORDER BY d.day
+LIMIT CAST(:limit AS integer)";
 
 /// The newest snapshot in the database and the newest successful load, for freshness.
 pub const FRESHNESS: &str = "\

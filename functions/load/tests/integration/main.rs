@@ -6,6 +6,7 @@ mod concurrency;
 mod data_api_faults;
 mod load_files;
 mod load_rejections;
+mod maintenance;
 mod migrations;
 mod observed_days;
 mod replay;

@@ -185,6 +185,28 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
 }
 
 #[test]
+fn the_maintenance_schedule_input_is_the_event_load_accepts() {
+    let input = text(at(
+        &template(),
+        "Resources.LoadFunction.Properties.Events.Maintenance.Properties.Input",
+    ));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&input).expect("Input is JSON"),
+        serde_json::json!({ "maintain": { "scheduled_time": "<aws.scheduler.scheduled-time>" } })
+    );
+    // What the Scheduler sends once it has put the time in.
+    let sent = input.replace("<aws.scheduler.scheduled-time>", "2024-06-02T01:00:00Z");
+    let event = load::event::LoadEvent::parse(&serde_json::from_str(&sent).unwrap())
+        .expect("load accepts the maintenance schedule's input");
+    assert_eq!(
+        event,
+        load::event::LoadEvent::Maintain {
+            today: chrono::NaiveDate::from_ymd_opt(2024, 6, 2)
+        }
+    );
+}
+
+#[test]
 fn the_schedule_inputs_are_the_events_ingest_and_compact_accept() {
     for function in ["IngestFunction", "CompactFunction"] {
         let input = text(at(
@@ -865,6 +887,62 @@ fn in_every_parameter_set_compact_runs_daily_and_on_every_new_snapshot() {
         ] {
             assert!(outputs.contains_key(output), "{set}: no output {output}");
         }
+    }
+}
+
+#[test]
+fn with_a_database_load_maintains_daily_and_reads_only_the_curated_quotes() {
+    let sets = [
+        "vpc-postgres",
+        "data-api",
+        "eventbridge",
+        "public-url-token",
+    ];
+    for (set, template) in sets
+        .into_iter()
+        .zip(deployed_all(&sets.map(|s| (s, &[][..]))))
+    {
+        // Daily at 01:00 UTC (after compact's 00:20), retried, undeliverable schedules kept
+        // in a queue of their own.
+        let schedules: Vec<&Json> = of_type(&template, "AWS::Scheduler::Schedule")
+            .into_iter()
+            .map(|(_, s)| &s["Properties"])
+            .filter(|s| s["Target"]["Arn"] == json!({ "Fn::GetAtt": ["LoadFunction", "Arn"] }))
+            .collect();
+        assert_eq!(schedules.len(), 1, "{set}");
+        let schedule = schedules[0];
+        assert_eq!(schedule["ScheduleExpression"], "cron(0 1 * * ? *)");
+        assert_eq!(schedule["ScheduleExpressionTimezone"], "UTC");
+        assert_eq!(schedule["Name"], "coinlake-upkeep");
+        assert!(schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"].as_i64() > Some(0));
+        assert_eq!(
+            schedule["Target"]["DeadLetterConfig"]["Arn"],
+            json!({ "Fn::GetAtt": ["LoadMaintenanceDeadLetterQueue", "Arn"] })
+        );
+        let retention =
+            &property(&template, "LoadFunction", "Environment/Variables")["DB_RETENTION_DAYS"];
+        assert_eq!(
+            retention,
+            if set == "vpc-postgres" { "30" } else { "" },
+            "{set}"
+        );
+
+        // The silver objects maintenance verifies: read, under curated/quotes/ only.
+        let bucket = format!("arn:aws:s3:::{}", bucket_name(&template));
+        let mut reads: Vec<String> = allow_statements(&template)
+            .into_iter()
+            .filter(|(owner, s)| owner == "LoadFunctionRole" && s["Action"] == "s3:GetObject")
+            .map(|(_, s)| s["Resource"].to_string())
+            .collect();
+        reads.sort();
+        assert_eq!(
+            reads,
+            [
+                json!(format!("{bucket}/curated/quotes/*")).to_string(),
+                json!(format!("{bucket}/raw/*")).to_string()
+            ],
+            "{set}"
+        );
     }
 }
 

@@ -1,0 +1,174 @@
+//! One database session for maintenance, on either backend: statements with `:name` text
+//! parameters answering text columns, and a transaction around several of them.
+
+use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
+use crate::db::sql::numbered_with_names;
+use crate::db::{Database, DbError};
+use aws_sdk_rdsdata::types::Field;
+use tokio_postgres::types::{ToSql, Type};
+
+pub type Rows = Vec<Vec<Option<String>>>;
+
+pub enum Session {
+    /// One pooled connection, so a transaction's statements share it.
+    Postgres(deadpool_postgres::Object),
+    DataApi {
+        target: DataApiTarget,
+        transaction: Option<String>,
+    },
+}
+
+impl Session {
+    pub async fn open(database: &Database) -> Result<Session, DbError> {
+        Ok(match database {
+            Database::Postgres(pool) => Session::Postgres(pool.get().await.map_err(DbError::pool)?),
+            Database::DataApi(target) => Session::DataApi {
+                target: target.clone(),
+                transaction: None,
+            },
+        })
+    }
+
+    pub async fn query(&self, sql: &str, parameters: &[(&str, &str)]) -> Result<Rows, DbError> {
+        match self {
+            Session::Postgres(client) => {
+                let (statement, names) = numbered_with_names(sql);
+                let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
+                for name in names {
+                    let value = parameters
+                        .iter()
+                        .find(|(given, _)| *given == name)
+                        .map(|(_, value)| value)
+                        .ok_or_else(|| {
+                            DbError::new(
+                                format!("no value for parameter :{name}"),
+                                format!("statement: {sql}"),
+                            )
+                        })?;
+                    values.push(value);
+                }
+                // Text parameters, as the Data API sends them: the statements cast.
+                let types = vec![Type::TEXT; values.len()];
+                let prepared = client
+                    .prepare_typed(&statement, &types)
+                    .await
+                    .map_err(DbError::postgres)?;
+                let rows = client
+                    .query(&prepared, &values)
+                    .await
+                    .map_err(DbError::postgres)?;
+                Ok(rows
+                    .iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| row.get::<_, Option<String>>(i))
+                            .collect()
+                    })
+                    .collect())
+            }
+            Session::DataApi {
+                target,
+                transaction,
+            } => {
+                let parameters = parameters
+                    .iter()
+                    .map(|(name, value)| text_parameter(name, value))
+                    .collect();
+                let output = target
+                    .execute(
+                        RetryPolicy::LOAD,
+                        None,
+                        transaction.as_deref(),
+                        sql,
+                        parameters,
+                    )
+                    .await
+                    .map_err(DbError::data_api)?;
+                output
+                    .records
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|record| record.into_iter().map(text).collect())
+                    .collect()
+            }
+        }
+    }
+
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(client) => client
+                .batch_execute("BEGIN")
+                .await
+                .map_err(DbError::postgres),
+            Session::DataApi {
+                target,
+                transaction,
+            } => {
+                let id = target
+                    .begin(RetryPolicy::LOAD, None)
+                    .await
+                    .map_err(DbError::data_api)?;
+                *transaction = Some(id);
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn commit(&mut self) -> Result<(), DbError> {
+        match self {
+            Session::Postgres(client) => client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(DbError::postgres),
+            Session::DataApi {
+                target,
+                transaction,
+            } => match transaction.take() {
+                Some(id) => target
+                    .commit(RetryPolicy::LOAD, None, &id)
+                    .await
+                    .map_err(DbError::data_api),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Best effort: a failed rollback leaves PostgreSQL to end the transaction with the
+    /// session (the pool discards a broken connection) and the Data API to time it out.
+    pub async fn rollback(&mut self) {
+        let failed = match self {
+            Session::Postgres(client) => client
+                .batch_execute("ROLLBACK")
+                .await
+                .err()
+                .map(|e| e.to_string()),
+            Session::DataApi {
+                target,
+                transaction,
+            } => match transaction.take() {
+                Some(id) => target
+                    .rollback(RetryPolicy::LOAD, None, &id)
+                    .await
+                    .err()
+                    .map(|e| e.to_string()),
+                None => None,
+            },
+        };
+        if let Some(error) = failed {
+            tracing::warn!(error, "maintenance: rollback failed");
+        }
+    }
+}
+
+/// A Data API field as text: every statement casts its columns to text.
+fn text(field: Field) -> Result<Option<String>, DbError> {
+    match field {
+        Field::StringValue(value) => Ok(Some(value)),
+        Field::IsNull(true) => Ok(None),
+        Field::LongValue(value) => Ok(Some(value.to_string())),
+        other => Err(DbError::new(
+            format!("Data API returned {other:?} where text was expected"),
+            "a maintenance statement answered a column not cast to text",
+        )),
+    }
+}
