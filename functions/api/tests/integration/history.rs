@@ -6,9 +6,9 @@ use coinlake::config::LoadConfig;
 use coinlake::db::Database;
 use coinlake::layout::{curated_key, CuratedTable};
 use coinlake::maintain::Maintainer;
-use coinlake::store::{ObjectInfo, ObjectReader, Opened, ReadError};
+use coinlake::store::S3Reader;
 use serde_json::json;
-use std::collections::HashMap;
+use testkit::TestBucket;
 
 #[tokio::test]
 async fn hourly_candles_are_the_hand_computed_open_high_low_close() {
@@ -209,40 +209,6 @@ async fn an_update_observed_on_both_sides_of_midnight_is_one_five_minute_sample_
     );
 }
 
-/// The silver objects' `rows` metadata, as the compact function writes it, for the days
-/// named; any other object is missing. Retention's S3 verification itself is proven against
-/// a real S3 server in the load function's tests; here it only has to let a month go.
-struct SilverRows(Vec<(String, u64)>);
-
-impl ObjectReader for SilverRows {
-    async fn stat(&self, _: &str, _: &str) -> Result<Option<ObjectInfo>, ReadError> {
-        Ok(None)
-    }
-
-    async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
-        Err(ReadError::NotFound {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-        })
-    }
-
-    async fn list(&self, _: &str, _: &str) -> Result<Vec<String>, ReadError> {
-        Ok(Vec::new())
-    }
-
-    async fn metadata(
-        &self,
-        _: &str,
-        key: &str,
-    ) -> Result<Option<HashMap<String, String>>, ReadError> {
-        Ok(self
-            .0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, rows)| HashMap::from([("rows".to_owned(), rows.to_string())])))
-    }
-}
-
 #[tokio::test]
 async fn daily_candles_of_a_month_retention_dropped_still_answer_from_the_rollup() {
     // GIVEN BTC in May (two updates on 05-30, the midnight market on 05-31) and on 06-01
@@ -277,21 +243,31 @@ async fn daily_candles_of_a_month_retention_dropped_still_answer_from_the_rollup
             NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap(),
         )
     };
-    let objects = SilverRows(vec![(silver("2024-05-30"), 2), (silver("2024-05-31"), 2)]);
+    // The silver objects as compact writes them: their row count in the `rows` metadata.
+    let bucket = TestBucket::new().await;
+    for day in ["2024-05-30", "2024-05-31"] {
+        bucket
+            .client
+            .put_object()
+            .bucket(&bucket.name)
+            .key(silver(day))
+            .metadata("rows", "2")
+            .body(b"PAR1".to_vec().into())
+            .send()
+            .await
+            .expect("put a silver object");
+    }
     let config = LoadConfig::from_lookup(|name| match name {
-        "BUCKET_NAME" => Some("bucket".to_owned()),
+        "BUCKET_NAME" => Some(bucket.name.clone()),
         "DATABASE_URL" => Some(world.db.url()),
         _ => None,
     })
     .expect("load configuration");
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .load()
-        .await;
-    let database = Database::open(&config.sink, 1, &sdk)
+    let database = Database::open(&config.sink, 1, &bucket.sdk)
         .await
         .expect("database");
-    let summary = Maintainer::new(database, objects, "bucket", Some(7))
+    let objects = S3Reader::new(bucket.client.clone());
+    let summary = Maintainer::new(database, objects, &bucket.name, Some(7))
         .run(NaiveDate::from_ymd_opt(2024, 7, 10).unwrap())
         .await
         .expect("maintenance");
