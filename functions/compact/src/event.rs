@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use coinlake::layout::{decode_event_key, Dataset};
+use coinlake::s3_event::{parse_bridge_object, OBJECT_CREATED};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -48,32 +49,6 @@ struct RangeRequest {
     dataset: String,
     from: String,
     to: String,
-}
-
-/// An EventBridge event: only what `compact` reads.
-/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>
-#[derive(Deserialize)]
-struct BridgeEvent {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    time: Option<DateTime<Utc>>,
-    detail: Option<BridgeDetail>,
-}
-
-#[derive(Deserialize)]
-struct BridgeDetail {
-    bucket: Option<Named>,
-    object: Option<Keyed>,
-}
-
-#[derive(Deserialize)]
-struct Named {
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Keyed {
-    key: Option<String>,
 }
 
 impl CompactEvent {
@@ -126,28 +101,16 @@ fn parse_range(request: &Value) -> Result<CompactEvent, EventError> {
 }
 
 fn parse_bridge(event: &Value) -> Result<CompactEvent, EventError> {
-    let bridge: BridgeEvent =
-        serde_json::from_value(event.clone()).map_err(EventError::MalformedBridge)?;
+    let bridge = parse_bridge_object(event).map_err(EventError::MalformedBridge)?;
     let invalid = EventError::InvalidBridge;
+    let detail_type = bridge.detail_type.unwrap_or_default();
     let Some(time) = bridge.time else {
-        return Err(invalid(format!(
-            "a {:?} event has no \"time\"",
-            bridge.detail_type
-        )));
+        return Err(invalid(format!("a {detail_type:?} event has no \"time\"")));
     };
-    match bridge.detail_type.as_str() {
+    match detail_type.as_str() {
         "Scheduled Event" => Ok(CompactEvent::Daily { time: Some(time) }),
-        "Object Created" => {
-            let detail = bridge.detail.as_ref();
-            let bucket = detail
-                .and_then(|d| d.bucket.as_ref())
-                .and_then(|b| b.name.clone())
-                .filter(|b| !b.is_empty());
-            let key = detail
-                .and_then(|d| d.object.as_ref())
-                .and_then(|o| o.key.clone())
-                .filter(|k| !k.is_empty());
-            let (Some(bucket), Some(key)) = (bucket, key) else {
+        OBJECT_CREATED => {
+            let (Some(bucket), Some(key)) = (bridge.bucket, bridge.key) else {
                 return Err(invalid(
                     "an \"Object Created\" event has no detail.bucket.name or detail.object.key"
                         .to_owned(),
@@ -159,10 +122,8 @@ fn parse_bridge(event: &Value) -> Result<CompactEvent, EventError> {
                 time,
             })
         }
-        other if event.get("source").and_then(Value::as_str) == Some("aws.s3") => {
-            Ok(CompactEvent::OtherS3Event {
-                detail_type: other.to_owned(),
-            })
+        _ if event.get("source").and_then(Value::as_str) == Some("aws.s3") => {
+            Ok(CompactEvent::OtherS3Event { detail_type })
         }
         other => Err(invalid(format!(
             "detail-type {other:?} is neither \"Scheduled Event\" nor an S3 event"

@@ -19,6 +19,7 @@ pub mod maintain;
 pub mod market;
 pub mod normalize;
 pub mod quote;
+pub mod s3_event;
 pub mod schema;
 pub mod secret;
 pub mod sink;

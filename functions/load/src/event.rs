@@ -8,6 +8,7 @@
 
 use chrono::NaiveDate;
 use coinlake::layout::{decode_event_key, Dataset};
+use coinlake::s3_event::{parse_bridge_object, OBJECT_CREATED};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -103,24 +104,6 @@ struct Keyed {
     key: Option<String>,
 }
 
-/// An S3 event delivered by EventBridge (`source` `aws.s3`): only what `load` reads.
-/// <https://docs.aws.amazon.com/AmazonS3/latest/userguide/ev-events.html>
-#[derive(Deserialize)]
-struct BridgeEvent {
-    #[serde(rename = "detail-type")]
-    detail_type: Option<String>,
-    detail: Option<BridgeDetail>,
-}
-
-#[derive(Deserialize)]
-struct BridgeDetail {
-    bucket: Option<Named>,
-    object: Option<Keyed>,
-}
-
-/// EventBridge's `detail-type` for a new object (PutObject, CopyObject, POST, multipart).
-const OBJECT_CREATED: &str = "Object Created";
-
 impl LoadEvent {
     pub fn parse(event: &Value) -> Result<LoadEvent, EventError> {
         let Value::Object(object) = event else {
@@ -212,16 +195,11 @@ fn parse_notification(event: &Value) -> Result<LoadEvent, EventError> {
 
 fn parse_bridge(event: &Value) -> Result<LoadEvent, EventError> {
     let invalid = EventError::InvalidEventBridge;
-    let bridge: BridgeEvent =
-        serde_json::from_value(event.clone()).map_err(EventError::MalformedEventBridge)?;
+    let bridge = parse_bridge_object(event).map_err(EventError::MalformedEventBridge)?;
     let Some(detail_type) = bridge.detail_type else {
         return Err(invalid("no \"detail-type\"".to_owned()));
     };
-    let (bucket, key) = named_object(
-        bridge.detail.as_ref().and_then(|d| d.bucket.as_ref()),
-        bridge.detail.as_ref().and_then(|d| d.object.as_ref()),
-    );
-    let (Some(bucket), Some(key)) = (bucket, key) else {
+    let (Some(bucket), Some(key)) = (bridge.bucket, bridge.key) else {
         return Err(invalid(format!(
             "a {detail_type:?} event has no detail.bucket.name or detail.object.key"
         )));
