@@ -1,7 +1,7 @@
 //! The events that invoke `compact`, and what each one asks for.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use coinlake::layout::{decode_event_key, Dataset};
+use coinlake::layout::{decode_event_key, parse_day_range, Dataset};
 use coinlake::s3_event::{parse_bridge_object, OBJECT_CREATED};
 use serde::Deserialize;
 use serde_json::Value;
@@ -82,22 +82,9 @@ impl CompactEvent {
 fn parse_range(request: &Value) -> Result<CompactEvent, EventError> {
     let request: RangeRequest =
         serde_json::from_value(request.clone()).map_err(EventError::MalformedRange)?;
-    let dataset = Dataset::parse(&request.dataset).ok_or_else(|| {
-        EventError::InvalidRange(format!(
-            "unknown dataset {:?}; expected \"quotes\"",
-            request.dataset
-        ))
-    })?;
-    let date = |text: &str, name: &str| {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-            EventError::InvalidRange(format!("{name} {text:?} is not a date like \"2024-06-01\""))
-        })
-    };
-    Ok(CompactEvent::Range {
-        dataset,
-        from: date(&request.from, "from")?,
-        to: date(&request.to, "to")?,
-    })
+    let (dataset, from, to) = parse_day_range(&request.dataset, &request.from, &request.to)
+        .map_err(EventError::InvalidRange)?;
+    Ok(CompactEvent::Range { dataset, from, to })
 }
 
 fn parse_bridge(event: &Value) -> Result<CompactEvent, EventError> {

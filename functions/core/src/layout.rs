@@ -102,6 +102,22 @@ pub fn curated_key(table: CuratedTable, day: chrono::NaiveDate) -> String {
     )
 }
 
+/// The `dataset`, `from` and `to` of a replay or compaction request, or why they are not a
+/// dataset and two dates.
+pub fn parse_day_range(
+    dataset: &str,
+    from: &str,
+    to: &str,
+) -> Result<(Dataset, chrono::NaiveDate, chrono::NaiveDate), String> {
+    let dataset = Dataset::parse(dataset)
+        .ok_or_else(|| format!("unknown dataset {dataset:?}; expected \"quotes\""))?;
+    let date = |text: &str, name: &str| {
+        chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| format!("{name} {text:?} is not a date like \"2024-06-01\""))
+    };
+    Ok((dataset, date(from, "from")?, date(to, "to")?))
+}
+
 /// An object key as S3 event notifications carry it: URL-encoded, with `+` for a space.
 pub fn decode_event_key(key: &str) -> Result<String, String> {
     let spaced = key.replace('+', " ");

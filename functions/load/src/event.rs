@@ -7,7 +7,7 @@
 //! hand-written test events often leave out.
 
 use chrono::NaiveDate;
-use coinlake::layout::{decode_event_key, Dataset};
+use coinlake::layout::{decode_event_key, parse_day_range, Dataset};
 use coinlake::s3_event::{parse_bridge_object, OBJECT_CREATED};
 use serde::Deserialize;
 use serde_json::Value;
@@ -118,24 +118,9 @@ impl LoadEvent {
         if let Some(replay) = object.get("replay") {
             let request: ReplayRequest =
                 serde_json::from_value(replay.clone()).map_err(EventError::MalformedReplay)?;
-            let dataset = Dataset::parse(&request.dataset).ok_or_else(|| {
-                EventError::InvalidReplay(format!(
-                    "unknown dataset {:?}; expected \"quotes\"",
-                    request.dataset
-                ))
-            })?;
-            let date = |text: &str, name: &str| {
-                NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
-                    EventError::InvalidReplay(format!(
-                        "{name} {text:?} is not a date like \"2024-06-01\""
-                    ))
-                })
-            };
-            return Ok(LoadEvent::Replay {
-                dataset,
-                from: date(&request.from, "from")?,
-                to: date(&request.to, "to")?,
-            });
+            let (dataset, from, to) = parse_day_range(&request.dataset, &request.from, &request.to)
+                .map_err(EventError::InvalidReplay)?;
+            return Ok(LoadEvent::Replay { dataset, from, to });
         }
         if let Some(maintain) = object.get("maintain") {
             let request: MaintainRequest =

@@ -40,6 +40,52 @@ pub fn numbered_with_names(sql: &str) -> (String, Vec<&str>) {
     (out, names)
 }
 
+/// Rows whose every column is text (or null): what the `CAST(… AS text)` statements answer.
+pub type TextRows = Vec<Vec<Option<String>>>;
+
+/// Runs `sql` with its `:name` parameters bound from `parameters` on a pooled connection.
+/// Every parameter is declared text, as the Data API sends them, so the statements' own
+/// CASTs do the typing on both backends; prepared once per connection.
+pub async fn query_text(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    parameters: &[(&str, &str)],
+) -> Result<TextRows, super::DbError> {
+    use super::DbError;
+    let (statement, names) = numbered_with_names(sql);
+    let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
+    for name in names {
+        let value = parameters
+            .iter()
+            .find(|(given, _)| *given == name)
+            .map(|(_, value)| value)
+            .ok_or_else(|| {
+                DbError::new(
+                    format!("no value for parameter :{name}"),
+                    format!("statement: {sql}"),
+                )
+            })?;
+        values.push(value);
+    }
+    let types = vec![tokio_postgres::types::Type::TEXT; values.len()];
+    let prepared = client
+        .prepare_typed_cached(&statement, &types)
+        .await
+        .map_err(DbError::postgres)?;
+    let rows = client
+        .query(&prepared, &values)
+        .await
+        .map_err(DbError::postgres)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|i| row.get::<_, Option<String>>(i))
+                .collect()
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,12 +2,11 @@
 //! parameters answering text columns, and a transaction around several of them.
 
 use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
-use crate::db::sql::numbered_with_names;
+use crate::db::sql::query_text;
 use crate::db::{Database, DbError};
 use aws_sdk_rdsdata::types::Field;
-use tokio_postgres::types::{ToSql, Type};
 
-pub type Rows = Vec<Vec<Option<String>>>;
+pub use crate::db::sql::TextRows as Rows;
 
 pub enum Session {
     /// One pooled connection, so a transaction's statements share it.
@@ -31,41 +30,7 @@ impl Session {
 
     pub async fn query(&self, sql: &str, parameters: &[(&str, &str)]) -> Result<Rows, DbError> {
         match self {
-            Session::Postgres(client) => {
-                let (statement, names) = numbered_with_names(sql);
-                let mut values: Vec<&(dyn ToSql + Sync)> = Vec::new();
-                for name in names {
-                    let value = parameters
-                        .iter()
-                        .find(|(given, _)| *given == name)
-                        .map(|(_, value)| value)
-                        .ok_or_else(|| {
-                            DbError::new(
-                                format!("no value for parameter :{name}"),
-                                format!("statement: {sql}"),
-                            )
-                        })?;
-                    values.push(value);
-                }
-                // Text parameters, as the Data API sends them: the statements cast.
-                let types = vec![Type::TEXT; values.len()];
-                let prepared = client
-                    .prepare_typed(&statement, &types)
-                    .await
-                    .map_err(DbError::postgres)?;
-                let rows = client
-                    .query(&prepared, &values)
-                    .await
-                    .map_err(DbError::postgres)?;
-                Ok(rows
-                    .iter()
-                    .map(|row| {
-                        (0..row.len())
-                            .map(|i| row.get::<_, Option<String>>(i))
-                            .collect()
-                    })
-                    .collect())
-            }
+            Session::Postgres(client) => query_text(client, sql, parameters).await,
             Session::DataApi {
                 target,
                 transaction,

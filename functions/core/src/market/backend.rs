@@ -3,11 +3,10 @@
 
 use super::MarketError;
 use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
-use crate::db::sql::numbered_with_names;
+use crate::db::sql::query_text;
 use crate::db::{Database, DbError, DbPool};
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use std::future::Future;
-use tokio_postgres::types::Type;
 
 /// Runs one read-only statement with `:name` text parameters; every column is text.
 pub trait TextReader: Send + Sync {
@@ -36,37 +35,7 @@ impl TextReader for PostgresReader {
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
         let client = self.pool.get().await.map_err(DbError::pool)?;
-        let (statement, names) = numbered_with_names(sql);
-        let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::new();
-        for name in names {
-            let value = parameters
-                .iter()
-                .find(|(given, _)| *given == name)
-                .map(|(_, value)| value)
-                .ok_or_else(|| {
-                    MarketError::Unexpected(format!("no value for parameter :{name}"))
-                })?;
-            values.push(value);
-        }
-        // Every parameter is declared text, as the Data API sends them, so the statements'
-        // own CASTs do the typing on both paths. Prepared once per pooled connection.
-        let types = vec![Type::TEXT; values.len()];
-        let prepared = client
-            .prepare_typed_cached(&statement, &types)
-            .await
-            .map_err(DbError::postgres)?;
-        let rows = client
-            .query(&prepared, &values)
-            .await
-            .map_err(DbError::postgres)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|i| row.get::<_, Option<String>>(i))
-                    .collect()
-            })
-            .collect())
+        Ok(query_text(&client, sql, parameters).await?)
     }
 }
 
