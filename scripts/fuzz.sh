@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes coinlake's parsers with cargo-fuzz (libFuzzer), each target for a bounded time:
 #   cmc_response  a CMC HTTP body -> parse_reply -> coins -> normalize -> CSV -> load's reader
-#   events        any JSON as the ingest and load Lambda events
+#   events        any JSON as the ingest, load and compact Lambda events
 #   csv_file      any bytes as a quotes CSV object, as load reads it
 #
 #   scripts/fuzz.sh                    every target, 60 s each

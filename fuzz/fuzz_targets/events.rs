@@ -1,6 +1,6 @@
-//! Any JSON payload as the event of either Lambda: `ingest`'s trigger and `load`'s event
-//! parsers, then the pure steps each handler takes next (the slot and its object key for
-//! `ingest`, recognising snapshot keys for `load`).
+//! Any JSON payload as the event of each Lambda: `ingest`'s trigger, `load`'s and
+//! `compact`'s event parsers, then the pure steps each handler takes next (the slot and its
+//! object key for `ingest`, recognising snapshot keys for `load` and `compact`).
 //!
 //! Properties checked (a panic is a finding): nothing panics; a slot `ingest` accepts lies
 //! in the years Athena's projection reads, and the object key it writes for that slot is a
@@ -11,6 +11,7 @@
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use coinlake::layout::{object_key, parse_object_key, Dataset};
 use coinlake::slot::SLOT_YEARS;
+use compact::event::CompactEvent;
 use ingest::event::Trigger;
 use libfuzzer_sys::fuzz_target;
 use load::event::LoadEvent;
@@ -59,6 +60,26 @@ fn run(data: &[u8]) {
             // What `Loader::replay` computes first.
             let _ = (to - from).num_days();
         }
+        Ok(LoadEvent::Maintain { today }) => {
+            // What maintenance computes first: the retention cutoff, at the longest setting.
+            let _ = today.and_then(|d| d.checked_sub_days(chrono::Days::new(36_500)));
+        }
+        Err(error) => {
+            let _ = error.to_string();
+        }
+    }
+    match CompactEvent::parse(&value) {
+        Ok(CompactEvent::Daily { time }) => {
+            // The day the handler compacts.
+            let _ = time.map(|t| t.date_naive().pred_opt());
+        }
+        Ok(CompactEvent::Range { from, to, .. }) => {
+            let _ = (to - from).num_days();
+        }
+        Ok(CompactEvent::ObjectCreated { key, .. }) => {
+            let _ = parse_object_key(&key);
+        }
+        Ok(CompactEvent::OtherS3Event { .. }) => {}
         Err(error) => {
             let _ = error.to_string();
         }
