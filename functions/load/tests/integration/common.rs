@@ -103,6 +103,11 @@ impl World {
             .expect("migrations apply");
     }
 
+    /// The first column of every row of `sql`, as text.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        texts(&self.db.client().await, sql).await
+    }
+
     /// A single-value query on the test database.
     pub async fn scalar(&self, sql: &str) -> i64 {
         self.db
@@ -142,6 +147,17 @@ impl World {
             .map(|row| row.get(0))
             .collect()
     }
+}
+
+/// The first column of every row of `sql` on `client`, as text.
+pub async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .await
+        .expect(sql)
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
 }
 
 pub fn invocation(payload: Value) -> LambdaEvent<Value> {

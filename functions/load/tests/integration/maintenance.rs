@@ -181,29 +181,17 @@ async fn gold(world: &World, day: &str) -> Vec<Vec<Value>> {
     .await
 }
 
-async fn table(world: &World, sql: &str) -> Vec<String> {
-    let client = world.db.client().await;
-    client
-        .query(sql, &[])
-        .await
-        .expect(sql)
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
-
 async fn partitions(world: &World) -> Vec<String> {
-    table(
-        world,
-        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+    world
+        .texts(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
          WHERE i.inhparent = 'quotes'::regclass ORDER BY 1",
-    )
-    .await
+        )
+        .await
 }
 
 async fn candles_table(world: &World) -> Vec<String> {
-    table(
-        world,
+    world.texts(
         "SELECT format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s', cmc_id, quote_currency, day, symbol, \
          open, high, low, close, samples, volume_24h, market_cap, first_update, last_update, avg_volume_24h) \
          FROM daily_candles ORDER BY cmc_id, quote_currency, day",
@@ -434,11 +422,9 @@ async fn a_late_file_rolls_its_day_up_again_and_retention_off_drops_nothing() {
     );
     assert_eq!(second["months_dropped"], json!([]));
     assert_eq!(second["months_kept"], json!([]));
-    let high = table(
-        &world,
-        "SELECT high::text FROM daily_candles WHERE cmc_id = 1 AND day = '2024-05-10'",
-    )
-    .await;
+    let high = world
+        .texts("SELECT high::text FROM daily_candles WHERE cmc_id = 1 AND day = '2024-05-10'")
+        .await;
     assert_eq!(high, ["99999.5"]);
     assert_eq!(
         world

@@ -1,6 +1,7 @@
 //! Migrations apply from empty, re-run as no-ops, survive several cold starts racing, and
 //! convert the data of an earlier schema.
 
+use crate::common::texts;
 use coinlake::db::{migrate, migrate_to};
 use testkit::TestDatabase;
 
@@ -94,16 +95,6 @@ VALUES ('2024-06-01 00:05:00+00', 'quotes', 'raw/quotes/a.csv', 'loaded', 3, 3, 
 /// Every quote as V4 had it (all its columns, `observed_on` left out), in key order.
 const V4_ROWS: &str =
     "SELECT (to_jsonb(q) - 'observed_on')::text FROM quotes q ORDER BY cmc_id, quote_currency, last_updated";
-
-async fn texts(client: &tokio_postgres::Client, sql: &str) -> Vec<String> {
-    client
-        .query(sql, &[])
-        .await
-        .expect(sql)
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
 
 #[tokio::test]
 async fn v5_partitions_a_v4_quotes_table_without_losing_or_changing_a_row() {

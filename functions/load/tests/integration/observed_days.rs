@@ -23,19 +23,6 @@ async fn load_one(world: &World, app: &App, key: &str) -> Value {
     serde_json::to_value(response).expect("JSON")
 }
 
-async fn lines(world: &World, sql: &str) -> Vec<String> {
-    world
-        .db
-        .client()
-        .await
-        .query(sql, &[])
-        .await
-        .expect(sql)
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
-
 #[tokio::test]
 async fn an_earlier_slot_loaded_after_a_later_one_replaces_it_and_reloads_change_nothing() {
     // GIVEN CMC's 12:34 update of BTC observed by the 12:35 and the 12:40 slots (CMC's rank
@@ -64,34 +51,34 @@ async fn an_earlier_slot_loaded_after_a_later_one_replaces_it_and_reloads_change
 
     // THEN its row replaces the later observation, every column from the earlier slot
     assert_eq!(replacing, counts(&earlier, 0, 1, 0));
-    let stored = lines(&world, DAY_ROWS).await;
+    let stored = world.texts(DAY_ROWS).await;
     assert_eq!(
         stored,
         [format!(
             "1|2024-06-01 12:34:00+00|2024-06-01|2024-06-01 12:35:00+00|100|1|{earlier}"
         )]
     );
-    let ingested = lines(&world, "SELECT ingested_at::text FROM quotes").await;
+    let ingested = world.texts("SELECT ingested_at::text FROM quotes").await;
     assert_eq!(ingested, ["2024-06-01 12:35:02+00"]);
 
     // AND loading either file again changes nothing
-    let loaded_at = lines(&world, "SELECT loaded_at::text FROM quotes").await;
+    let loaded_at = world.texts("SELECT loaded_at::text FROM quotes").await;
     assert_eq!(load(&earlier).await, counts(&earlier, 0, 0, 1));
     assert_eq!(load(&later).await, counts(&later, 0, 0, 1));
-    assert_eq!(lines(&world, DAY_ROWS).await, stored);
+    assert_eq!(world.texts(DAY_ROWS).await, stored);
     assert_eq!(
-        lines(&world, "SELECT loaded_at::text FROM quotes").await,
+        world.texts("SELECT loaded_at::text FROM quotes").await,
         loaded_at
     );
 
     // AND the runs record what each load did
     assert_eq!(
-        lines(
-            &world,
-            "SELECT format('%s|%s|%s|%s', s3_key, rows_inserted, rows_replaced, rows_present) \
+        world
+            .texts(
+                "SELECT format('%s|%s|%s|%s', s3_key, rows_inserted, rows_replaced, rows_present) \
              FROM ingest_runs ORDER BY id"
-        )
-        .await,
+            )
+            .await,
         [
             format!("{later}|1|0|0"),
             format!("{earlier}|0|1|0"),
@@ -145,7 +132,7 @@ async fn an_update_current_at_midnight_is_stored_once_for_each_day_that_observed
         ] })
     );
     assert_eq!(
-        lines(&world, DAY_ROWS).await,
+        world.texts(DAY_ROWS).await,
         [
             format!("1|2024-06-01 23:50:00+00|2024-06-01|2024-06-01 23:55:00+00|101|1|{before}"),
             format!("1|2024-06-01 23:50:00+00|2024-06-02|2024-06-02 00:00:00+00|101|1|{after}"),
@@ -319,7 +306,7 @@ async fn the_first_row_of_a_file_wins_when_it_holds_an_update_twice() {
         json!({ "status": "loaded", "key": key, "rows": 2, "inserted": 1, "replaced": 0, "already_present": 1 })
     );
     assert_eq!(
-        lines(&world, "SELECT cmc_rank::text FROM quotes").await,
+        world.texts("SELECT cmc_rank::text FROM quotes").await,
         ["7"]
     );
 }
@@ -360,8 +347,7 @@ async fn loads_create_the_partition_of_each_new_month_even_when_they_race_for_it
     }
 
     // THEN every load succeeded and each row sits in its month's partition
-    let placed = lines(
-        &world,
+    let placed = world.texts(
         "SELECT format('%s|%s', tableoid::regclass, observed_on) FROM quotes ORDER BY observed_on",
     )
     .await;
@@ -376,13 +362,13 @@ async fn loads_create_the_partition_of_each_new_month_even_when_they_race_for_it
             "quotes_2025_01|2025-01-01",
         ]
     );
-    let partitions = lines(
-        &world,
-        "SELECT format('%s: %s', c.relname, pg_get_expr(c.relpartbound, c.oid)) \
+    let partitions = world
+        .texts(
+            "SELECT format('%s: %s', c.relname, pg_get_expr(c.relpartbound, c.oid)) \
          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
          WHERE i.inhparent = 'quotes'::regclass ORDER BY c.relname",
-    )
-    .await;
+        )
+        .await;
     assert_eq!(
         partitions,
         [
