@@ -5,6 +5,7 @@
 use crate::common::{date, quote, World};
 use coinlake::curated::parquet::{quote_columns, OHLC_COLUMNS};
 use coinlake::layout::{curated_key, CuratedTable};
+use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
 use serde_json::{json, Value};
 
 const DAY: &str = "2024-06-01";
@@ -115,17 +116,29 @@ async fn every_double_is_the_nearest_to_the_raw_text_as_duckdb_parses_it() {
     let raw = world.download(raw_key).await;
     let csv_path = raw.path.with_extension("csv");
     std::fs::copy(&raw.path, &csv_path).unwrap();
-    let columns = "cmc_id, quote_currency, price, volume_24h, market_cap, fully_diluted_market_cap, circulating_supply, max_supply";
+    // Every decimal column: DuckDB's own parse of the text against the Parquet doubles.
+    let decimals: Vec<&str> = QUOTE_COLUMNS
+        .iter()
+        .filter(|c| c.column_type == ColumnType::Decimal)
+        .map(|c| c.name)
+        .collect();
+    let parsed: Vec<String> = decimals
+        .iter()
+        .map(|name| format!("NULLIF({name}, '')::DOUBLE"))
+        .collect();
     let from_csv = crate::common::duckdb(
-                    "SELECT cmc_id::BIGINT, quote_currency, price::DOUBLE, volume_24h::DOUBLE, market_cap::DOUBLE, \
-             fully_diluted_market_cap::DOUBLE, circulating_supply::DOUBLE, NULLIF(max_supply, '')::DOUBLE \
-             FROM read_csv({file}, all_varchar = true) ORDER BY 1, 2",
+        &format!(
+            "SELECT cmc_id::BIGINT, quote_currency, {} \
+             FROM read_csv({{file}}, all_varchar = true) ORDER BY 1, 2",
+            parsed.join(", ")
+        ),
         &csv_path,
     );
     let _ = std::fs::remove_file(&csv_path);
     let from_parquet = silver.duckdb(&format!(
-        "SELECT {columns} FROM read_parquet({{file}}) \
-         WHERE slot_at = TIMESTAMPTZ '2024-06-01 00:00:00+00' ORDER BY 1, 2"
+        "SELECT cmc_id, quote_currency, {} FROM read_parquet({{file}}) \
+         WHERE slot_at = TIMESTAMPTZ '2024-06-01 00:00:00+00' ORDER BY 1, 2",
+        decimals.join(", ")
     ));
     assert_eq!(from_csv.len(), 4);
     assert_eq!(from_parquet, from_csv);
