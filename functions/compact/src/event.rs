@@ -11,11 +11,13 @@ pub enum CompactEvent {
     /// The daily schedule (`{"scheduled_time": …}` from EventBridge Scheduler, or a rule's
     /// "Scheduled Event"), or `{}` by hand: compact the UTC day before `time`.
     Daily { time: Option<DateTime<Utc>> },
-    /// `{"compact": {"dataset": "quotes", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`
+    /// `{"compact": {"dataset": "quotes", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`, and
+    /// `"force": true` to rebuild days that are up to date.
     Range {
         dataset: Dataset,
         from: NaiveDate,
         to: NaiveDate,
+        force: bool,
     },
     /// An EventBridge S3 "Object Created" event: a raw object arrived at `time`.
     ObjectCreated {
@@ -49,6 +51,8 @@ struct RangeRequest {
     dataset: String,
     from: String,
     to: String,
+    #[serde(default)]
+    force: bool,
 }
 
 impl CompactEvent {
@@ -84,7 +88,12 @@ fn parse_range(request: &Value) -> Result<CompactEvent, EventError> {
         serde_json::from_value(request.clone()).map_err(EventError::MalformedRange)?;
     let (dataset, from, to) = parse_day_range(&request.dataset, &request.from, &request.to)
         .map_err(EventError::InvalidRange)?;
-    Ok(CompactEvent::Range { dataset, from, to })
+    Ok(CompactEvent::Range {
+        dataset,
+        from,
+        to,
+        force: request.force,
+    })
 }
 
 fn parse_bridge(event: &Value) -> Result<CompactEvent, EventError> {
@@ -160,6 +169,7 @@ mod tests {
                     dataset: Dataset::Quotes,
                     from: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
                     to: NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+                    force: false,
                 },
             ),
             (
@@ -215,6 +225,10 @@ mod tests {
             (
                 json!({"compact": {"dataset": "quotes", "from": "2024-06-01", "to": "2024-06-01", "extra": 1}}),
                 "unknown field `extra`",
+            ),
+            (
+                json!({"compact": {"dataset": "quotes", "from": "2024-06-01", "to": "2024-06-01", "force": "yes"}}),
+                "invalid type",
             ),
             (json!({"other": 1}), "unrecognised event"),
             (json!([1]), "an array"),

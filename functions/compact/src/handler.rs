@@ -6,6 +6,7 @@ use crate::app::App;
 use crate::event::{CompactEvent, EventError};
 use chrono::{TimeDelta, Utc};
 use coinlake::curated::{CompactSummary, DayError, LateObjectOutcome, RangeError};
+use coinlake::deadline::instant_of;
 use coinlake::layout::Dataset;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
@@ -34,6 +35,13 @@ pub enum HandlerError {
     },
     #[error(transparent)]
     Day(#[from] DayError),
+    #[error("{done} of {days} days done; {first}..{last} were not started before the invocation's deadline: send the same request again to carry on (days already up to date are skipped)")]
+    Unfinished {
+        days: usize,
+        done: usize,
+        first: chrono::NaiveDate,
+        last: chrono::NaiveDate,
+    },
 }
 
 impl From<HandlerError> for Diagnostic {
@@ -43,6 +51,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Range(_) => "InvalidRange",
             HandlerError::DaysFailed { first_type, .. } => first_type,
             HandlerError::Day(day) => day.kind().0,
+            HandlerError::Unfinished { .. } => "Unfinished",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -53,16 +62,23 @@ impl From<HandlerError> for Diagnostic {
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactResponse, HandlerError> {
     let today = Utc::now().date_naive();
-    let (dataset, from, to) = match CompactEvent::parse(&event.payload)? {
+    let deadline = Some(instant_of(event.context.deadline));
+    let (dataset, from, to, force) = match CompactEvent::parse(&event.payload)? {
         CompactEvent::Daily { time } => {
             let day = time.unwrap_or_else(Utc::now).date_naive() - TimeDelta::days(1);
-            (Dataset::Quotes, day, day)
+            (Dataset::Quotes, day, day, false)
         }
-        CompactEvent::Range { dataset, from, to } => (dataset, from, to),
+        CompactEvent::Range {
+            dataset,
+            from,
+            to,
+            force,
+        } => (dataset, from, to, force),
         CompactEvent::ObjectCreated { bucket, key, time } => {
+            tracing::info!(key, arrived = %time, "a raw object arrived");
             let outcome = app
                 .compactor
-                .on_raw_object(&bucket, &key, time, today)
+                .on_raw_object(&bucket, &key, today)
                 .await
                 .inspect_err(|error| tracing::error!(key, error = %error, "compaction failed"))?;
             return Ok(CompactResponse::Object(outcome));
@@ -76,21 +92,43 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactRespo
     };
     let summary = app
         .compactor
-        .compact_range(dataset, from, to, today)
+        .compact_range(dataset, (from, to), today, force, deadline)
         .await?;
-    if summary.failures.is_empty() {
+    if summary.failures.is_empty() && summary.unfinished.is_empty() {
         return Ok(CompactResponse::Days(summary));
+    }
+    if let (true, Some(first), Some(last)) = (
+        summary.failures.is_empty(),
+        summary.unfinished.first(),
+        summary.unfinished.last(),
+    ) {
+        tracing::warn!(
+            unfinished = summary.unfinished.len(),
+            "the deadline came before every day was started"
+        );
+        return Err(HandlerError::Unfinished {
+            days: summary.days.len() + summary.unfinished.len(),
+            done: summary.days.len(),
+            first: *first,
+            last: *last,
+        });
     }
     for failure in &summary.failures {
         tracing::error!(day = %failure.day, error_type = failure.error_type, error = failure.error, "day not compacted");
     }
     Err(HandlerError::DaysFailed {
-        days: summary.days.len() + summary.failures.len(),
+        days: summary.days.len() + summary.failures.len() + summary.unfinished.len(),
         failed: summary.failures.len(),
         errors: summary
             .failures
             .iter()
-            .map(|f| f.error.as_str())
+            .map(|f| f.error.clone())
+            .chain((!summary.unfinished.is_empty()).then(|| {
+                format!(
+                    "{} more days not started before the deadline",
+                    summary.unfinished.len()
+                )
+            }))
             .collect::<Vec<_>>()
             .join("; "),
         first_type: summary.failures[0].error_type,

@@ -106,6 +106,13 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// One object of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub info: ObjectInfo,
+}
+
 /// Reading objects back: what the load and compact functions need of the bucket.
 pub trait ObjectReader: Send + Sync {
     /// The object's date and size, or `None` when there is no such object.
@@ -121,12 +128,24 @@ pub trait ObjectReader: Send + Sync {
         key: &str,
     ) -> impl Future<Output = Result<Opened, ReadError>> + Send;
 
+    /// Every object under `prefix`, with its date and size, sorted by key.
+    fn list_dated(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<Listed>, ReadError>> + Send;
+
     /// Every key under `prefix`, sorted.
     fn list(
         &self,
         bucket: &str,
         prefix: &str,
-    ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>, ReadError>> + Send {
+        async move {
+            let listed = self.list_dated(bucket, prefix).await?;
+            Ok(listed.into_iter().map(|l| l.key).collect())
+        }
+    }
 
     /// The object's user metadata (`x-amz-meta-*`, lowercase keys), or `None` when there is
     /// no such object. By default from a GET whose body is left unread.
@@ -180,15 +199,7 @@ impl ObjectReader for S3Reader {
             .contents()
             .iter()
             .find(|o| o.key() == Some(key))
-            .map(|o| ObjectInfo {
-                // A date S3 did not give counts as the oldest: a caller deciding whether
-                // the object is stale then errs towards redoing the work.
-                last_modified: o
-                    .last_modified()
-                    .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                size: o.size().unwrap_or(0).max(0) as u64,
-            }))
+            .map(object_info))
     }
 
     async fn open(&self, bucket: &str, key: &str) -> Result<Opened, ReadError> {
@@ -248,8 +259,8 @@ impl ObjectReader for S3Reader {
         }
     }
 
-    async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>, ReadError> {
-        let mut keys = Vec::new();
+    async fn list_dated(&self, bucket: &str, prefix: &str) -> Result<Vec<Listed>, ReadError> {
+        let mut listed = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -264,13 +275,26 @@ impl ObjectReader for S3Reader {
                 reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
                 source: Box::new(e),
             })?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_owned)),
-            );
+            listed.extend(page.contents().iter().filter_map(|o| {
+                Some(Listed {
+                    key: o.key()?.to_owned(),
+                    info: object_info(o),
+                })
+            }));
         }
-        keys.sort();
-        Ok(keys)
+        listed.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(listed)
+    }
+}
+
+/// A date S3 did not give counts as the oldest: a caller deciding whether the object is
+/// stale then errs towards redoing the work.
+fn object_info(object: &aws_sdk_s3::types::Object) -> ObjectInfo {
+    ObjectInfo {
+        last_modified: object
+            .last_modified()
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC),
+        size: object.size().unwrap_or(0).max(0) as u64,
     }
 }

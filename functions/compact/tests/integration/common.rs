@@ -91,8 +91,17 @@ impl World {
     }
 
     pub async fn invoke(&self, payload: Value) -> Result<Value, Diagnostic> {
+        self.invoke_with(payload, TimeDelta::minutes(5)).await
+    }
+
+    /// Invokes with `time_left` before the invocation's deadline.
+    pub async fn invoke_with(
+        &self,
+        payload: Value,
+        time_left: TimeDelta,
+    ) -> Result<Value, Diagnostic> {
         let mut context = Context::default();
-        context.deadline = (Utc::now() + TimeDelta::minutes(5)).timestamp_millis() as u64;
+        context.deadline = (Utc::now() + time_left).timestamp_millis() as u64;
         compact::handle(&self.app, LambdaEvent::new(payload, context))
             .await
             .map(|response| serde_json::to_value(response).expect("summary serialises"))

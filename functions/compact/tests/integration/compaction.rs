@@ -421,6 +421,55 @@ async fn ranges_must_be_past_ordered_and_bounded() {
 }
 
 #[tokio::test]
+async fn days_are_not_started_near_the_deadline_and_the_same_request_carries_on() {
+    let world = World::new().await;
+    for day in ["2024-06-01", "2024-06-02", "2024-06-03"] {
+        let slot = format!("{day}T12:00:00Z");
+        world
+            .put(
+                &slot,
+                &[quote(1, "USD", "1", &format!("{day}T11:59:00Z"), &slot)],
+            )
+            .await;
+    }
+    let request =
+        json!({"compact": {"dataset": "quotes", "from": "2024-06-01", "to": "2024-06-03"}});
+    // A minute left: less than a day's margin, so no day is started.
+    let error = world
+        .invoke_with(request.clone(), chrono::TimeDelta::minutes(1))
+        .await
+        .expect_err("unfinished");
+    assert_eq!(error.error_type, "Unfinished");
+    assert!(
+        error
+            .error_message
+            .contains("0 of 3 days done; 2024-06-01..2024-06-03 were not started"),
+        "{}",
+        error.error_message
+    );
+    assert!(world
+        .bucket
+        .keys()
+        .await
+        .iter()
+        .all(|k| k.starts_with("raw/")));
+
+    // One day done earlier; the same request, with time, does the other two and skips it.
+    world
+        .compact("2024-06-02", "2024-06-02")
+        .await
+        .expect("one day");
+    let summary = world.invoke(request).await.expect("carries on");
+    let statuses: Vec<&str> = summary["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["compacted", "up_to_date", "compacted"]);
+}
+
+#[tokio::test]
 async fn the_daily_schedule_compacts_the_day_before_its_time() {
     let world = World::new().await;
     world

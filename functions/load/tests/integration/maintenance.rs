@@ -218,9 +218,10 @@ async fn four_months(world: &World) -> load::App {
     let compacted = compactor
         .compact_range(
             Dataset::Quotes,
-            date("2024-03-30"),
-            date("2024-06-09"),
+            (date("2024-03-30"), date("2024-06-09")),
             date("2024-06-10"),
+            false,
+            None,
         )
         .await
         .expect("compaction");
