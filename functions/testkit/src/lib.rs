@@ -7,6 +7,7 @@
 //! - [`cluster`]: a PostgreSQL cluster a test owns (`initdb`), for TLS and outages, and the
 //!   test certificate authority ([`cluster::TestCa`]) that signs its certificate.
 //! - [`cmc`]: CoinMarketCap stand-ins on wiremock, in CMC's recorded response shapes.
+//! - [`binance`]: Binance kline stand-ins on wiremock, in its documented reply shapes.
 //! - [`cut_body`]: an HTTP server that cuts replies mid-body, which wiremock cannot do.
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
@@ -19,6 +20,7 @@
 //! The `cmc-standin` binary serves `fixtures/cmc/market.json` for local runs without an
 //! API key.
 
+pub mod binance;
 pub mod cluster;
 pub mod cmc;
 pub mod cut_body;
