@@ -1,0 +1,5 @@
+//! The library against real HTTP stand-ins: the golden CSV through the CMC client, and
+//! the Binance kline client. One test binary, like every crate's.
+
+mod binance_client;
+mod golden_csv;
