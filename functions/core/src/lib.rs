@@ -13,6 +13,7 @@ pub mod data_api;
 pub mod db;
 pub mod deadline;
 pub mod decimal;
+pub mod error_text;
 pub mod ingest;
 pub mod layout;
 pub mod load;

@@ -224,13 +224,7 @@ impl BinanceClient {
                 timeout_ms: timeout.as_millis(),
             };
         }
-        let mut reason = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            reason.push_str(": ");
-            reason.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let reason = crate::error_text::error_chain(&error);
         // reqwest reports a failure while reading the body as a decode or body error: the
         // network's fault, worth a retry.
         let interrupted = error.is_decode() || error.is_body();

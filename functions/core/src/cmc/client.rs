@@ -318,13 +318,7 @@ impl CmcClient {
                 timeout_ms: timeout.as_millis(),
             };
         }
-        let mut reason = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            reason.push_str(": ");
-            reason.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        let reason = crate::error_text::error_chain(&error);
         let reason = self.api_key.redact_from(&reason);
         // reqwest reports any failure while reading the body (a reset connection, a
         // truncated gzip stream) as a decode or body error: the network's fault, worth a retry.

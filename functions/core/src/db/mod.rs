@@ -24,18 +24,4 @@ pub use settings::{PgConnection, SinkConfig};
 pub use target::Database;
 pub use tls::{tls_connector, TlsError, RDS_CA_BUNDLE};
 
-/// An error and its causes in one line: the pool's "error creating a new object" only
-/// becomes actionable with the TLS or network reason beneath it.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use crate::error_text::error_chain;
