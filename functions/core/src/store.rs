@@ -113,6 +113,22 @@ pub struct Listed {
     pub info: ObjectInfo,
 }
 
+impl ReadError {
+    /// An S3 call's failure on `key` (or a listing's prefix), with the SDK's whole cause
+    /// chain as the reason.
+    fn from_sdk<E>(bucket: &str, key: &str, error: E) -> ReadError
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        ReadError::Other {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            reason: aws_sdk_s3::error::DisplayErrorContext(&error).to_string(),
+            source: Box::new(error),
+        }
+    }
+}
+
 /// Reading objects back: what the load and compact functions need of the bucket.
 pub trait ObjectReader: Send + Sync {
     /// The object's date and size, or `None` when there is no such object.
@@ -189,12 +205,7 @@ impl ObjectReader for S3Reader {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| ReadError::Other {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| ReadError::from_sdk(bucket, key, e))?;
         Ok(listed
             .contents()
             .iter()
@@ -218,12 +229,7 @@ impl ObjectReader for S3Reader {
                         key: key.to_owned(),
                     }
                 } else {
-                    ReadError::Other {
-                        bucket: bucket.to_owned(),
-                        key: key.to_owned(),
-                        reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                        source: Box::new(e),
-                    }
+                    ReadError::from_sdk(bucket, key, e)
                 }
             })?;
         let metadata = output.metadata.clone().unwrap_or_default();
@@ -250,12 +256,7 @@ impl ObjectReader for S3Reader {
         {
             Ok(output) => Ok(Some(output.metadata.unwrap_or_default())),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(ReadError::Other {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                source: Box::new(e),
-            }),
+            Err(e) => Err(ReadError::from_sdk(bucket, key, e)),
         }
     }
 
@@ -269,12 +270,7 @@ impl ObjectReader for S3Reader {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| ReadError::Other {
-                bucket: bucket.to_owned(),
-                key: prefix.to_owned(),
-                reason: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-                source: Box::new(e),
-            })?;
+            let page = page.map_err(|e| ReadError::from_sdk(bucket, prefix, e))?;
             listed.extend(page.contents().iter().filter_map(|o| {
                 Some(Listed {
                     key: o.key()?.to_owned(),
