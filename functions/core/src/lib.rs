@@ -14,6 +14,7 @@ pub mod db;
 pub mod deadline;
 pub mod decimal;
 pub mod error_text;
+pub mod http_client;
 pub mod ingest;
 pub mod layout;
 pub mod load;

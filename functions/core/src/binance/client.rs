@@ -8,7 +8,7 @@ use super::minutes::{check_sequence, floor_minute, minute};
 use crate::cmc::RetryPolicy;
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, TimeDelta, Utc};
-use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -44,16 +44,7 @@ struct Page<'a> {
 impl BinanceClient {
     /// `base_url`: the market-data host, [`super::DEFAULT_BASE_URL`] in production.
     pub fn new(base_url: &str, retry: RetryPolicy) -> Result<BinanceClient, reqwest::Error> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            ACCEPT,
-            reqwest::header::HeaderValue::from_static("application/json"),
-        );
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .gzip(true)
-            .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::http_client::json_client(HeaderMap::new())?;
         Ok(BinanceClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),

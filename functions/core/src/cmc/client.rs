@@ -5,7 +5,7 @@ use super::error::CmcError;
 use super::wire::{Envelope, Status};
 use crate::secret::Secret;
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::value::RawValue;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -178,12 +178,7 @@ impl CmcClient {
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("X-CMC_PRO_API_KEY", key);
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let http = reqwest::Client::builder()
-            .default_headers(headers)
-            .gzip(true)
-            .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = crate::http_client::json_client(headers)?;
         Ok(CmcClient {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
