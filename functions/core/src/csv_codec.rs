@@ -4,7 +4,7 @@
 
 use crate::decimal::DecimalText;
 use crate::quote::{Field, QuoteRow};
-use crate::schema::{quote_column_names, QUOTE_COLUMNS};
+use crate::schema::{quote_column_names, Column, QUOTE_COLUMNS};
 use chrono::{DateTime, Utc};
 
 /// Athena reads this text form as TIMESTAMP; PostgreSQL reads it as timestamptz in UTC.
@@ -12,14 +12,14 @@ pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not encode the quotes CSV: {0}")]
-pub struct EncodeError(#[from] csv::Error);
+pub struct EncodeError(#[from] pub(crate) csv::Error);
 
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
     at.format(TIMESTAMP_FORMAT).to_string()
 }
 
 /// The file's format: `\n` line ends, quotes only where a field needs them.
-fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+pub(crate) fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .quote_style(csv::QuoteStyle::Necessary)
@@ -65,8 +65,11 @@ pub enum DecodeError {
     Empty,
     #[error("the file has a header but no rows")]
     NoRows,
-    #[error("line 1: the header does not match the quotes schema: {0}")]
-    Header(String),
+    #[error("line 1: the header does not match the {dataset} schema: {reason}")]
+    Header {
+        dataset: &'static str,
+        reason: String,
+    },
     #[error("line {line}: expected {expected} fields, found {found}")]
     FieldCount {
         line: u64,
@@ -112,30 +115,41 @@ impl RecordFields for csv_async::ByteRecord {
 
 /// Checks the header row against [`QUOTE_COLUMNS`], naming the first difference.
 pub fn check_header(header: &impl RecordFields) -> Result<(), DecodeError> {
-    let expected: Vec<&str> = quote_column_names().collect();
-    for (position, name) in expected.iter().enumerate() {
+    check_columns(header, &QUOTE_COLUMNS, "quotes")
+}
+
+/// Checks a header row against `columns`, the schema of `dataset`, naming the first
+/// difference.
+pub fn check_columns(
+    header: &impl RecordFields,
+    columns: &[Column],
+    dataset: &'static str,
+) -> Result<(), DecodeError> {
+    let mismatch = |reason: String| DecodeError::Header { dataset, reason };
+    for (position, column) in columns.iter().enumerate() {
+        let name = column.name;
         match header.field(position) {
             Some(found) if found == name.as_bytes() => {}
             Some(found) => {
-                return Err(DecodeError::Header(format!(
+                return Err(mismatch(format!(
                     "column {} is {:?}, expected {name:?}",
                     position + 1,
                     String::from_utf8_lossy(found)
                 )))
             }
             None => {
-                return Err(DecodeError::Header(format!(
+                return Err(mismatch(format!(
                     "missing column {name:?} (column {})",
                     position + 1
                 )))
             }
         }
     }
-    if header.count() > expected.len() {
-        return Err(DecodeError::Header(format!(
+    if header.count() > columns.len() {
+        return Err(mismatch(format!(
             "{} columns, expected {}",
             header.count(),
-            expected.len()
+            columns.len()
         )));
     }
     Ok(())
@@ -143,14 +157,7 @@ pub fn check_header(header: &impl RecordFields) -> Result<(), DecodeError> {
 
 /// Parses one data row; `line` is its line number in the file.
 pub fn decode_row(record: &impl RecordFields, line: u64) -> Result<QuoteRow, DecodeError> {
-    if record.count() != QUOTE_COLUMNS.len() {
-        return Err(DecodeError::FieldCount {
-            line,
-            expected: QUOTE_COLUMNS.len(),
-            found: record.count(),
-        });
-    }
-    let fields = Fields { record, line };
+    let fields = Fields::new(record, line, &QUOTE_COLUMNS)?;
     Ok(QuoteRow {
         slot_at: fields.timestamp(0)?,
         cmc_id: fields.required(1, fields.integer(1)?)?,
@@ -178,16 +185,39 @@ pub fn decode_row(record: &impl RecordFields, line: u64) -> Result<QuoteRow, Dec
     })
 }
 
-struct Fields<'a, R> {
+/// One data row's fields, read by position against a dataset's columns; errors name the
+/// line and the column.
+pub(crate) struct Fields<'a, R> {
     record: &'a R,
     line: u64,
+    columns: &'static [Column],
 }
 
-impl<R: RecordFields> Fields<'_, R> {
+impl<'a, R: RecordFields> Fields<'a, R> {
+    /// The row's fields, once their count matches `columns`.
+    pub(crate) fn new(
+        record: &'a R,
+        line: u64,
+        columns: &'static [Column],
+    ) -> Result<Fields<'a, R>, DecodeError> {
+        if record.count() != columns.len() {
+            return Err(DecodeError::FieldCount {
+                line,
+                expected: columns.len(),
+                found: record.count(),
+            });
+        }
+        Ok(Fields {
+            record,
+            line,
+            columns,
+        })
+    }
+
     fn error(&self, index: usize, reason: impl Into<String>) -> DecodeError {
         DecodeError::Field {
             line: self.line,
-            column: QUOTE_COLUMNS[index].name,
+            column: self.columns[index].name,
             reason: reason.into(),
         }
     }
@@ -202,11 +232,11 @@ impl<R: RecordFields> Fields<'_, R> {
         std::str::from_utf8(bytes).map_err(|_| self.error(index, "not valid UTF-8"))
     }
 
-    fn required<T>(&self, index: usize, value: Option<T>) -> Result<T, DecodeError> {
+    pub(crate) fn required<T>(&self, index: usize, value: Option<T>) -> Result<T, DecodeError> {
         value.ok_or_else(|| self.error(index, "is empty but required"))
     }
 
-    fn text(&self, index: usize, may_be_empty: bool) -> Result<String, DecodeError> {
+    pub(crate) fn text(&self, index: usize, may_be_empty: bool) -> Result<String, DecodeError> {
         let text = self.str(index)?;
         if text.is_empty() && !may_be_empty {
             return Err(self.error(index, "is empty but required"));
@@ -214,7 +244,7 @@ impl<R: RecordFields> Fields<'_, R> {
         Ok(text.to_owned())
     }
 
-    fn integer(&self, index: usize) -> Result<Option<i64>, DecodeError> {
+    pub(crate) fn integer(&self, index: usize) -> Result<Option<i64>, DecodeError> {
         match self.str(index)? {
             "" => Ok(None),
             text => text
@@ -224,7 +254,7 @@ impl<R: RecordFields> Fields<'_, R> {
         }
     }
 
-    fn decimal(&self, index: usize) -> Result<Option<DecimalText>, DecodeError> {
+    pub(crate) fn decimal(&self, index: usize) -> Result<Option<DecimalText>, DecodeError> {
         match self.str(index)? {
             "" => Ok(None),
             text => DecimalText::parse(text)
@@ -233,7 +263,7 @@ impl<R: RecordFields> Fields<'_, R> {
         }
     }
 
-    fn timestamp(&self, index: usize) -> Result<DateTime<Utc>, DecodeError> {
+    pub(crate) fn timestamp(&self, index: usize) -> Result<DateTime<Utc>, DecodeError> {
         let text = self.str(index)?;
         chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
             .map(|t| t.and_utc())

@@ -16,6 +16,7 @@ pub mod decimal;
 pub mod error_text;
 pub mod http_client;
 pub mod ingest;
+pub mod kline_csv;
 pub mod layout;
 pub mod load;
 pub mod maintain;

@@ -1,5 +1,6 @@
-//! The one definition of the `quotes` dataset's columns. The CSV header, the PostgreSQL
-//! insert and the Athena table are all derived from (or tested against) this list.
+//! The one definition of each dataset's columns (`quotes`, `klines`). The CSV header, the
+//! PostgreSQL insert and the Athena table are all derived from (or tested against) these
+//! lists.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnType {
@@ -69,6 +70,27 @@ pub fn quote_column_names() -> impl Iterator<Item = &'static str> {
     QUOTE_COLUMNS.iter().map(|c| c.name)
 }
 
+/// The `klines` dataset: one Binance one-minute kline per row, in the order of Binance's
+/// array, prices and volumes as the exact text Binance sent. Every column is required.
+pub const KLINE_COLUMNS: [Column; 12] = [
+    column("symbol", Text, false),
+    column("open_time", Timestamp, false),
+    column("close_time", Timestamp, false),
+    column("open", Decimal, false),
+    column("high", Decimal, false),
+    column("low", Decimal, false),
+    column("close", Decimal, false),
+    column("volume", Decimal, false),
+    column("quote_volume", Decimal, false),
+    column("trades", Integer, false),
+    column("taker_buy_base_volume", Decimal, false),
+    column("taker_buy_quote_volume", Decimal, false),
+];
+
+pub fn kline_column_names() -> impl Iterator<Item = &'static str> {
+    KLINE_COLUMNS.iter().map(|c| c.name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +157,9 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), QUOTE_COLUMNS.len());
+        let mut names: Vec<_> = kline_column_names().collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), KLINE_COLUMNS.len());
     }
 }
