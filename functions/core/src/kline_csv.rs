@@ -162,8 +162,8 @@ mod tests {
 
     #[test]
     fn bad_rows_are_refused_naming_line_and_column() {
-        let good = String::from_utf8(encode_klines(&[kline(1_717_243_200_000, "1")]).unwrap())
-            .unwrap();
+        let good =
+            String::from_utf8(encode_klines(&[kline(1_717_243_200_000, "1")]).unwrap()).unwrap();
         let (header, row) = good.split_once('\n').unwrap();
         let cases = [
             (

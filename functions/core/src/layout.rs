@@ -143,9 +143,8 @@ pub fn parse_day_range(
     from: &str,
     to: &str,
 ) -> Result<(Dataset, chrono::NaiveDate, chrono::NaiveDate), String> {
-    let dataset = Dataset::parse(dataset).ok_or_else(|| {
-        format!("unknown dataset {dataset:?}; expected \"quotes\" or \"klines\"")
-    })?;
+    let dataset = Dataset::parse(dataset)
+        .ok_or_else(|| format!("unknown dataset {dataset:?}; expected \"quotes\" or \"klines\""))?;
     let date = |text: &str, name: &str| {
         chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| format!("{name} {text:?} is not a date like \"2024-06-01\""))
@@ -339,7 +338,14 @@ mod tests {
     fn pair_symbols_are_upper_case_letters_and_digits() {
         assert!(is_pair_symbol("BTCUSDT"));
         assert!(is_pair_symbol("1000SATSUSDT"));
-        for bad in ["", "btcusdt", "BTC-USDT", "BTC/USDT", "ÄBC", "A".repeat(21).as_str()] {
+        for bad in [
+            "",
+            "btcusdt",
+            "BTC-USDT",
+            "BTC/USDT",
+            "ÄBC",
+            "A".repeat(21).as_str(),
+        ] {
             assert!(!is_pair_symbol(bad), "{bad}");
         }
     }
