@@ -28,7 +28,8 @@ fn benches(c: &mut Criterion) {
     });
     group.bench_function("csv_to_rows", |b| {
         b.to_async(&runtime).iter(|| async {
-            let mut source = CsvRows::new(black_box(csv.as_slice()));
+            let mut source =
+                CsvRows::<_, coinlake::quote::QuoteRow>::new(black_box(csv.as_slice()));
             let mut count = 0;
             while let Some(batch) = source.next_batch().await.unwrap() {
                 count += batch.len();

@@ -4,14 +4,14 @@
 
 use crate::decimal::DecimalText;
 use crate::quote::{Field, QuoteRow};
-use crate::schema::{quote_column_names, Column, QUOTE_COLUMNS};
+use crate::schema::{quote_column_names, Column, Row, QUOTE_COLUMNS};
 use chrono::{DateTime, Utc};
 
 /// Athena reads this text form as TIMESTAMP; PostgreSQL reads it as timestamptz in UTC.
 pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not encode the quotes CSV: {0}")]
+#[error("could not encode the CSV: {0}")]
 pub struct EncodeError(#[from] pub(crate) csv::Error);
 
 pub fn format_timestamp(at: DateTime<Utc>) -> String {
@@ -26,15 +26,17 @@ pub(crate) fn writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
         .from_writer(out)
 }
 
-fn write_rows<W: std::io::Write>(
+/// Writes `rows` as data lines: one writer for every dataset, so their files agree on
+/// every detail of the format.
+pub(crate) fn write_rows<W: std::io::Write, T: Row>(
     writer: &mut csv::Writer<W>,
-    rows: &[QuoteRow],
+    rows: &[T],
 ) -> Result<(), csv::Error> {
     let mut record = csv::ByteRecord::new();
     for row in rows {
         record.clear();
-        for field in row.fields() {
-            match field {
+        for field in row.fields().as_ref() {
+            match *field {
                 Field::Timestamp(at) => record.push_field(format_timestamp(at).as_bytes()),
                 Field::Integer(Some(value)) => record.push_field(value.to_string().as_bytes()),
                 Field::Text(text) => record.push_field(text.as_bytes()),
@@ -276,8 +278,9 @@ impl<'a, R: RecordFields> Fields<'a, R> {
     }
 }
 
-/// Appends `rows` to `out` as CSV data lines (no header), in the file's format.
-pub fn encode_rows_into(rows: &[QuoteRow], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+/// Appends `rows` (of any dataset) to `out` as CSV data lines (no header), in the file's
+/// format.
+pub fn encode_rows_into<T: Row>(rows: &[T], out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let mut writer = writer(out);
     write_rows(&mut writer, rows)?;
     writer.flush().map_err(|e| EncodeError(e.into()))

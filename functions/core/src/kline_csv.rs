@@ -5,36 +5,42 @@
 
 use crate::binance::Kline;
 use crate::csv_codec::{
-    check_columns, format_timestamp, writer, DecodeError, EncodeError, Fields, RecordFields,
+    check_columns, format_timestamp, write_rows, writer, DecodeError, EncodeError, Fields,
+    RecordFields,
 };
-use crate::schema::{kline_column_names, KLINE_COLUMNS};
+use crate::quote::Field;
+use crate::schema::{kline_column_names, Column, Row, KLINE_COLUMNS};
 
 /// Encodes `klines` with the header, in the order given.
 pub fn encode_klines(klines: &[Kline]) -> Result<Vec<u8>, EncodeError> {
     let mut writer = writer(Vec::with_capacity(160 * (klines.len() + 1)));
     writer.write_record(kline_column_names())?;
-    for kline in klines {
-        let trades = kline.trades.to_string();
-        let open_time = format_timestamp(kline.open_time);
-        let close_time = format_timestamp(kline.close_time);
-        writer.write_record([
-            kline.symbol.as_str(),
-            &open_time,
-            &close_time,
-            kline.open.as_str(),
-            kline.high.as_str(),
-            kline.low.as_str(),
-            kline.close.as_str(),
-            kline.volume.as_str(),
-            kline.quote_volume.as_str(),
-            &trades,
-            kline.taker_buy_base_volume.as_str(),
-            kline.taker_buy_quote_volume.as_str(),
-        ])?;
-    }
+    write_rows(&mut writer, klines)?;
     writer
         .into_inner()
         .map_err(|e| EncodeError(e.into_error().into()))
+}
+
+impl Row for Kline {
+    const COLUMNS: &'static [Column] = &KLINE_COLUMNS;
+
+    fn fields(&self) -> impl AsRef<[Field<'_>]> {
+        let decimal = |value| Field::Decimal(Some(value));
+        [
+            Field::Text(&self.symbol),
+            Field::Timestamp(self.open_time),
+            Field::Timestamp(self.close_time),
+            decimal(&self.open),
+            decimal(&self.high),
+            decimal(&self.low),
+            decimal(&self.close),
+            decimal(&self.volume),
+            decimal(&self.quote_volume),
+            Field::Integer(Some(self.trades)),
+            decimal(&self.taker_buy_base_volume),
+            decimal(&self.taker_buy_quote_volume),
+        ]
+    }
 }
 
 /// Checks the header row against [`KLINE_COLUMNS`], naming the first difference.
@@ -201,6 +207,18 @@ mod tests {
             let error = decode_all(file.as_bytes()).unwrap_err();
             assert_eq!(error.to_string(), message, "{bad}");
         }
+    }
+
+    #[test]
+    fn kline_fields_follow_the_column_types_in_order() {
+        let kline = kline(1_717_243_200_000, "1");
+        let types: Vec<_> = Row::fields(&kline)
+            .as_ref()
+            .iter()
+            .map(Field::column_type)
+            .collect();
+        let expected: Vec<_> = KLINE_COLUMNS.iter().map(|c| c.column_type).collect();
+        assert_eq!(types, expected);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One normalized quote: a coin's market data in one quote currency at one CMC update.
 
 use crate::decimal::DecimalText;
-use crate::schema::{ColumnType, QUOTE_COLUMNS};
+use crate::schema::{Column, ColumnType, Row, QUOTE_COLUMNS};
 use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,5 +85,13 @@ impl QuoteRow {
             Field::Timestamp(self.last_updated),
             Field::Timestamp(self.ingested_at),
         ]
+    }
+}
+
+impl Row for QuoteRow {
+    const COLUMNS: &'static [Column] = &QUOTE_COLUMNS;
+
+    fn fields(&self) -> impl AsRef<[Field<'_>]> {
+        QuoteRow::fields(self)
     }
 }

@@ -91,6 +91,15 @@ pub fn kline_column_names() -> impl Iterator<Item = &'static str> {
     KLINE_COLUMNS.iter().map(|c| c.name)
 }
 
+/// A row of one dataset: its fields, typed and ordered as the dataset's columns. That is
+/// all the CSV writer and the sinks need to handle every dataset alike.
+pub trait Row {
+    /// The dataset's columns, in the order of [`Row::fields`].
+    const COLUMNS: &'static [Column];
+
+    fn fields(&self) -> impl AsRef<[crate::quote::Field<'_>]>;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,7 +69,7 @@ pub fn rows_from_body(body: &[u8]) -> Vec<QuoteRow> {
 /// A snapshot file decoded as load reads it, each batch encoded for `COPY`; returns the
 /// number of bytes sent to the database.
 pub async fn csv_to_copy(csv: &[u8]) -> usize {
-    let mut source = CsvRows::new(csv);
+    let mut source = CsvRows::<_, QuoteRow>::new(csv);
     let mut buffer = Vec::with_capacity(64 * 1024);
     let mut sent = 0;
     while let Some(batch) = source.next_batch().await.expect("valid file") {

@@ -462,7 +462,7 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
             ReadError::NotFound { bucket, key } => DayError::Missing { day, bucket, key },
             other => DayError::Read { day, source: other },
         })?;
-        let mut source = CsvRows::new(opened.body);
+        let mut source = CsvRows::<_, crate::quote::QuoteRow>::new(opened.body);
         let mut rows = Vec::new();
         loop {
             match source.next_batch().await {

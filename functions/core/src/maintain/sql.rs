@@ -2,7 +2,8 @@
 //! and answer text columns, so one statement runs through tokio-postgres and the Data API.
 
 /// Rolls up, in one statement and so from one snapshot: every complete day (before
-/// `:today`, `YYYY-MM-DD`) named by a loaded run not rolled up yet, and the days of `:days`
+/// `:today`, `YYYY-MM-DD`) named by a loaded quotes run not rolled up yet (klines runs
+/// share `ingest_runs` but change no candle), and the days of `:days`
 /// (comma-separated dates, or empty). The runs are marked; a load that commits meanwhile is
 /// not in the snapshot, neither its rows nor its run, so its day is rolled up next time.
 /// Candles are upserted (a late file only adds or replaces rows of a series, never removes
@@ -10,7 +11,7 @@
 pub const ROLL_UP: &str = "\
 WITH runs AS (
     UPDATE ingest_runs SET rolled_up_at = now()
-    WHERE status = 'loaded' AND rolled_up_at IS NULL
+    WHERE dataset = 'quotes' AND status = 'loaded' AND rolled_up_at IS NULL
       AND timezone('UTC', slot_at) < CAST(CAST(:today AS date) AS timestamp)
     RETURNING CAST(timezone('UTC', slot_at) AS date) AS day
 ), days AS (

@@ -97,9 +97,10 @@ WHERE timezone('UTC', CAST(d.day AS timestamp)) >= CAST(:from AS timestamptz)
 ORDER BY d.day
 LIMIT CAST(:limit AS integer)";
 
-/// The newest snapshot in the database and the newest successful load, for freshness.
+/// The newest snapshot in the database and the newest successful load of one, for
+/// freshness: quotes only, as the rest of the API serves quotes.
 pub const FRESHNESS: &str = "\
 SELECT CAST(round(extract(epoch FROM (SELECT max(slot_at) FROM quotes)) * 1000) AS text),
        CAST(round(extract(epoch FROM (
-           SELECT finished_at FROM ingest_runs WHERE status = 'loaded'
+           SELECT finished_at FROM ingest_runs WHERE dataset = 'quotes' AND status = 'loaded'
            ORDER BY slot_at DESC, finished_at DESC LIMIT 1)) * 1000) AS text)";

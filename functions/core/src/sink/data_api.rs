@@ -6,20 +6,17 @@
 //! throttling) within the invocation's deadline; a SQL error of SQLSTATE class 22 or 23
 //! rejects the file; a commit whose outcome is unknown is checked before it is reported.
 
-use super::sql::{
-    create_staging_table, insert_quotes, insert_staged_row, replace_quotes, ENSURE_PARTITIONS,
-    INSERT_RUN, UPSERT_ASSETS,
-};
+use super::sql::INSERT_RUN;
 use super::{
-    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
+    ContentRefused, FileInfo, LoadCounts, LoadRow, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
 use crate::csv_codec::format_timestamp;
 use crate::data_api::{
     parameter, text_parameter, DataApiError, DataApiTarget, ErrorClass, RetryPolicy,
 };
 use crate::db::{error_chain, DbError};
-use crate::quote::{Field, QuoteRow};
-use crate::schema::QUOTE_COLUMNS;
+use crate::quote::Field;
+use crate::schema::Row;
 use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementOutput;
 use aws_sdk_rdsdata::types::{Field as Value, SqlParameter, TypeHint};
 use std::time::{Duration, Instant};
@@ -100,8 +97,7 @@ impl DataApiSink {
         }
     }
 
-    async fn stage(&self, tx: &Tx<'_>, rows: &[QuoteRow]) -> Result<(), DataApiError> {
-        let sql = insert_staged_row();
+    async fn stage<T: Row>(&self, tx: &Tx<'_>, sql: &str, rows: &[T]) -> Result<(), DataApiError> {
         let mut sets: Vec<Vec<SqlParameter>> = Vec::new();
         let mut bytes = 0;
         for row in rows {
@@ -109,12 +105,12 @@ impl DataApiSink {
             bytes += estimated_size(&set);
             sets.push(set);
             if sets.len() >= MAX_BATCH_ROWS || bytes >= MAX_BATCH_BYTES {
-                self.batch(tx, &sql, std::mem::take(&mut sets)).await?;
+                self.batch(tx, sql, std::mem::take(&mut sets)).await?;
                 bytes = 0;
             }
         }
         if !sets.is_empty() {
-            self.batch(tx, &sql, sets).await?;
+            self.batch(tx, sql, sets).await?;
         }
         Ok(())
     }
@@ -136,33 +132,38 @@ impl DataApiSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkError> {
+        let statements = R::Row::statements();
         let run = |sql: &'static str| self.execute(Some(tx), tx.until, sql, vec![]);
         run("SET LOCAL TIME ZONE 'UTC'").await.map_err(failure)?;
-        self.execute(Some(tx), tx.until, &create_staging_table(), vec![])
+        self.execute(Some(tx), tx.until, &statements.create_staging, vec![])
             .await
             .map_err(failure)?;
         let mut total = 0u64;
         while let Some(batch) = rows.next_batch().await? {
-            self.stage(tx, &batch).await.map_err(failure)?;
+            self.stage(tx, &statements.stage_row, &batch)
+                .await
+                .map_err(failure)?;
             total += batch.len() as u64;
         }
-        run(UPSERT_ASSETS).await.map_err(failure)?;
-        run(ENSURE_PARTITIONS).await.map_err(failure)?;
-        let mut affected = [0u64; 2];
-        for (count, sql) in affected.iter_mut().zip([insert_quotes(), replace_quotes()]) {
-            *count = self
-                .execute(
-                    Some(tx),
-                    tx.until,
-                    &sql,
-                    vec![text_parameter("s3_key", &file.key)],
-                )
-                .await
-                .map_err(failure)?
-                .number_of_records_updated
-                .max(0) as u64;
+        for sql in statements.prepare {
+            run(sql).await.map_err(failure)?;
         }
-        let [inserted, replaced] = affected;
+        let store = |sql: String| async move {
+            self.execute(
+                Some(tx),
+                tx.until,
+                &sql,
+                vec![text_parameter("s3_key", &file.key)],
+            )
+            .await
+            .map(|output| output.number_of_records_updated.max(0) as u64)
+            .map_err(failure)
+        };
+        let inserted = store(statements.insert).await?;
+        let replaced = match statements.replace {
+            Some(sql) => store(sql).await?,
+            None => 0,
+        };
         let counts = LoadCounts::new(total, inserted, replaced);
         self.execute(
             Some(tx),
@@ -317,10 +318,11 @@ fn optional_long(name: &str, value: Option<i64>) -> SqlParameter {
     )
 }
 
-fn row_parameters(row: &QuoteRow) -> Vec<SqlParameter> {
+fn row_parameters<T: Row>(row: &T) -> Vec<SqlParameter> {
     row.fields()
+        .as_ref()
         .iter()
-        .zip(QUOTE_COLUMNS)
+        .zip(T::COLUMNS)
         .map(|(field, column)| match field {
             Field::Timestamp(at) => timestamp(column.name, *at),
             Field::Integer(value) => optional_long(column.name, *value),

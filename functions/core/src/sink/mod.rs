@@ -1,7 +1,9 @@
 //! Where loaded rows go: PostgreSQL over a TCP connection, or Aurora through the RDS Data
-//! API. Both load a file in one transaction, create the month partitions its rows need,
-//! store each real CMC update once per UTC day observed (the earliest slot of the day
-//! winning), upsert the assets, and record the run in `ingest_runs`.
+//! API. Both load a file in one transaction, staging its rows and storing them with the
+//! statements of its dataset ([`LoadRow`]), and record the run in `ingest_runs`. Quotes:
+//! the month partitions its rows need are created, each real CMC update is stored once per
+//! UTC day observed (the earliest slot of the day winning), the assets are upserted.
+//! Klines: each pair's minute is stored once, the first load winning.
 
 mod data_api;
 mod postgres;
@@ -13,7 +15,7 @@ pub use postgres::PostgresSink;
 use crate::csv_codec::DecodeError;
 use crate::db::{Database, DbError};
 use crate::layout::Dataset;
-use crate::quote::QuoteRow;
+use crate::schema::Row;
 use crate::slot::Slot;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -120,13 +122,38 @@ pub enum SinkError {
     Database(#[from] DbError),
 }
 
+/// A dataset's row as the sinks load it: its columns and fields ([`Row`]) and the
+/// statements that stage and store it.
+pub trait LoadRow: Row + Send + Sync + 'static {
+    fn statements() -> Statements;
+}
+
+/// The SQL that loads one dataset, run in this order in the file's transaction.
+pub struct Statements {
+    /// Creates the per-session staging table.
+    pub create_staging: String,
+    /// `COPY` of CSV data lines into the staging table.
+    pub copy: String,
+    /// Stages one row from named parameters, for sinks that cannot COPY.
+    pub stage_row: String,
+    /// Run after staging, without parameters; what they change is not counted.
+    pub prepare: &'static [&'static str],
+    /// Stores the staged rows not stored yet; takes `:s3_key`; affects the inserted rows.
+    pub insert: String,
+    /// Replaces stored rows with staged ones, after `insert`; takes `:s3_key`; affects the
+    /// replaced rows. `None` where the first load of a row wins.
+    pub replace: Option<String>,
+}
+
 /// Rows of one file, in batches, read as the sink asks for them so a file never has to
 /// be held in memory whole.
 pub trait RowSource: Send {
+    type Row: LoadRow;
+
     /// The next batch, or `None` after the last row.
     fn next_batch(
         &mut self,
-    ) -> impl Future<Output = Result<Option<Vec<QuoteRow>>, SourceError>> + Send;
+    ) -> impl Future<Output = Result<Option<Vec<Self::Row>>, SourceError>> + Send;
 }
 
 pub trait Sink: Send + Sync {

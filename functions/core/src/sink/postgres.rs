@@ -1,13 +1,10 @@
-//! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then the
-//! month partitions its rows need and the de-duplicating `INSERT … SELECT`s, all in one
-//! transaction.
+//! The PostgreSQL sink: binary-safe text COPY of the file into a staging table, then its
+//! dataset's preparing statements (quotes: assets, month partitions) and de-duplicating
+//! `INSERT … SELECT`s, all in one transaction.
 
-use super::sql::{
-    copy_statement, create_staging_table, insert_quotes, replace_quotes, ENSURE_PARTITIONS,
-    INSERT_RUN, UPSERT_ASSETS,
-};
+use super::sql::INSERT_RUN;
 use super::{
-    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
+    ContentRefused, FileInfo, LoadCounts, LoadRow, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
 use crate::csv_codec::encode_rows_into;
 use crate::db::sql::numbered;
@@ -70,13 +67,14 @@ impl Sink for PostgresSink {
         file: &FileInfo,
         rows: &mut R,
     ) -> Result<LoadCounts, SinkError> {
+        let statements = R::Row::statements();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(DbError::postgres)?;
-        tx.batch_execute(&create_staging_table())
+        tx.batch_execute(&statements.create_staging)
             .await
             .map_err(DbError::postgres)?;
         let copy = tx
-            .copy_in::<_, Bytes>(&copy_statement())
+            .copy_in::<_, Bytes>(&statements.copy)
             .await
             .map_err(DbError::postgres)?;
         futures::pin_mut!(copy);
@@ -93,16 +91,20 @@ impl Sink for PostgresSink {
                 .map_err(failure)?;
         }
         copy.finish().await.map_err(failure)?;
-        tx.execute(UPSERT_ASSETS, &[]).await.map_err(failure)?;
-        tx.execute(ENSURE_PARTITIONS, &[]).await.map_err(failure)?;
+        for sql in statements.prepare {
+            tx.execute(*sql, &[]).await.map_err(failure)?;
+        }
         let inserted = tx
-            .execute(&numbered(&insert_quotes()), &[&file.key])
+            .execute(&numbered(&statements.insert), &[&file.key])
             .await
             .map_err(failure)?;
-        let replaced = tx
-            .execute(&numbered(&replace_quotes()), &[&file.key])
-            .await
-            .map_err(failure)?;
+        let replaced = match &statements.replace {
+            Some(sql) => tx
+                .execute(&numbered(sql), &[&file.key])
+                .await
+                .map_err(failure)?,
+            None => 0,
+        };
         let counts = LoadCounts::new(total, inserted, replaced);
         insert_run(&*tx, file, RunStatus::Loaded, Some(counts), None).await?;
         tx.commit().await.map_err(DbError::postgres)?;

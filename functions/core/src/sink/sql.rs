@@ -1,19 +1,22 @@
-//! The SQL both sinks run, derived from the one column list in `schema`.
+//! The SQL both sinks run, derived from the one column list of each dataset in `schema`.
 
-use crate::schema::{ColumnType, QUOTE_COLUMNS};
+use super::{LoadRow, Statements};
+use crate::binance::Kline;
+use crate::quote::QuoteRow;
+use crate::schema::{Column, ColumnType, Row, KLINE_COLUMNS, QUOTE_COLUMNS};
 
-/// Per-session staging table the file's rows land in before the de-duplicating insert;
+/// Per-session staging table a file's rows land in before the de-duplicating insert;
 /// emptied at every commit, gone with the session. `file_order` numbers the rows as they
-/// arrive (COPY and the Data API batches keep the file's order), so that of two rows for
-/// the same update in one file the first wins; the curated day object breaks that tie the
-/// same way.
-pub fn create_staging_table() -> String {
-    let columns: Vec<String> = QUOTE_COLUMNS
+/// arrive (COPY and the Data API batches keep the file's order), so that of two quotes rows
+/// for the same update in one file the first wins; the curated day object breaks that tie
+/// the same way.
+pub fn create_staging_table(table: &str, columns: &[Column]) -> String {
+    let columns: Vec<String> = columns
         .iter()
         .map(|c| format!("{} {}", c.name, c.column_type.postgres()))
         .collect();
     format!(
-        "CREATE TEMP TABLE IF NOT EXISTS load_quotes ({}, file_order bigint GENERATED ALWAYS AS IDENTITY) \
+        "CREATE TEMP TABLE IF NOT EXISTS {table} ({}, file_order bigint GENERATED ALWAYS AS IDENTITY) \
          ON COMMIT DELETE ROWS",
         columns.join(", ")
     )
@@ -21,25 +24,82 @@ pub fn create_staging_table() -> String {
 
 /// `COPY … FROM STDIN` of the staged columns. CSV reads an unquoted empty field as NULL;
 /// text columns hold empty strings instead (an empty slug is a value, not a missing one).
-pub fn copy_statement() -> String {
-    let text_columns: Vec<&str> = QUOTE_COLUMNS
+pub fn copy_statement(table: &str, columns: &[Column]) -> String {
+    let text_columns: Vec<&str> = columns
         .iter()
         .filter(|c| c.column_type == ColumnType::Text)
         .map(|c| c.name)
         .collect();
     format!(
-        "COPY load_quotes ({}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({}))",
-        column_list(),
+        "COPY {table} ({}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({}))",
+        column_list(columns),
         text_columns.join(", ")
     )
 }
 
-pub fn column_list() -> String {
-    QUOTE_COLUMNS
+pub fn column_list(columns: &[Column]) -> String {
+    columns
         .iter()
         .map(|c| c.name)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// One staged row, for sinks that cannot COPY (the Data API).
+pub fn insert_staged_row(table: &str, columns: &[Column]) -> String {
+    let values: Vec<String> = columns.iter().map(|c| format!(":{}", c.name)).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        column_list(columns),
+        values.join(", ")
+    )
+}
+
+const QUOTES_STAGING: &str = "load_quotes";
+
+/// Quotes: the assets are upserted and the month partitions made sure of before the
+/// quotes are stored, once per CMC update and UTC day, an earlier slot replacing a later one.
+impl LoadRow for QuoteRow {
+    fn statements() -> Statements {
+        Statements {
+            create_staging: create_staging_table(QUOTES_STAGING, Self::COLUMNS),
+            copy: copy_statement(QUOTES_STAGING, Self::COLUMNS),
+            stage_row: insert_staged_row(QUOTES_STAGING, Self::COLUMNS),
+            prepare: &[UPSERT_ASSETS, ENSURE_PARTITIONS],
+            insert: insert_quotes(),
+            replace: Some(replace_quotes()),
+        }
+    }
+}
+
+const KLINES_STAGING: &str = "load_klines";
+
+/// Klines: a minute that closed is final on Binance, so the first load of a minute wins
+/// (migration V7) and nothing is replaced.
+impl LoadRow for Kline {
+    fn statements() -> Statements {
+        Statements {
+            create_staging: create_staging_table(KLINES_STAGING, Self::COLUMNS),
+            copy: copy_statement(KLINES_STAGING, Self::COLUMNS),
+            stage_row: insert_staged_row(KLINES_STAGING, Self::COLUMNS),
+            prepare: &[],
+            insert: insert_klines(),
+            replace: None,
+        }
+    }
+}
+
+/// Stores the staged klines whose minute is not stored yet; `:s3_key` is the object key.
+/// Affects the inserted rows. Rows come in key order so that concurrent loads of
+/// overlapping files lock them in the same order and cannot deadlock; one waiting for a
+/// minute another load is inserting inserts nothing once that load commits.
+pub fn insert_klines() -> String {
+    let columns = column_list(&KLINE_COLUMNS);
+    format!(
+        "INSERT INTO klines_1m ({columns}, s3_key) \
+         SELECT {columns}, CAST(:s3_key AS text) FROM {KLINES_STAGING} ORDER BY symbol, open_time \
+         ON CONFLICT (symbol, open_time) DO NOTHING"
+    )
 }
 
 /// Assets seen in the staged file. Names and symbols follow the newest sighting, so
@@ -90,7 +150,7 @@ FROM (SELECT DISTINCT CAST(date_trunc('month', timezone('UTC', slot_at)) AS date
 /// slot of the day wins (the first in the file if one file holds the update twice), and
 /// rows come in key order so that concurrent loads lock them in the same order.
 fn staged_rows() -> String {
-    let columns = column_list();
+    let columns = column_list(&QUOTE_COLUMNS);
     format!(
         "SELECT DISTINCT ON {CONFLICT_KEY} {columns}, observed_on, CAST(:s3_key AS text) \
          FROM (SELECT *, CAST(timezone('UTC', slot_at) AS date) AS observed_on FROM load_quotes) staged \
@@ -101,7 +161,7 @@ fn staged_rows() -> String {
 /// Stores the staged rows whose update is not yet stored for their day; `:s3_key` is the
 /// object key. Affects the inserted rows.
 pub fn insert_quotes() -> String {
-    let columns = column_list();
+    let columns = column_list(&QUOTE_COLUMNS);
     format!(
         "INSERT INTO quotes ({columns}, observed_on, s3_key) {} \
          ON CONFLICT {CONFLICT_KEY} DO NOTHING",
@@ -116,7 +176,7 @@ pub fn insert_quotes() -> String {
 /// waited for them, and its `ON CONFLICT` re-checks the slot against the row as it is when
 /// locked: whatever the order files load in, the earliest slot stays.
 pub fn replace_quotes() -> String {
-    let columns = column_list();
+    let columns = column_list(&QUOTE_COLUMNS);
     let assignments: Vec<String> = QUOTE_COLUMNS
         .iter()
         .map(|c| c.name)
@@ -130,19 +190,6 @@ pub fn replace_quotes() -> String {
          WHERE excluded.slot_at < stored.slot_at",
         staged_rows(),
         assignments.join(", ")
-    )
-}
-
-/// One staged row, for sinks that cannot COPY (the Data API).
-pub fn insert_staged_row() -> String {
-    let values: Vec<String> = QUOTE_COLUMNS
-        .iter()
-        .map(|c| format!(":{}", c.name))
-        .collect();
-    format!(
-        "INSERT INTO load_quotes ({}) VALUES ({})",
-        column_list(),
-        values.join(", ")
     )
 }
 
@@ -185,15 +232,32 @@ mod tests {
 
     #[test]
     fn staging_and_inserts_name_every_schema_column() {
-        for column in QUOTE_COLUMNS {
-            assert!(create_staging_table().contains(&format!(
-                "{} {}",
-                column.name,
-                column.column_type.postgres()
-            )));
-            assert!(insert_quotes().contains(column.name));
-            assert!(replace_quotes().contains(column.name));
-            assert!(insert_staged_row().contains(&format!(":{}", column.name)));
+        for (statements, columns) in [
+            (QuoteRow::statements(), &QUOTE_COLUMNS[..]),
+            (Kline::statements(), &KLINE_COLUMNS[..]),
+        ] {
+            for column in columns {
+                assert!(statements.create_staging.contains(&format!(
+                    "{} {}",
+                    column.name,
+                    column.column_type.postgres()
+                )));
+                assert!(statements.copy.contains(column.name));
+                assert!(statements.insert.contains(column.name));
+                assert!(statements.stage_row.contains(&format!(":{}", column.name)));
+                if let Some(replace) = &statements.replace {
+                    assert!(replace.contains(column.name));
+                }
+            }
         }
+    }
+
+    #[test]
+    fn a_klines_load_keeps_the_first_load_of_a_minute() {
+        let insert = numbered(&insert_klines());
+        assert!(insert.ends_with("ON CONFLICT (symbol, open_time) DO NOTHING"));
+        assert_eq!(insert.matches("$1").count(), 1);
+        assert!(Kline::statements().replace.is_none());
+        assert!(Kline::statements().prepare.is_empty());
     }
 }

@@ -2,13 +2,17 @@
 //! object of a date range (a replay, after an outage). Each file loads whole, exactly once,
 //! or not at all.
 
-use crate::csv_codec::{check_header, decode_row, DecodeError};
+mod csv_rows;
+
+pub use csv_rows::{CsvRow, CsvRows};
+
+use crate::binance::Kline;
+use crate::csv_codec::DecodeError;
 use crate::db::DbError;
 use crate::layout::{day_prefix, parse_object_key, Dataset};
 use crate::quote::QuoteRow;
 use crate::sink::{
-    ContentRefused, FileInfo, LoadCounts, RowSource, RunRecord, RunStatus, Sink, SinkError,
-    SourceError,
+    ContentRefused, FileInfo, LoadCounts, RunRecord, RunStatus, Sink, SinkError, SourceError,
 };
 use crate::store::{ObjectReader, ReadError};
 use chrono::{NaiveDate, Utc};
@@ -16,7 +20,6 @@ use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
-use tokio::io::AsyncRead;
 
 /// Rows handed to the sink at a time: large enough for efficient COPY chunks and Data API
 /// batches, small enough that memory stays flat however large the file.
@@ -214,11 +217,21 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             Err(error) => return Err(LoadError::Read(error)),
         };
         file.credits = opened.metadata.get("credits").and_then(|c| c.parse().ok());
-        let mut rows = CsvRows::new(opened.body);
-        match self.sink.load_file(&file, &mut rows).await {
+        let loaded = match dataset {
+            Dataset::Quotes => {
+                let mut rows = CsvRows::<_, QuoteRow>::new(opened.body);
+                self.sink.load_file(&file, &mut rows).await
+            }
+            Dataset::Klines => {
+                let mut rows = CsvRows::<_, Kline>::new(opened.body);
+                self.sink.load_file(&file, &mut rows).await
+            }
+        };
+        match loaded {
             Ok(counts) => {
                 tracing::info!(
                     key,
+                    dataset = dataset.name(),
                     rows = counts.rows,
                     inserted = counts.inserted,
                     replaced = counts.replaced,
@@ -368,74 +381,6 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
         summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
         tracing::info!(bucket, %from, %to, total = ?summary.total, "replay finished");
         Ok(summary)
-    }
-}
-
-/// The rows of a `quotes` CSV, read from a stream and checked as they come: the header
-/// first, then each row against the schema.
-pub struct CsvRows<R> {
-    reader: csv_async::AsyncReader<R>,
-    record: csv_async::ByteRecord,
-    header_checked: bool,
-    rows: u64,
-}
-
-impl<R: AsyncRead + Unpin + Send> CsvRows<R> {
-    pub fn new(body: R) -> CsvRows<R> {
-        let reader = csv_async::AsyncReaderBuilder::new()
-            .has_headers(false)
-            // Field counts are checked per row, to name the line in the error.
-            .flexible(true)
-            .create_reader(body);
-        CsvRows {
-            reader,
-            record: csv_async::ByteRecord::new(),
-            header_checked: false,
-            rows: 0,
-        }
-    }
-
-    async fn read(&mut self) -> Result<bool, SourceError> {
-        self.reader
-            .read_byte_record(&mut self.record)
-            .await
-            .map_err(|e| {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                let reason = e.to_string();
-                match e.into_kind() {
-                    csv_async::ErrorKind::Io(io) => SourceError::Read(io),
-                    _ => SourceError::Decode(DecodeError::Malformed { line, reason }),
-                }
-            })
-    }
-
-    fn line(&self) -> u64 {
-        self.record.position().map(|p| p.line()).unwrap_or(0)
-    }
-}
-
-impl<R: AsyncRead + Unpin + Send> RowSource for CsvRows<R> {
-    async fn next_batch(&mut self) -> Result<Option<Vec<QuoteRow>>, SourceError> {
-        if !self.header_checked {
-            if !self.read().await? {
-                return Err(DecodeError::Empty.into());
-            }
-            check_header(&self.record)?;
-            self.header_checked = true;
-        }
-        let mut batch = Vec::with_capacity(BATCH_ROWS);
-        while batch.len() < BATCH_ROWS && self.read().await? {
-            batch.push(decode_row(&self.record, self.line())?);
-        }
-        if batch.is_empty() {
-            return if self.rows == 0 {
-                Err(DecodeError::NoRows.into())
-            } else {
-                Ok(None)
-            };
-        }
-        self.rows += batch.len() as u64;
-        Ok(Some(batch))
     }
 }
 
