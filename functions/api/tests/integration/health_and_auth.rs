@@ -28,6 +28,26 @@ async fn health_reports_the_age_of_the_newest_snapshot_and_load() {
 }
 
 #[tokio::test]
+async fn health_reports_quotes_loads_not_a_later_klines_load() {
+    // GIVEN the 13:00 quotes load and a klines load that finished later
+    let world = World::new().await;
+    world
+        .sql(
+            "INSERT INTO ingest_runs (slot_at, dataset, s3_key, status, rows_in_file, rows_inserted, rows_present, rows_rejected, started_at, finished_at)
+             VALUES ('2024-06-01T13:05:00Z', 'klines', 'raw/klines/interval=1m/year=2024/month=06/day=01/klines_2024-06-01_13-05-00.csv', 'loaded', 25, 25, 0, 0, '2024-06-01T13:05:02Z', '2024-06-01T13:05:03Z')",
+        )
+        .await;
+    let app = world.app(&[]).await;
+
+    let answer = get(&app, "/api/health").await;
+
+    // THEN the newest load is still the quotes one: the API serves quotes
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["newest_load"], "2024-06-01T13:00:41Z");
+    assert_eq!(answer.json()["load_age_seconds"], 559);
+}
+
+#[tokio::test]
 async fn health_is_503_when_the_newest_snapshot_is_stale_or_there_is_none() {
     let world = World::new().await;
     let strict = world.app(&[("API_STALE_AFTER_SECONDS", "300")]).await;

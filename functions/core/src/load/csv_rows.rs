@@ -54,7 +54,7 @@ impl CsvRow for Kline {
         } else if self.open_time == previous.open_time {
             ("open_time", "repeats")
         } else {
-            ("open_time", "comes after")
+            ("open_time", "is earlier than")
         };
         Err(DecodeError::Field {
             line,

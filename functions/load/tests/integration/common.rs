@@ -204,3 +204,25 @@ pub fn s3_event(bucket: &str, keys: &[&str]) -> LambdaEvent<Value> {
 pub fn replay_event(from: &str, to: &str) -> LambdaEvent<Value> {
     invocation(json!({ "replay": { "dataset": "quotes", "from": from, "to": to } }))
 }
+
+pub fn dataset_replay_event(dataset: &str, from: &str, to: &str) -> LambdaEvent<Value> {
+    invocation(json!({ "replay": { "dataset": dataset, "from": from, "to": to } }))
+}
+
+/// The load configuration for the Data API sink, pointed at the emulator.
+pub fn data_api_vars<'a>(database: &'a str, endpoint: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("DB_SINK", "data-api"),
+        ("DATABASE_URL", ""),
+        (
+            "DB_CLUSTER_ARN",
+            "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
+        ),
+        (
+            "DB_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
+        ),
+        ("DB_NAME", database),
+        ("AWS_ENDPOINT_URL_RDS_DATA", endpoint),
+    ]
+}

@@ -4,6 +4,7 @@
 mod common;
 mod concurrency;
 mod data_api_faults;
+mod klines;
 mod load_files;
 mod load_rejections;
 mod maintenance;

@@ -244,23 +244,11 @@ async fn four_months(world: &World) -> load::App {
     app
 }
 
-/// The load configuration for the Data API path, pointed at the emulator.
+/// The load configuration for the Data API path, pointed at the emulator, with retention.
 fn data_api_vars<'a>(database: &'a str, endpoint: &'a str) -> Vec<(&'static str, &'a str)> {
-    vec![
-        ("DB_SINK", "data-api"),
-        ("DATABASE_URL", ""),
-        (
-            "DB_CLUSTER_ARN",
-            "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
-        ),
-        (
-            "DB_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
-        ),
-        ("DB_NAME", database),
-        ("AWS_ENDPOINT_URL_RDS_DATA", endpoint),
-        ("DB_RETENTION_DAYS", "7"),
-    ]
+    let mut vars = crate::common::data_api_vars(database, endpoint);
+    vars.push(("DB_RETENTION_DAYS", "7"));
+    vars
 }
 
 async fn retention_drops_exactly_the_verified_months(data_api: bool) {

@@ -5,28 +5,10 @@
 use crate::common;
 
 use coinlake::decimal::DecimalText;
-use common::{quote, s3_event, World};
+use common::{data_api_vars, quote, s3_event, World};
 use lambda_runtime::Diagnostic;
 use testkit::data_api::DataApiEmulator;
 use testkit::TestDatabase;
-
-/// The load configuration for the Data API sink, pointed at the emulator.
-fn data_api_vars<'a>(database: &'a str, endpoint: &'a str) -> [(&'static str, &'a str); 6] {
-    [
-        ("DB_SINK", "data-api"),
-        ("DATABASE_URL", ""),
-        (
-            "DB_CLUSTER_ARN",
-            "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
-        ),
-        (
-            "DB_SECRET_ARN",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:coinlake-db",
-        ),
-        ("DB_NAME", database),
-        ("AWS_ENDPOINT_URL_RDS_DATA", endpoint),
-    ]
-}
 
 #[tokio::test]
 async fn both_sinks_write_identical_tables_for_the_same_files() {
