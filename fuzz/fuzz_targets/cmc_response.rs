@@ -116,7 +116,7 @@ fn run(data: &[u8]) {
 /// Every batch of `csv`, as `load` reads it.
 fn decode_all(csv: &[u8]) -> Result<Vec<QuoteRow>, SourceError> {
     futures::executor::block_on(async {
-        let mut source = CsvRows::new(csv);
+        let mut source = CsvRows::<_, QuoteRow>::new(csv);
         let mut rows = Vec::new();
         while let Some(batch) = source.next_batch().await? {
             rows.extend(batch);

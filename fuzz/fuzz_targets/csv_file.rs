@@ -49,7 +49,7 @@ fn run(data: &[u8]) {
 /// Every row read before the end of the file or the first error, and how reading ended.
 fn read_all(data: &[u8]) -> (Vec<QuoteRow>, Result<(), SourceError>) {
     futures::executor::block_on(async {
-        let mut source = CsvRows::new(data);
+        let mut source = CsvRows::<_, QuoteRow>::new(data);
         let mut rows = Vec::new();
         loop {
             match source.next_batch().await {
