@@ -150,3 +150,91 @@ impl<R: AsyncRead + Unpin + Send, T: CsvRow> RowSource for CsvRows<R, T> {
         Ok(Some(batch))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decimal::DecimalText;
+    use crate::kline_csv::encode_klines;
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    fn kline(symbol: &str, minute: i64) -> Kline {
+        let open_time = DateTime::<Utc>::from_timestamp(1_717_200_000 + 60 * minute, 0).unwrap();
+        let d = |t: &str| DecimalText::parse(t).unwrap();
+        Kline {
+            symbol: symbol.to_owned(),
+            open_time,
+            close_time: open_time + TimeDelta::milliseconds(59_999),
+            open: d("1.10"),
+            high: d("2"),
+            low: d("1"),
+            close: d("1.5"),
+            volume: d("3"),
+            quote_volume: d("4"),
+            trades: 5,
+            taker_buy_base_volume: d("1"),
+            taker_buy_quote_volume: d("2"),
+        }
+    }
+
+    /// Every kline of `csv` as `load` reads it, or the first error.
+    fn read(csv: &[u8]) -> Result<Vec<Kline>, String> {
+        futures::executor::block_on(async {
+            let mut source = CsvRows::<_, Kline>::new(csv);
+            let mut rows = Vec::new();
+            while let Some(batch) = source.next_batch().await.map_err(|e| e.to_string())? {
+                rows.extend(batch);
+            }
+            Ok(rows)
+        })
+    }
+
+    #[test]
+    fn klines_ascending_by_pair_then_minute_read_back_across_batches() {
+        let mut klines: Vec<Kline> = (0..1500).map(|m| kline("BTCUSDT", m)).collect();
+        klines.extend((0..3).map(|m| kline("ETHUSDT", m)));
+        assert_eq!(read(&encode_klines(&klines).unwrap()).unwrap(), klines);
+    }
+
+    #[test]
+    fn a_repeated_or_earlier_minute_or_pair_is_refused_naming_the_line() {
+        let cases = [
+            (
+                vec![kline("BTCUSDT", 0), kline("BTCUSDT", 0)],
+                "line 3, column open_time: BTCUSDT 2024-06-01 00:00:00.000 repeats BTCUSDT \
+                 2024-06-01 00:00:00.000 on the line before",
+            ),
+            (
+                vec![kline("BTCUSDT", 1), kline("BTCUSDT", 0)],
+                "line 3, column open_time: BTCUSDT 2024-06-01 00:00:00.000 is earlier than \
+                 BTCUSDT 2024-06-01 00:01:00.000 on the line before",
+            ),
+            (
+                vec![kline("ETHUSDT", 0), kline("BTCUSDT", 1)],
+                "line 3, column symbol: BTCUSDT 2024-06-01 00:01:00.000 sorts before ETHUSDT \
+                 2024-06-01 00:00:00.000 on the line before",
+            ),
+        ];
+        for (klines, message) in cases {
+            let error = read(&encode_klines(&klines).unwrap()).unwrap_err();
+            assert!(error.starts_with(message), "{error}");
+        }
+        // The check spans the batches the sink asks for: line 1002 opens the second.
+        let mut klines: Vec<Kline> = (0..1000).map(|m| kline("BTCUSDT", m)).collect();
+        klines.push(kline("BTCUSDT", 999));
+        let error = read(&encode_klines(&klines).unwrap()).unwrap_err();
+        assert!(
+            error.starts_with("line 1002, column open_time: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_quotes_file_is_not_a_klines_file() {
+        let error = read(b"slot_at,cmc_id\n").unwrap_err();
+        assert!(
+            error.contains("does not match the klines schema: column 1 is \"slot_at\""),
+            "{error}"
+        );
+    }
+}
