@@ -59,8 +59,8 @@ pub fn encode_quotes(rows: &[QuoteRow]) -> Result<Vec<u8>, EncodeError> {
         .map_err(|e| EncodeError(e.into_error().into()))
 }
 
-/// Why a file, or a line of it, is not a valid `quotes` CSV. Lines count from 1, the
-/// header being line 1, as an editor shows them.
+/// Why a file, or a line of it, is not a valid CSV of its dataset (`quotes` or `klines`).
+/// Lines count from 1, the header being line 1, as an editor shows them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     #[error("the file is empty: no header row")]

@@ -1,6 +1,7 @@
-//! Loading snapshots into the database: one object (from an S3 notification), or every
-//! object of a date range (a replay, after an outage). Each file loads whole, exactly once,
-//! or not at all.
+//! Loading raw objects into the database: one object (from an S3 notification), or every
+//! object of a dataset and date range (a replay, after an outage). The key says the
+//! dataset: `quotes` snapshots go to `quotes`, `klines` slot and archive objects to
+//! `klines_1m`. Each file loads whole, exactly once, or not at all.
 
 mod csv_rows;
 
