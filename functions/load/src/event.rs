@@ -23,7 +23,7 @@ pub enum LoadEvent {
     /// `ObjectCreated` records of an S3 notification, or one EventBridge `Object Created`
     /// event; other record and event types are dropped.
     Objects(Vec<ObjectRef>),
-    /// `{"replay": {"dataset": "quotes", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`
+    /// `{"replay": {"dataset": "quotes" or "klines", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`
     Replay {
         dataset: Dataset,
         from: NaiveDate,
