@@ -232,12 +232,23 @@ async fn keys_this_layout_does_not_write_and_other_record_types_are_ignored() {
 
 #[tokio::test]
 async fn the_sample_events_parse() {
-    for name in ["s3-put.json", "s3-eventbridge.json", "replay.json"] {
+    let mut replayed = Vec::new();
+    for name in [
+        "s3-put.json",
+        "s3-eventbridge.json",
+        "replay.json",
+        "replay-klines.json",
+    ] {
         let path = testkit::workspace_root().join("events").join(name);
         let event: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        load::event::LoadEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let parsed =
+            load::event::LoadEvent::parse(&event).unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let load::event::LoadEvent::Replay { dataset, .. } = parsed {
+            replayed.push(dataset.name());
+        }
     }
+    assert_eq!(replayed, ["quotes", "klines"]);
 }
 
 #[tokio::test]
