@@ -30,8 +30,14 @@ CREATE TABLE klines_1m (
 COMMENT ON TABLE klines_1m IS
     'Binance spot one-minute klines by pair and open time, exact decimal values as Binance sent them; the first load of a minute wins.';
 
--- Loads of both datasets share ingest_runs (its `dataset` column tells them apart);
--- the quotes rollup watermark must only see quotes runs.
-CREATE INDEX ingest_runs_by_dataset_slot ON ingest_runs (dataset, slot_at DESC);
+-- Loads of both datasets share ingest_runs (its `dataset` column tells them apart). The
+-- rollup watermark (V6) reads loaded quotes runs not rolled up yet; klines runs change no
+-- candle and are never marked rolled up, so V6's partial index would gather every klines
+-- run for good. It holds quotes runs only, and the rollup names the dataset so the
+-- planner can use it.
+DROP INDEX ingest_runs_to_roll_up;
+
+CREATE INDEX ingest_runs_to_roll_up ON ingest_runs (slot_at)
+    WHERE rolled_up_at IS NULL AND status = 'loaded' AND dataset = 'quotes';
 
 GRANT SELECT ON klines_1m TO coinlake_reader;
