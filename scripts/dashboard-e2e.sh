@@ -27,7 +27,7 @@ ensure_database "$database"
 url="postgres://postgres@127.0.0.1:$PGPORT/$database"
 say "migrating $database and loading 30 days of five coins"
 cargo build --quiet -p load --bin migrate
-DATABASE_URL="$url" "$ROOT/target/debug/migrate" >/dev/null
+DATABASE_URL="$url" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/migrate" >/dev/null
 local_psql -d "$database" -v end="$(date -u +%FT%TZ)" -f functions/testkit/fixtures/sql/market_30d.sql >/dev/null
 
 env_file="$LOCAL/e2e.env"
