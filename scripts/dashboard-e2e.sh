@@ -64,9 +64,12 @@ if rows != ["BTC", "ETH", "BNB", "SOL", "ADA"]:
 for name in ["Bitcoin", "Ethereum", "Cardano"]:
     if name not in dom:
         problems.append(f"{name} is not on the page")
-line = re.search(r'<path[^>]*class="price-line"[^>]*d="([^"]+)"', dom) or re.search(r'<path[^>]*d="([^"]+)"[^>]*class="price-line"', dom)
+# The drawing only: the page's script holds the same markup as templates.
+chart = re.search(r'<svg[^>]*id="chart".*?</svg>', dom, re.S)
+chart = chart.group(0) if chart else ""
+line = re.search(r'<path[^>]*class="price-line"[^>]*d="([^"]+)"', chart) or re.search(r'<path[^>]*d="([^"]+)"[^>]*class="price-line"', chart)
 points = len(re.findall(r"[ML]", line.group(1))) if line else 0
-sma = re.search(r'<path[^>]*class="sma-line"[^>]*d="([^"]+)"', dom)
+sma = re.search(r'<path[^>]*class="sma-line"[^>]*d="([^"]+)"', chart)
 meta = re.search(r'id="chart-meta"[^>]*>([^<]*)<', dom)
 meta = meta.group(1) if meta else ""
 if source == "cmc":
