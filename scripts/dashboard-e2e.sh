@@ -3,7 +3,9 @@
 # thirty days of five coins (functions/testkit/fixtures/sql/market_30d.sql), the api
 # function served by `cargo lambda watch` as a Function URL, the page loaded from it.
 # Checks what a person would see (the prices table in rank order, a drawn price chart, a
-# fresh-data indicator, no error) and saves a screenshot to .local/dashboard.png.
+# fresh-data indicator, no error) and saves a screenshot to .local/dashboard.png; then adds a
+# day of Binance BTCUSDT minutes and checks the 1d chart draws them with its moving average
+# (.local/dashboard-klines.png).
 # Run by scripts/test.sh; by hand it needs scripts/setup.sh first.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,7 +27,7 @@ ensure_database "$database"
 url="postgres://postgres@127.0.0.1:$PGPORT/$database"
 say "migrating $database and loading 30 days of five coins"
 cargo build --quiet -p load --bin migrate
-DATABASE_URL="$url" "$ROOT/target/debug/migrate" >/dev/null
+DATABASE_URL="$url" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/migrate" >/dev/null
 local_psql -d "$database" -v end="$(date -u +%FT%TZ)" -f functions/testkit/fixtures/sql/market_30d.sql >/dev/null
 
 env_file="$LOCAL/e2e.env"
@@ -49,13 +51,10 @@ chrome() {
     --run-all-compositor-stages-before-draw --window-size=1280,900 \
     --virtual-time-budget=8000 --user-data-dir="$(mktemp -d)" "$@" 2>/dev/null
 }
-say "loading the page in headless Chromium"
-chrome --dump-dom "$page" >"$LOCAL/dashboard.html"
-chrome --screenshot="$LOCAL/dashboard.png" "$page" >/dev/null
-
-"$VENV/bin/python" - "$LOCAL/dashboard.html" <<'PY'
+check() {
+  "$VENV/bin/python" - "$@" <<'PY'
 import re, sys
-dom = open(sys.argv[1]).read()
+dom, source = open(sys.argv[1]).read(), sys.argv[2]
 problems = []
 if 'data-ready="true"' not in dom:
     problems.append("the page never finished its first render (body data-ready)")
@@ -65,10 +64,26 @@ if rows != ["BTC", "ETH", "BNB", "SOL", "ADA"]:
 for name in ["Bitcoin", "Ethereum", "Cardano"]:
     if name not in dom:
         problems.append(f"{name} is not on the page")
-line = re.search(r'<path[^>]*class="price-line"[^>]*d="([^"]+)"', dom) or re.search(r'<path[^>]*d="([^"]+)"[^>]*class="price-line"', dom)
+# The drawing only: the page's script holds the same markup as templates.
+chart = re.search(r'<svg[^>]*id="chart".*?</svg>', dom, re.S)
+chart = chart.group(0) if chart else ""
+line = re.search(r'<path[^>]*class="price-line"[^>]*d="([^"]+)"', chart) or re.search(r'<path[^>]*d="([^"]+)"[^>]*class="price-line"', chart)
 points = len(re.findall(r"[ML]", line.group(1))) if line else 0
-if points < 250:
-    problems.append(f"the 1-day price line has {points} points, expected one per five-minute candle (~288)")
+sma = re.search(r'<path[^>]*class="sma-line"[^>]*d="([^"]+)"', chart)
+meta = re.search(r'id="chart-meta"[^>]*>([^<]*)<', dom)
+meta = meta.group(1) if meta else ""
+if source == "cmc":
+    if not 250 <= points <= 300:
+        problems.append(f"the 1-day price line has {points} points, expected one per five-minute candle (~288)")
+    if sma:
+        problems.append("a moving-average line is drawn without Binance minutes")
+else:
+    if not 1400 <= points <= 1440:
+        problems.append(f"the 1-day price line has {points} points, expected one per Binance minute (~1440)")
+    if not sma or len(re.findall(r"[ML]", sma.group(1))) < 1350:
+        problems.append("the SMA 25 line is missing or short")
+    if "Binance BTCUSDT" not in meta:
+        problems.append(f"the chart does not name its source: {meta!r}")
 freshness = re.search(r'id="freshness"[^>]*class="([^"]*)"|class="([^"]*)"[^>]*id="freshness"', dom)
 if not freshness or "ok" not in (freshness.group(1) or freshness.group(2) or ""):
     problems.append("the freshness indicator does not show fresh data")
@@ -78,7 +93,27 @@ if status and status.group(1).strip():
 if problems:
     print("dashboard end-to-end test failed:\n  " + "\n  ".join(problems))
     sys.exit(1)
-print(f"dashboard end-to-end test passed: 5 assets in rank order, a {points}-point price line, fresh data")
+print(f"dashboard end-to-end test passed ({source}): 5 assets in rank order, a {points}-point price line, fresh data")
 PY
+}
+
+say "loading the page in headless Chromium"
+chrome --dump-dom "$page" >"$LOCAL/dashboard.html"
+chrome --screenshot="$LOCAL/dashboard.png" "$page" >/dev/null
+check "$LOCAL/dashboard.html" cmc
 [ -s "$LOCAL/dashboard.png" ] || { say "no screenshot was written"; exit 1; }
 say "screenshot: $LOCAL/dashboard.png"
+
+say "adding a day of BTCUSDT minutes and loading the page again"
+local_psql -d "$database" >/dev/null <<'SQL'
+INSERT INTO klines_1m (symbol, open_time, close_time, open, high, low, close, volume,
+                       quote_volume, trades, taker_buy_base_volume, taker_buy_quote_volume, s3_key)
+SELECT 'BTCUSDT', t, t + interval '59.999 seconds', p, p + 20, p - 20, p, 1, p, 10, 0, 0, 'e2e'
+FROM generate_series(date_trunc('minute', now()) - interval '1439 minutes',
+                     date_trunc('minute', now()) - interval '1 minute', interval '1 minute') t,
+     LATERAL (SELECT round(CAST(67000 + 400 * sin(extract(epoch FROM t) / 5400) AS numeric), 2) AS p) price;
+SQL
+chrome --dump-dom "$page" >"$LOCAL/dashboard-klines.html"
+chrome --screenshot="$LOCAL/dashboard-klines.png" "$page" >/dev/null
+check "$LOCAL/dashboard-klines.html" klines
+say "screenshot: $LOCAL/dashboard-klines.png"

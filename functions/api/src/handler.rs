@@ -4,10 +4,10 @@
 
 use crate::app::App;
 use crate::dashboard;
-use crate::params::{self, ApiError, AssetRef, HistoryParams};
+use crate::params::{self, ApiError, AssetRef, HistoryParams, KlineParams};
 use crate::respond::{accepts_gzip, Answer};
 use chrono::{DateTime, Utc};
-use coinlake::market::{Candle, HistoryQuery, MarketError, MAX_CANDLES};
+use coinlake::market::{Candle, HistoryQuery, KlineCandle, KlineQuery, MarketError, MAX_CANDLES};
 use constant_time_eq::constant_time_eq;
 use lambda_http::http::header::{ACCEPT_ENCODING, ALLOW, AUTHORIZATION};
 use lambda_http::http::{Method, StatusCode};
@@ -80,6 +80,12 @@ async fn answer(
         "/api/history.csv" => history(app, &query, now)
             .await
             .map(|(history, params)| history_csv(&history, &params)),
+        "/api/klines" => klines(app, &query, now)
+            .await
+            .map(|(klines, _)| Answer::json(StatusCode::OK, &klines, SHORT_CACHE)),
+        "/api/klines.csv" => klines(app, &query, now)
+            .await
+            .map(|(klines, params)| klines_csv(&klines, &params)),
         "/api/health" => health(app, now).await,
         _ => Err(ApiError::not_found(not_found(path))),
     };
@@ -88,7 +94,7 @@ async fn answer(
 
 fn not_found(path: &str) -> String {
     format!(
-        "no such page: {path}; try / (dashboard), /api/latest, /api/history, /api/history.csv or /api/health"
+        "no such page: {path}; try / (dashboard), /api/latest, /api/history, /api/history.csv, /api/klines, /api/klines.csv or /api/health"
     )
 }
 
@@ -243,6 +249,100 @@ fn history_csv(history: &History, params: &HistoryParams) -> Answer {
     let filename = format!(
         "coinlake_{name}_{}_{}_{}_{}.csv",
         params.currency,
+        params.interval.as_str(),
+        params.from.format("%Y%m%dT%H%M"),
+        params.to.format("%Y%m%dT%H%M")
+    );
+    Answer::csv(body, &filename, SHORT_CACHE)
+}
+
+#[derive(Serialize)]
+struct Klines {
+    symbol: String,
+    interval: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    candles: Vec<KlineCandle>,
+}
+
+/// Binance candles of one pair. A pair never stored answers with no candles, like a range
+/// before its first minute: the dashboard then falls back to CoinMarketCap candles.
+async fn klines(
+    app: &App,
+    query: &lambda_http::aws_lambda_events::query_map::QueryMap,
+    now: DateTime<Utc>,
+) -> Result<(Klines, KlineParams), ApiError> {
+    let params = params::klines(query, now)?;
+    let candles = app
+        .market
+        .klines(&KlineQuery {
+            symbol: params.symbol.clone(),
+            interval: params.interval,
+            from: params.from,
+            to: params.to,
+            limit: MAX_CANDLES,
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        Klines {
+            symbol: params.symbol.clone(),
+            interval: params.interval.as_str(),
+            from: params.from,
+            to: params.to,
+            candles,
+        },
+        params,
+    ))
+}
+
+fn klines_csv(klines: &Klines, params: &KlineParams) -> Answer {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "bucket_start",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "quote_volume",
+        "trades",
+        "vwap",
+        "minutes",
+        "sma_7",
+        "sma_25",
+        "sma_99",
+    ];
+    // Writing records into a Vec cannot fail.
+    let _ = writer.write_record(header);
+    for candle in &klines.candles {
+        let average = |pick: fn(&coinlake::market::MovingAverages) -> &Option<String>| {
+            candle
+                .averages
+                .as_ref()
+                .and_then(|a| pick(a).clone())
+                .unwrap_or_default()
+        };
+        let _ = writer.write_record([
+            candle.t.format("%Y-%m-%d %H:%M:%S").to_string().as_str(),
+            &candle.open,
+            &candle.high,
+            &candle.low,
+            &candle.close,
+            &candle.volume,
+            &candle.quote_volume,
+            &candle.trades.to_string(),
+            candle.vwap.as_deref().unwrap_or(""),
+            &candle.minutes.to_string(),
+            &average(|a| &a.sma_7),
+            &average(|a| &a.sma_25),
+            &average(|a| &a.sma_99),
+        ]);
+    }
+    let body = writer.into_inner().unwrap_or_default();
+    let filename = format!(
+        "coinlake_{}_{}_{}_{}.csv",
+        params.symbol,
         params.interval.as_str(),
         params.from.format("%Y%m%dT%H%M"),
         params.to.format("%Y%m%dT%H%M")

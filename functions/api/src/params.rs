@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use coinlake::config::is_currency_code;
-use coinlake::market::{Interval, MAX_CANDLES, MAX_LATEST};
+use coinlake::layout::is_pair_symbol;
+use coinlake::market::{Interval, KlineInterval, MAX_CANDLES, MAX_LATEST};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use lambda_http::http::StatusCode;
 
@@ -119,12 +120,68 @@ pub fn history(
             ApiError::bad_request(format!("interval={text:?} must be 5m, 1h or 1d"))
         })?,
     };
+    let (from, to) = range(query, now, interval.default_span())?;
+    cap(from, to, interval.width(), interval.as_str())?;
+    Ok(HistoryParams {
+        asset,
+        currency: currency(query, default_currency)?,
+        interval,
+        from,
+        to,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KlineParams {
+    pub symbol: String,
+    pub interval: KlineInterval,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+pub fn klines(query: &QueryMap, now: DateTime<Utc>) -> Result<KlineParams, ApiError> {
+    let symbol = match query.first("symbol") {
+        None | Some("") => {
+            return Err(ApiError::bad_request(
+                "name the Binance pair: symbol=BTCUSDT",
+            ))
+        }
+        Some(text) if is_pair_symbol(text) => text.to_owned(),
+        Some(text) => {
+            return Err(ApiError::bad_request(format!(
+                "symbol={text:?} is not a Binance pair such as BTCUSDT (upper-case letters and digits, up to 20)"
+            )))
+        }
+    };
+    let interval = match query.first("interval") {
+        None | Some("") => KlineInterval::Minute,
+        Some(text) => KlineInterval::parse(text).ok_or_else(|| {
+            ApiError::bad_request(format!("interval={text:?} must be 1m, 5m, 15m or 1h"))
+        })?,
+    };
+    let (from, to) = range(query, now, interval.default_span())?;
+    cap(from, to, interval.width(), interval.as_str())?;
+    Ok(KlineParams {
+        symbol,
+        interval,
+        from,
+        to,
+    })
+}
+
+/// `from` and `to` of a request, `to` defaulting to now and `from` to `span` before `to`;
+/// `from` must come first.
+fn range(
+    query: &QueryMap,
+    now: DateTime<Utc>,
+    span: TimeDelta,
+) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let to = match query.first("to") {
         None | Some("") => now,
         Some(text) => time("to", text, true)?,
     };
     let from = match query.first("from") {
-        None | Some("") => to - interval.default_span(),
+        None | Some("") => to - span,
         Some(text) => time("from", text, false)?,
     };
     if from >= to {
@@ -134,21 +191,28 @@ pub fn history(
             to.to_rfc3339()
         )));
     }
-    let longest = interval.width() * MAX_CANDLES as i32;
+    Ok((from, to))
+}
+
+/// At most [`MAX_CANDLES`] candles of `width` per request.
+fn cap(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    width: TimeDelta,
+    name: &str,
+) -> Result<(), ApiError> {
+    let longest = width * MAX_CANDLES as i32;
     if to - from > longest {
+        let span = if longest.num_days() >= 2 {
+            format!("{} days", longest.num_days())
+        } else {
+            format!("{} hours", longest.num_hours())
+        };
         return Err(ApiError::bad_request(format!(
-            "from..to spans more than {MAX_CANDLES} candles of {}: at most {} days; narrow the range or use a wider interval",
-            interval.as_str(),
-            longest.num_days()
+            "from..to spans more than {MAX_CANDLES} candles of {name}: at most {span}; narrow the range or use a wider interval"
         )));
     }
-    Ok(HistoryParams {
-        asset,
-        currency: currency(query, default_currency)?,
-        interval,
-        from,
-        to,
-    })
+    Ok(())
 }
 
 /// RFC 3339, or a date (`2024-06-01`, UTC). A date as `to` means the end of that day,
@@ -199,6 +263,27 @@ mod tests {
         assert_eq!(p.currency, "USD");
         assert_eq!(p.to, now());
         assert_eq!(p.from, now() - TimeDelta::days(7));
+    }
+
+    #[test]
+    fn klines_default_to_the_last_day_of_minutes() {
+        let p = klines(&query(&[("symbol", "BTCUSDT")]), now()).unwrap();
+        assert_eq!(p.symbol, "BTCUSDT");
+        assert_eq!(p.interval, KlineInterval::Minute);
+        assert_eq!((p.from, p.to), (now() - TimeDelta::days(1), now()));
+        let p = klines(&query(&[("symbol", "ETHUSDT"), ("interval", "1h")]), now()).unwrap();
+        assert_eq!(p.interval, KlineInterval::Hour);
+        assert_eq!(p.from, now() - TimeDelta::days(7));
+        let p = klines(
+            &query(&[
+                ("symbol", "BTCUSDT"),
+                ("from", "2024-06-01T00:00:00Z"),
+                ("to", "2024-06-02T09:20:00Z"),
+            ]),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(p.to - p.from, TimeDelta::minutes(2000));
     }
 
     #[test]
@@ -261,6 +346,52 @@ mod tests {
             ),
         ] {
             let error = history(&query(&pairs), "USD", now()).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            assert!(
+                error.message.contains(expected),
+                "{pairs:?}: {}",
+                error.message
+            );
+        }
+        for (pairs, expected) in [
+            (vec![], "symbol=BTCUSDT"),
+            (vec![("interval", "1m")], "symbol=BTCUSDT"),
+            (
+                vec![("symbol", "btcusdt")],
+                "symbol=\"btcusdt\" is not a Binance pair",
+            ),
+            (vec![("symbol", "BTC-USDT")], "symbol="),
+            (
+                vec![("symbol", "BTCUSDT"), ("interval", "1d")],
+                "interval=\"1d\" must be 1m, 5m, 15m or 1h",
+            ),
+            (vec![("symbol", "BTCUSDT"), ("from", "noon")], "from="),
+            (
+                vec![
+                    ("symbol", "BTCUSDT"),
+                    ("from", "2024-06-02"),
+                    ("to", "2024-06-01"),
+                ],
+                "must be before",
+            ),
+            (
+                vec![
+                    ("symbol", "BTCUSDT"),
+                    ("from", "2024-06-01"),
+                    ("to", "2024-06-02"),
+                ],
+                "more than 2000 candles of 1m: at most 33 hours",
+            ),
+            (
+                vec![
+                    ("symbol", "BTCUSDT"),
+                    ("interval", "1h"),
+                    ("from", "2024-01-01"),
+                ],
+                "more than 2000 candles of 1h: at most 83 days",
+            ),
+        ] {
+            let error = klines(&query(&pairs), now()).unwrap_err();
             assert_eq!(error.status, StatusCode::BAD_REQUEST);
             assert!(
                 error.message.contains(expected),

@@ -338,3 +338,106 @@ pub async fn call(app: &App, method: &str, target: &str, headers: &[(&str, &str)
 pub async fn get(app: &App, target: &str) -> Answer {
     call(app, "GET", target, &[]).await
 }
+
+/// Open time, open, high, low, close, volume, quote volume, trades.
+pub type KlineRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+);
+
+/// ETHUSDT minutes around midnight, worked out by hand in the tests: 23:59 on the day
+/// before, then 00:00, 00:01, 00:02 (nothing traded), no 00:03, 00:04 and 00:05.
+pub const ETH_MINUTES: [KlineRow; 6] = [
+    (
+        "2024-05-31T23:59:00Z",
+        "3000",
+        "3010",
+        "2990",
+        "3005",
+        "2",
+        "6000",
+        10,
+    ),
+    (
+        "2024-06-01T00:00:00Z",
+        "3005",
+        "3020",
+        "3000",
+        "3010",
+        "1",
+        "3010",
+        5,
+    ),
+    (
+        "2024-06-01T00:01:00Z",
+        "3010",
+        "3015",
+        "2995",
+        "2996.5",
+        "3",
+        "9000",
+        7,
+    ),
+    (
+        "2024-06-01T00:02:00Z",
+        "2996.5",
+        "3001",
+        "2980.25",
+        "2999",
+        "0",
+        "0",
+        0,
+    ),
+    (
+        "2024-06-01T00:04:00Z",
+        "2999",
+        "3030",
+        "2999",
+        "3025.75",
+        "4",
+        "12100",
+        9,
+    ),
+    (
+        "2024-06-01T00:05:00Z",
+        "3025.75",
+        "3026",
+        "3020",
+        "3021",
+        "1.5",
+        "4531.5",
+        3,
+    ),
+];
+
+impl World {
+    /// `ETH_MINUTES`, and BTCUSDT minute i (i = 0 at 12:00 on 2024-06-01) for i from 0 to
+    /// 129 except 110 (13:50): close 67000 + i, volume 1, quote volume the close, so a
+    /// window's mean close is 67000 plus the mean of its indexes.
+    pub async fn insert_klines(&self) {
+        let client = self.db.client().await;
+        for (open_time, open, high, low, close, volume, quote_volume, trades) in ETH_MINUTES {
+            client
+                .execute(
+                    "INSERT INTO klines_1m (symbol, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base_volume, taker_buy_quote_volume, s3_key)
+                     VALUES ('ETHUSDT', $1::text::timestamptz, $1::text::timestamptz + interval '59.999 seconds', $2::text::numeric, $3::text::numeric, $4::text::numeric, $5::text::numeric, $6::text::numeric, $7::text::numeric, $8, 0, 0, 'raw/klines/fixture.csv')",
+                    &[&open_time, &open, &high, &low, &close, &volume, &quote_volume, &trades],
+                )
+                .await
+                .expect("insert an ETHUSDT minute");
+        }
+        self.sql(
+            "INSERT INTO klines_1m (symbol, open_time, close_time, open, high, low, close, volume, quote_volume, trades, taker_buy_base_volume, taker_buy_quote_volume, s3_key)
+             SELECT 'BTCUSDT', t, t + interval '59.999 seconds', 67000 + i, 67000 + i + 0.5, 67000 + i - 0.5, 67000 + i, 1, 67000 + i, 1, 0, 0, 'raw/klines/fixture.csv'
+             FROM generate_series(0, 129) i, LATERAL (SELECT timestamptz '2024-06-01 12:00:00+00' + i * interval '1 minute' AS t) m
+             WHERE i <> 110",
+        )
+        .await;
+    }
+}

@@ -4,6 +4,8 @@
 mod common;
 mod health_and_auth;
 mod history;
+mod klines;
+mod klines_views;
 mod latest;
 mod reader_role;
 mod readers_agree;

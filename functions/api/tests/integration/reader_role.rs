@@ -6,6 +6,7 @@ use crate::common::{get, World};
 async fn the_reader_role_serves_every_answer_and_can_write_nothing() {
     // GIVEN a login user with only the coinlake_reader role
     let world = World::new().await;
+    world.insert_klines().await;
     let user = format!(
         "coinlake_api_test_{}",
         world.db.name.trim_start_matches("coinlake_test_")
@@ -27,6 +28,8 @@ async fn the_reader_role_serves_every_answer_and_can_write_nothing() {
             "/api/latest",
             "/api/history?symbol=BTC&interval=1d&from=2024-05-01",
             "/api/health",
+            "/api/klines?symbol=BTCUSDT&from=2024-06-01T12:00:00Z&to=2024-06-01T14:00:00Z",
+            "/api/klines?symbol=ETHUSDT&interval=1h",
         ] {
             // THEN every answer is served
             assert_eq!(get(&app, target).await.status, 200, "{target}");
@@ -37,8 +40,25 @@ async fn the_reader_role_serves_every_answer_and_can_write_nothing() {
             .await
             .expect("connect as the reader");
         tokio::spawn(connection);
+        // AND it reads every view of the klines (V8)
+        for view in [
+            "klines_1m_candles",
+            "klines_5m",
+            "klines_15m",
+            "klines_1h",
+            "klines_1m_indicators",
+            "cmc_binance_spread",
+            "data_gaps",
+            "kline_rollup(interval '30 minutes')",
+        ] {
+            client
+                .batch_execute(&format!("SELECT * FROM {view}"))
+                .await
+                .unwrap_or_else(|e| panic!("{view}: {e}"));
+        }
         for statement in [
             "DELETE FROM quotes",
+            "DELETE FROM klines_1m",
             "UPDATE assets SET symbol = 'X'",
             "INSERT INTO ingest_runs (slot_at, dataset, s3_key, status, started_at) VALUES (now(), 'quotes', 'k', 'loaded', now())",
             "CREATE TABLE intruder (x int)",

@@ -6,7 +6,7 @@ use api::App;
 use std::time::{Duration, Instant};
 use testkit::data_api::{DataApiEmulator, Fault, FaultError, Operation};
 
-async fn data_api_app(world: &World, emulator: &DataApiEmulator) -> App {
+pub async fn data_api_app(world: &World, emulator: &DataApiEmulator) -> App {
     world
         .app(&[
             ("DATABASE_URL", ""),

@@ -1,12 +1,16 @@
 //! Reading the market back out of the database, for the HTTP API and its dashboard: the
-//! latest quote per asset, candles from the analytics views and the daily rollup, and how
-//! fresh the data is.
+//! latest quote per asset, candles from the analytics views and the daily rollup, Binance
+//! candles with their moving averages, and how fresh the data is.
 //! The same queries run on PostgreSQL directly or through the Aurora Data API.
 
 mod backend;
+mod klines;
 mod sql;
 
 pub use backend::{AnyReader, DataApiReader, PostgresReader, TextReader};
+pub use klines::{
+    KlineCandle, KlineInterval, KlineQuery, MovingAverages, KLINES_1M, KLINES_ROLLUP,
+};
 
 use crate::db::DbError;
 use chrono::{DateTime, TimeDelta, Utc};
