@@ -63,7 +63,7 @@ say "sam build (cargo lambda build for every function, SAM_BUILD_MODE=debug)"
 SAM_BUILD_MODE=debug PATH="$VENV/bin:$PATH" \
   sam build --beta-features --template template.yaml >"$LOCAL/sam-build.log" 2>&1 \
   || { tail -n 40 "$LOCAL/sam-build.log"; exit 1; }
-for function in IngestFunction LoadFunction ApiFunction CompactFunction; do
+for function in IngestFunction KlinesFunction LoadFunction ApiFunction CompactFunction; do
   [ -s ".aws-sam/build/$function/bootstrap" ] || { say "sam build produced no bootstrap for $function"; exit 1; }
 done
 say "sam build produced every bootstrap: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
