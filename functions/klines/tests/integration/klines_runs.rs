@@ -219,3 +219,28 @@ async fn retries_429_after_its_retry_after_then_writes_one_object() {
     assert_eq!(summary.rows, 5);
     assert_eq!(world.bucket.keys().await, [KEY_1235]);
 }
+
+#[tokio::test]
+async fn the_local_stand_in_serves_any_pair_a_whole_slot() {
+    // GIVEN the stand-in scripts/run-local.sh starts, which knows no fixed pairs
+    let world = World::new().await;
+    world.serve(testkit::binance::OpenMarket).await;
+
+    let summary = world
+        .invoke(
+            &[("KLINES_SYMBOLS", "BTCUSDT,ETHBTC,DOGEUSDT")],
+            schedule("2024-06-01T12:35:00Z"),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!((summary.rows, summary.gaps.len()), (15, 0));
+    let again = world
+        .invoke(
+            &[("KLINES_SYMBOLS", "BTCUSDT,ETHBTC,DOGEUSDT")],
+            schedule("2024-06-01T12:35:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, summary);
+}
