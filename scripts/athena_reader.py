@@ -31,7 +31,11 @@ DuckDB mapping below is small and mechanical:
   current_timestamp  -> TIMESTAMP '<--at>'
   sequence(          -> generate_series(        (Trino's and DuckDB's names)
 
-Each --at sees the bucket as it was then: the CSV rows of slots up to that moment, and the
+Athena's hidden column "$path" (the object a row came from) is a column of that name in
+every CSV table, holding the file's path under DATA: keys sort alike either way.
+
+Each --at sees the bucket as it was then: the CSV rows of slots up to that moment (klines
+whose minute has closed), and the
 curated days compact had written by then (a day at 00:20 the next day). The views are the
 named queries that CREATE OR REPLACE VIEW, run in the order of their names. Every other
 query runs twice: as written, and with `quotes` replaced by `quotes_raw` (every CSV row):
@@ -329,15 +333,20 @@ def create_tables(db, tables, suffix=""):
             for c in table["StorageDescriptor"]["Columns"]
         ]
         columns += [f'"{p["Name"]}" {DUCKDB_TYPES[p["Type"]]}' for p in table["PartitionKeys"]]
+        if not is_parquet(table):
+            columns.append('"$path" VARCHAR')
         db.execute(f"CREATE TABLE {name}{suffix} ({', '.join(columns)})")
 
 
 def insert(db, name, table, rows):
+    if not rows:
+        return
     keys = [p["Name"] for p in table["PartitionKeys"]]
-    width = len(table["StorageDescriptor"]["Columns"]) + len(keys)
+    path = [] if is_parquet(table) else ["file"]
+    width = len(table["StorageDescriptor"]["Columns"]) + len(keys) + len(path)
     db.executemany(
         f"INSERT INTO {name} VALUES ({', '.join('?' * width)})",
-        [r["fields"] + [r[k] for k in keys] for r in rows],
+        [r["fields"] + [r[k] for k in keys + path] for r in rows],
     )
 
 
@@ -364,6 +373,8 @@ def run_queries(tables, queries, read, times):
                     "make_date(year, month, day) + INTERVAL 1 DAY + INTERVAL 20 MINUTE"
                     f" <= TIMESTAMP '{at}'"
                 )
+            elif name == "klines_csv":
+                visible = f"CAST(close_time AS TIMESTAMP) <= TIMESTAMP '{at}'"
             else:
                 visible = f"CAST(slot_at AS TIMESTAMP) <= TIMESTAMP '{at}'"
             db.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_all WHERE {visible}")
@@ -411,8 +422,8 @@ def window(tables, queries, times):
                 last_updated=stamp, ingested_at=stamp,
             )
             db.execute(
-                "INSERT INTO quotes_csv VALUES (" + ", ".join("?" * (len(raw) + 3)) + ")",
-                [*raw.values(), day.year, day.month, day.day],
+                "INSERT INTO quotes_csv VALUES (" + ", ".join("?" * (len(raw) + 4)) + ")",
+                [*raw.values(), day.year, day.month, day.day, f"raw/quotes/{day}.csv"],
             )
             curated = {c["Name"]: None for c in tables["quotes_curated"]["StorageDescriptor"]["Columns"]}
             curated.update(

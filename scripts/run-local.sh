@@ -3,10 +3,13 @@
 #   local S3 server (moto) + PostgreSQL + `cargo lambda watch`, then
 #   `cargo lambda invoke ingest` with a manual event, shows the snapshot it wrote,
 #   `cargo lambda invoke load` with that object's S3 notification, and shows the rows;
+#   `cargo lambda invoke klines` for the current slot's Binance one-minute klines, and shows
+#   the object it wrote;
 #   compacts a past day into the curated Parquet layer and shows its candles; then serves
 #   the dashboard and HTTP API (the api function as a Function URL) until Ctrl-C.
 # With CMC_API_KEY set it polls the real CoinMarketCap API (CMC_BASE_URL to override);
-# without, a local stand-in serves a recorded-shape response.
+# without, a local stand-in serves a recorded-shape response. Binance klines come from a
+# local stand-in unless BINANCE_BASE_URL names a host (Binance refuses US locations).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -32,6 +35,18 @@ else
   CMC_API_KEY="local-stand-in-key"
 fi
 
+if [ -n "${BINANCE_BASE_URL:-}" ]; then
+  binance_base_url="$BINANCE_BASE_URL"
+  say "fetching klines from Binance at $binance_base_url"
+else
+  say "BINANCE_BASE_URL is not set: starting the local Binance stand-in"
+  cargo build --quiet -p testkit --bin binance-standin
+  binance_port="$(free_port)"
+  background "$LOCAL/binance-standin.log" "$ROOT/target/debug/binance-standin" "$binance_port"
+  wait_for_port "$binance_port" "the Binance stand-in" 30
+  binance_base_url="http://127.0.0.1:$binance_port"
+fi
+
 # The functions' environment; the key stays in this file (in .local/, git-ignored) and in
 # the function's process, never on a command line.
 env_file="$LOCAL/functions.env"
@@ -43,6 +58,8 @@ CMC_BASE_URL=$cmc_base_url
 CMC_SYMBOLS=${CMC_SYMBOLS:-BTC,ETH,SOL,BNB,ADA}
 CMC_CONVERT=${CMC_CONVERT:-USD}
 CMC_MODE=${CMC_MODE:-quotes}
+BINANCE_BASE_URL=$binance_base_url
+KLINES_SYMBOLS=${KLINES_SYMBOLS:-BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,ADAUSDT}
 DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/$database
 AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
 AWS_REGION=us-east-1
@@ -71,6 +88,13 @@ local_psql -d "$database" -c "SELECT cmc_id, symbol, quote_currency, price, last
 local_psql -d "$database" -c "SELECT slot_at, status, rows_in_file, rows_inserted, rows_replaced, rows_present, credits FROM ingest_runs ORDER BY id DESC LIMIT 3"
 say "latest_quotes (one of the analytics views; run again in five minutes for OHLC and changes):"
 local_psql -d "$database" -c "SELECT symbol, quote_currency, price, percent_change_24h, last_updated FROM latest_quotes ORDER BY cmc_rank NULLS LAST"
+say "cargo lambda invoke klines --data-file events/klines-manual.json"
+klines_summary="$(invoke klines events/klines-manual.json)"
+echo "$klines_summary"
+klines_key="$(printf '%s' "$klines_summary" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["key"])')"
+say "klines written to s3://$bucket/$klines_key; its first lines:"
+s3 head "$bucket" "$klines_key" 4
+
 say "the curated layer: a past day's slot (events/schedule-v2.json, 2024-06-01 12:35), then that day compacted"
 invoke ingest events/schedule-v2.json >/dev/null
 say "cargo lambda invoke compact --data-file events/compact-range.json"

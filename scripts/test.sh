@@ -2,7 +2,7 @@
 # Sets up and runs every check coinlake has: formatting, clippy, the whole test suite
 # against real servers (PostgreSQL, an S3-compatible server, CMC stand-ins), and a smoke
 # test of the functions under `cargo lambda watch` + `cargo lambda invoke` (ingest, load,
-# the api's Function URL, then compact), the dashboard end to end in headless Chromium,
+# the api's Function URL, compact, then klines), the dashboard end to end in headless Chromium,
 # the SAM template validated offline (cfn-lint, sam validate --lint, the SAM transform of every
 # supported parameter set, checkov on the template and on those, sam build), and each fuzz
 # target run for 20 seconds.
@@ -63,7 +63,7 @@ say "sam build (cargo lambda build for every function, SAM_BUILD_MODE=debug)"
 SAM_BUILD_MODE=debug PATH="$VENV/bin:$PATH" \
   sam build --beta-features --template template.yaml >"$LOCAL/sam-build.log" 2>&1 \
   || { tail -n 40 "$LOCAL/sam-build.log"; exit 1; }
-for function in IngestFunction LoadFunction ApiFunction CompactFunction; do
+for function in IngestFunction KlinesFunction LoadFunction ApiFunction CompactFunction; do
   [ -s ".aws-sam/build/$function/bootstrap" ] || { say "sam build produced no bootstrap for $function"; exit 1; }
 done
 say "sam build produced every bootstrap: $(du -h .aws-sam/build/*/bootstrap | tr '\n' ' ')"
@@ -74,7 +74,7 @@ bash scripts/fuzz.sh short
 say "dashboard end to end in headless Chromium (scripts/dashboard-e2e.sh)"
 bash scripts/dashboard-e2e.sh
 
-say "smoke test: cargo lambda invoke ingest, then load, then compact, against cargo lambda watch"
+say "smoke test: cargo lambda invoke ingest, then load, then compact, then klines, against cargo lambda watch"
 smoke_db="coinlake_smoke_$$"
 cleanup() {
   stop_background
@@ -86,6 +86,10 @@ cargo build --quiet -p testkit --bin cmc-standin
 standin_port="$(free_port)"
 background "$LOCAL/smoke-cmc.log" "$ROOT/target/debug/cmc-standin" "$standin_port"
 wait_for_port "$standin_port" "the CoinMarketCap stand-in" 30
+cargo build --quiet -p testkit --bin binance-standin
+binance_port="$(free_port)"
+background "$LOCAL/smoke-binance.log" "$ROOT/target/debug/binance-standin" "$binance_port"
+wait_for_port "$binance_port" "the Binance stand-in" 30
 bucket="coinlake-smoke-$$"
 s3 create-bucket "$bucket"
 env_file="$LOCAL/smoke.env"
@@ -93,6 +97,7 @@ cat >"$env_file" <<ENV
 BUCKET_NAME=$bucket
 CMC_API_KEY=smoke-test-key
 CMC_BASE_URL=http://127.0.0.1:$standin_port
+BINANCE_BASE_URL=http://127.0.0.1:$binance_port
 DATABASE_URL=postgres://postgres@127.0.0.1:$PGPORT/$smoke_db
 AWS_ENDPOINT_URL_S3=$S3_ENDPOINT
 AWS_REGION=us-east-1
@@ -125,4 +130,15 @@ day = json.load(sys.stdin)["days"][0]
 assert day["rows"] == 5 and day["objects"] == 1, day
 assert day["key"] == "curated/quotes/year=2024/month=06/day=01/quotes_2024-06-01.parquet", day
 '
-say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL, in the api function's answer and in the day's compacted Parquet"
+klines_key="raw/klines/interval=1m/year=2024/month=06/day=01/klines_2024-06-01_12-35-00.csv"
+klines_summary="$(invoke klines events/klines-scheduled.json)"
+printf '%s' "$klines_summary" | "$VENV/bin/python" -c '
+import json, sys
+summary = json.load(sys.stdin)
+assert summary["key"] == sys.argv[1], summary
+assert summary["rows"] == 25 and summary["written"] and summary["gaps"] == [] and summary["skipped"] == [], summary
+' "$klines_key"
+s3 keys "$bucket" | grep -qxF "$klines_key" || { say "smoke test: $klines_key is not in the bucket"; exit 1; }
+[ "$(s3 head "$bucket" "$klines_key" 1)" = "symbol,open_time,close_time,open,high,low,close,volume,quote_volume,trades,taker_buy_base_volume,taker_buy_quote_volume" ] \
+  || { say "smoke test: $klines_key does not start with the klines header"; exit 1; }
+say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL, in the api function's answer and in the day's compacted Parquet; $klines_key, 25 klines in S3"

@@ -6,7 +6,7 @@ use crate::csv_codec::{encode_quotes, EncodeError};
 use crate::layout::{object_key, Dataset};
 use crate::normalize::{normalize, Skipped};
 use crate::slot::Slot;
-use crate::store::{ObjectMeta, ObjectStore, StoreError};
+use crate::store::{put_before, ObjectMeta, ObjectStore, StoreError};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -135,20 +135,9 @@ impl<S: ObjectStore> Ingest<S> {
                 ("quote-currencies".to_owned(), self.converts.join(",")),
             ],
         };
-        // Bounded by the deadline, so a hung write ends as S3WriteFailed, not a Lambda timeout.
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, self.store.put(&key, body, meta)).await {
-            Ok(written) => written.map_err(|source| IngestError::Store { slot, source })?,
-            Err(elapsed) => {
-                let source = StoreError {
-                    bucket: self.store.bucket().to_owned(),
-                    key: key.clone(),
-                    reason: "the write did not finish before the invocation's deadline".to_owned(),
-                    source: Box::new(elapsed),
-                };
-                return Err(IngestError::Store { slot, source });
-            }
-        }
+        put_before(&self.store, &key, body, meta, deadline)
+            .await
+            .map_err(|source| IngestError::Store { slot, source })?;
 
         let summary = IngestSummary {
             slot,

@@ -17,6 +17,7 @@ pub mod error_text;
 pub mod http_client;
 pub mod ingest;
 pub mod kline_csv;
+pub mod klines_run;
 pub mod layout;
 pub mod load;
 pub mod maintain;

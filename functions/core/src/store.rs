@@ -37,6 +37,27 @@ pub trait ObjectStore: Send + Sync {
     fn bucket(&self) -> &str;
 }
 
+/// Writes `body` at `key`, giving up at `deadline` so a hung write ends as a [`StoreError`]
+/// the caller can report, not as a Lambda timeout mid-write.
+pub async fn put_before(
+    store: &impl ObjectStore,
+    key: &str,
+    body: Vec<u8>,
+    meta: ObjectMeta,
+    deadline: std::time::Instant,
+) -> Result<(), StoreError> {
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    match tokio::time::timeout(left, store.put(key, body, meta)).await {
+        Ok(written) => written,
+        Err(elapsed) => Err(StoreError {
+            bucket: store.bucket().to_owned(),
+            key: key.to_owned(),
+            reason: "the write did not finish before the invocation's deadline".to_owned(),
+            source: Box::new(elapsed),
+        }),
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct S3Store {
     client: aws_sdk_s3::Client,

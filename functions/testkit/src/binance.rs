@@ -1,7 +1,8 @@
 //! Binance stand-ins: klines in the shape `GET /api/v3/klines` sends them (12-element
 //! arrays, decimal strings, epoch milliseconds), its error replies (`{"code": -1121,
-//! "msg": "Invalid symbol."}`), 429/418 with `Retry-After`, 451, and a [`KlineMarket`]
-//! responder that serves a range of minutes, with gaps, as the live API pages it.
+//! "msg": "Invalid symbol."}`), 429/418 with `Retry-After`, 451, a [`KlineMarket`]
+//! responder that serves a range of minutes, with gaps, as the live API pages it, and an
+//! [`OpenMarket`] that serves every closed minute of any pair (the local stand-in's).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
@@ -141,6 +142,52 @@ impl Respond for KlineMarket {
             .take(limit)
             .map(|m| kline(*m))
             .collect();
+        ok(Value::Array(rows))
+    }
+}
+
+/// Serves `GET /api/v3/klines` for any pair name and any window: a kline for every minute
+/// from `startTime` to `endTime` (inclusive) that has closed, at most `limit`, with the
+/// deterministic values of [`kline`]. A name that cannot be a pair gets -1121, a request
+/// without `startTime` -1102, as Binance answers them.
+#[derive(Clone, Copy, Default)]
+pub struct OpenMarket;
+
+impl Respond for OpenMarket {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let param = |name: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        let number = |name: &str| param(name).and_then(|v| v.parse::<i64>().ok());
+        if !param("symbol").is_some_and(|s| coinlake::layout::is_pair_symbol(&s)) {
+            return unknown_symbol();
+        }
+        let Some(start) = number("startTime").and_then(DateTime::from_timestamp_millis) else {
+            return error(
+                400,
+                -1102,
+                "Mandatory parameter 'startTime' was not sent, was empty/null, or malformed.",
+            );
+        };
+        let limit = number("limit").unwrap_or(500).clamp(1, 1000);
+        let closed = coinlake::binance::floor_minute(Utc::now()) - TimeDelta::minutes(1);
+        let end = number("endTime")
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or(closed)
+            .min(closed);
+        let mut at = coinlake::binance::floor_minute(start);
+        if at < start {
+            at += TimeDelta::minutes(1);
+        }
+        let mut rows = Vec::new();
+        while at <= end && rows.len() < limit as usize {
+            rows.push(kline(at));
+            at += TimeDelta::minutes(1);
+        }
         ok(Value::Array(rows))
     }
 }

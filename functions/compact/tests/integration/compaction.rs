@@ -421,6 +421,33 @@ async fn ranges_must_be_past_ordered_and_bounded() {
 }
 
 #[tokio::test]
+async fn the_klines_dataset_is_refused_with_a_clear_error_and_nothing_written() {
+    let world = World::new().await;
+    world
+        .bucket
+        .put_object(
+            "raw/klines/interval=1m/year=2024/month=06/day=01/klines_2024-06-01_12-35-00.csv",
+            "symbol\n",
+        )
+        .await;
+
+    let error = world
+        .invoke(json!({"compact": {"dataset": "klines", "from": "2024-06-01", "to": "2024-06-01"}}))
+        .await
+        .expect_err("klines is not compacted");
+
+    assert_eq!(error.error_type, "InvalidRange");
+    assert!(
+        error
+            .error_message
+            .contains("the klines dataset is not compacted"),
+        "{}",
+        error.error_message
+    );
+    assert_eq!(world.bucket.keys().await.len(), 1, "nothing may be written");
+}
+
+#[tokio::test]
 async fn days_are_not_started_near_the_deadline_and_the_same_request_carries_on() {
     let world = World::new().await;
     for day in ["2024-06-01", "2024-06-02", "2024-06-03"] {

@@ -84,6 +84,45 @@ async fn a_late_object_recompacts_its_compacted_day() {
 }
 
 #[tokio::test]
+async fn a_klines_object_is_skipped_even_on_a_compacted_day() {
+    let world = World::new().await;
+    world
+        .put(
+            "2024-06-01T12:00:00Z",
+            &[quote(
+                1,
+                "USD",
+                "1",
+                "2024-06-01T11:59:00Z",
+                "2024-06-01T12:00:00Z",
+            )],
+        )
+        .await;
+    world
+        .compact("2024-06-01", "2024-06-01")
+        .await
+        .expect("compacted");
+    let klines = "raw/klines/interval=1m/year=2024/month=06/day=01/klines_2024-06-01_12-35-00.csv";
+    world.bucket.put_object(klines, "symbol\n").await;
+    let before = world.bucket.keys().await;
+
+    let outcome = world
+        .invoke(object_created(&world.bucket.name, klines, Utc::now()))
+        .await
+        .expect("skipped");
+
+    assert_eq!(outcome["status"], "skipped", "{outcome}");
+    assert!(
+        outcome["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the klines dataset is not compacted"),
+        "{outcome}"
+    );
+    assert_eq!(world.bucket.keys().await, before);
+}
+
+#[tokio::test]
 async fn objects_of_days_not_compacted_or_not_over_are_left_to_the_daily_run() {
     let world = World::new().await;
     let old = world

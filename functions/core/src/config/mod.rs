@@ -1,7 +1,7 @@
 //! Configuration, read once at cold start from the environment, validated, and passed down
 //! as a typed struct. Every variable is listed in the README.
 //!
-//! One module per function (`ingest`, `load`, `compact`, `api`); `database` reads the `DB_*` variables
+//! One module per function (`ingest`, `klines`, `load`, `compact`, `api`); `database` reads the `DB_*` variables
 //! load and the API share into [`crate::db::SinkConfig`], so `config` depends on `db` and
 //! never the reverse. Every reader goes through an injected lookup so tests (and the
 //! variable-list test below) can drive it without touching the process environment.
@@ -10,12 +10,14 @@ mod api;
 mod compact;
 mod database;
 mod ingest;
+mod klines;
 mod load;
 
 pub use crate::db::{PgConnection, SinkConfig};
 pub use api::{ApiConfig, TokenSource};
 pub use compact::CompactConfig;
 pub use ingest::{ApiKeySource, IngestConfig, DEFAULT_LISTINGS_LIMIT, DEFAULT_SYMBOLS};
+pub use klines::{KlinesConfig, DEFAULT_PAIRS};
 pub use load::LoadConfig;
 
 /// The quote currency ingest fetches and the API shows when none is named.
@@ -40,6 +42,18 @@ pub const INGEST_VARIABLES: &[&str] = &[
     "CMC_MAX_ATTEMPTS",
     "CMC_RETRY_BASE_MS",
     "CMC_TIMEOUT_MS",
+];
+
+/// Every environment variable the klines function's configuration reads.
+pub const KLINES_VARIABLES: &[&str] = &[
+    "BUCKET_NAME",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL",
+    "BINANCE_BASE_URL",
+    "KLINES_SYMBOLS",
+    "BINANCE_MAX_ATTEMPTS",
+    "BINANCE_RETRY_BASE_MS",
+    "BINANCE_TIMEOUT_MS",
 ];
 
 /// Every environment variable the load function's configuration reads.
@@ -243,5 +257,10 @@ mod tests {
             &[&[("BUCKET_NAME", "b")]],
         );
         assert_eq!(compact, sorted(COMPACT_VARIABLES));
+        let klines = names_read(
+            |lookup| KlinesConfig::from_lookup(lookup),
+            &[&[("BUCKET_NAME", "b")]],
+        );
+        assert_eq!(klines, sorted(KLINES_VARIABLES));
     }
 }

@@ -105,6 +105,8 @@ pub enum RangeError {
     },
     #[error("{to} is not over yet (today is {today}, UTC): only past days are compacted; raw objects serve the current day")]
     NotOver { to: NaiveDate, today: NaiveDate },
+    #[error("the {dataset} dataset is not compacted: only \"quotes\" has a curated layer; query {dataset} through its raw CSV table")]
+    NotCurated { dataset: Dataset },
 }
 
 /// What compacting one day did.
@@ -197,6 +199,10 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
         force: bool,
         deadline: Option<Instant>,
     ) -> Result<CompactSummary, RangeError> {
+        // The curated tables, their Parquet schema and the day's reduction are the quotes'.
+        if dataset != Dataset::Quotes {
+            return Err(RangeError::NotCurated { dataset });
+        }
         let days = (to - from).num_days() + 1;
         if days < 1 {
             return Err(RangeError::Backwards { from, to });
@@ -274,6 +280,11 @@ impl<R: ObjectReader, W: ObjectStore> Compactor<R, W> {
         let Some((dataset, slot)) = parse_object_key(key) else {
             return Ok(skipped("not a raw snapshot key".to_owned()));
         };
+        if dataset != Dataset::Quotes {
+            return Ok(skipped(format!(
+                "the {dataset} dataset is not compacted; only quotes objects are"
+            )));
+        }
         let day = slot.start().date_naive();
         if day >= today {
             return Ok(skipped(format!(

@@ -5,6 +5,7 @@
 //! the template's tables (Spark with Hive support, the template's SerDe parameters, the
 //! partitions its projection computes), then runs the views and the named queries in DuckDB
 //! over exactly those rows, at moments the test chooses. One JVM start for the whole test.
+//! The klines function's objects go through the same reader and the klines saved query.
 
 use crate::common;
 
@@ -114,6 +115,27 @@ fn hostile_market(updated: &str, twin_one: f64, twin_two: f64) -> Vec<Value> {
     coins.push(stale);
     coins
 }
+
+/// The klines function's run of `slot`, for the default pairs, against a Binance stand-in.
+async fn klines_slot(world: &World, binance: &wiremock::MockServer, slot: &str) {
+    let vars = [
+        ("BUCKET_NAME", world.bucket.name.clone()),
+        ("BINANCE_BASE_URL", binance.uri()),
+        ("AWS_ENDPOINT_URL_S3", world.bucket.endpoint.clone()),
+    ];
+    let config = coinlake::config::KlinesConfig::from_lookup(|name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let app = klines::App::new(config, &world.bucket.sdk).unwrap();
+    let summary = klines::handle(&app, schedule(slot)).await.unwrap();
+    assert_eq!(summary.rows, 25);
+}
+
+/// The klines saved query's name in template.yaml.
+const KLINES_QUERY: &str = "coinlake - klines, one row per minute";
 
 async fn ingest_slot(world: &World, slot: &str, coins: Vec<Value>) {
     world.cmc.reset().await;
@@ -263,16 +285,50 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
         market("2023-12-31T23:54:00Z", 42000.0, 2300.0),
     )
     .await;
+    // AND the klines of two slots on June 1st, and an archive object repeating the first
+    // minute of one pair with another trade count
+    let binance = wiremock::MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(testkit::binance::OpenMarket)
+        .mount(&binance)
+        .await;
+    klines_slot(&world, &binance, "2024-06-01T12:35:00Z").await;
+    klines_slot(&world, &binance, "2024-06-01T12:40:00Z").await;
+    let first_slot =
+        "raw/klines/interval=1m/year=2024/month=06/day=01/klines_2024-06-01_12-35-00.csv";
+    let slot_text = world.bucket.get(first_slot).await.text();
+    let mut lines = slot_text.lines();
+    let (header, first) = (lines.next().unwrap(), lines.next().unwrap());
+    assert!(
+        first.starts_with("ADAUSDT,2024-06-01 12:30:00.000,"),
+        "{first}"
+    );
+    let mut repeated: Vec<&str> = first.split(',').collect();
+    let slot_trades = repeated[9].to_owned();
+    repeated[9] = "9999";
+    let archive =
+        coinlake::layout::archive_day_key(NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(), "ADAUSDT");
+    world
+        .bucket
+        .put_object(&archive, &format!("{header}\n{}\n", repeated.join(",")))
+        .await;
+
     let data = std::env::temp_dir().join(format!("coinlake-athena-{}", world.bucket.name));
     let mut written = BTreeMap::new();
+    let mut klines_written = BTreeMap::new();
     for key in world.bucket.keys().await {
         let body = world.bucket.get(&key).await.body;
         let file = data.join(&key);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(&file, &body).unwrap();
-        written.insert(key, body);
+        if key.starts_with(&coinlake::layout::Dataset::Klines.prefix()) {
+            klines_written.insert(key, body);
+        } else {
+            written.insert(key, body);
+        }
     }
     assert_eq!(written.len(), 10);
+    assert_eq!(klines_written.len(), 3);
 
     // AND every day compacted into Parquet as the compact function's contract says
     let root = testkit::workspace_root();
@@ -326,7 +382,7 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
         escape.is_control(),
         "{escape:?}: the normalizer turns only control characters into spaces"
     );
-    for (key, body) in &written {
+    for (key, body) in written.iter().chain(&klines_written) {
         assert!(!String::from_utf8_lossy(body).contains(escape), "{key}");
     }
 
@@ -350,6 +406,45 @@ async fn athena_reads_every_field_the_writer_wrote_and_the_named_queries_answer(
             by_file[key.as_str()].iter().map(|r| (*r).clone()).collect();
         assert_eq!(got, expected, "{key}");
     }
+
+    // AND every klines object is read through klines_csv, field for field
+    let klines = &read.tables["klines_csv"];
+    assert!(klines.unprojected.is_empty(), "{:?}", klines.unprojected);
+    let mut klines_by_file: BTreeMap<&str, Vec<Vec<Option<String>>>> = BTreeMap::new();
+    for row in &klines.rows {
+        klines_by_file
+            .entry(&row.file)
+            .or_default()
+            .push(row.fields.clone());
+    }
+    assert_eq!(
+        klines_by_file.keys().copied().collect::<Vec<_>>(),
+        klines_written
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    for (key, body) in &klines_written {
+        let expected: Vec<Vec<Option<String>>> = csv::Reader::from_reader(body.as_slice())
+            .records()
+            .map(|r| r.unwrap().iter().map(|f| Some(f.to_owned())).collect())
+            .collect();
+        assert_eq!(klines_by_file[key.as_str()], expected, "{key}");
+    }
+    assert_eq!(klines.rows.len(), 2 * 25 + 1);
+
+    // AND the klines saved query keeps one row per pair and minute, the slot object's
+    let by_minute = &read.queries[JUNE_1][KLINES_QUERY];
+    assert_eq!(by_minute.len(), 50);
+    let minutes: BTreeSet<(Option<String>, Option<String>)> = by_minute
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(minutes.len(), 50);
+    assert_eq!(by_minute[0][0].as_deref(), Some("ADAUSDT"));
+    assert_eq!(by_minute[0][1].as_deref(), Some("2024-06-01 12:30:00"));
+    assert_eq!(by_minute[0][9].as_deref(), Some(slot_trades.as_str()));
+    assert!(read.queries[JULY_2][KLINES_QUERY].is_empty());
 
     // AND the hostile names read as the normalizer left them
     let july = "raw/quotes/year=2024/month=07/day=02/quotes_2024-07-02_10-00-00.csv";

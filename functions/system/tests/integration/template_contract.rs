@@ -5,10 +5,12 @@
 //! it, for every supported parameter set: after the SAM transform, the Rules and the
 //! Conditions (`scripts/sam_transform.py`).
 
-use coinlake::config::{API_VARIABLES, COMPACT_VARIABLES, INGEST_VARIABLES, LOAD_VARIABLES};
+use coinlake::config::{
+    API_VARIABLES, COMPACT_VARIABLES, INGEST_VARIABLES, KLINES_VARIABLES, LOAD_VARIABLES,
+};
 use coinlake::curated::parquet::{quote_columns, OHLC_COLUMNS};
 use coinlake::layout::{Dataset, RAW_PREFIX};
-use coinlake::schema::{ColumnType, QUOTE_COLUMNS};
+use coinlake::schema::{ColumnType, KLINE_COLUMNS, QUOTE_COLUMNS};
 use coinlake::slot::SLOT_YEARS;
 use serde_json::{json, Value as Json};
 use serde_norway::Value;
@@ -63,6 +65,7 @@ fn each_function_builds_a_workspace_binary_with_cargo_lambda() {
     let template = template();
     for (function, binary, crate_dir) in [
         ("IngestFunction", "ingest", "ingest"),
+        ("KlinesFunction", "klines", "klines"),
         ("LoadFunction", "load", "load"),
         ("CompactFunction", "compact", "compact"),
         ("ApiFunction", "api", "api"),
@@ -153,6 +156,11 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
             &["BUCKET_NAME", "CMC_API_KEY_SECRET_ARN"][..],
         ),
         (
+            "KlinesFunction",
+            KLINES_VARIABLES,
+            &["BUCKET_NAME", "BINANCE_BASE_URL", "KLINES_SYMBOLS"][..],
+        ),
+        (
             "LoadFunction",
             LOAD_VARIABLES,
             &["BUCKET_NAME", "DB_SINK", "DB_SECRET_ARN"][..],
@@ -207,8 +215,8 @@ fn the_maintenance_schedule_input_is_the_event_load_accepts() {
 }
 
 #[test]
-fn the_schedule_inputs_are_the_events_ingest_and_compact_accept() {
-    for function in ["IngestFunction", "CompactFunction"] {
+fn the_schedule_inputs_are_the_events_ingest_klines_and_compact_accept() {
+    for function in ["IngestFunction", "KlinesFunction", "CompactFunction"] {
         let input = text(at(
             &template(),
             &format!("Resources.{function}.Properties.Events.Schedule.Properties.Input"),
@@ -220,6 +228,19 @@ fn the_schedule_inputs_are_the_events_ingest_and_compact_accept() {
             "{function}"
         );
     }
+    // What the Scheduler sends the klines function once it has put the time in.
+    let input = text(at(
+        &template(),
+        "Resources.KlinesFunction.Properties.Events.Schedule.Properties.Input",
+    ));
+    let sent = input.replace("<aws.scheduler.scheduled-time>", "2024-06-01T12:35:00Z");
+    let request = klines::event::Request::parse(&serde_json::from_str(&sent).unwrap())
+        .expect("klines accepts its schedule's input");
+    let klines::event::Request::Slot(trigger) = request;
+    assert_eq!(
+        trigger.slot(chrono::Utc::now()).unwrap().to_string(),
+        "2024-06-01T12:35:00Z"
+    );
 }
 
 /// The S3 filter load is subscribed with is checked on the deployed template
@@ -268,7 +289,12 @@ fn the_partition_projection_reads_every_year_a_slot_may_be_written_for() {
 }
 
 /// Every Glue table over the bucket: the CSV and the two curated Parquet tables.
-const PROJECTED_TABLES: [&str; 3] = ["QuotesCsvTable", "QuotesCuratedTable", "Ohlc1dTable"];
+const PROJECTED_TABLES: [&str; 4] = [
+    "QuotesCsvTable",
+    "KlinesCsvTable",
+    "QuotesCuratedTable",
+    "Ohlc1dTable",
+];
 
 /// (Name, Type) of each column of a Glue table in `template.yaml`.
 fn glue_columns(template: &Value, table: &str) -> Vec<(String, String)> {
@@ -524,6 +550,7 @@ fn no_iam_statement_grants_every_action_or_every_resource() {
     let template = template();
     for function in [
         "IngestFunction",
+        "KlinesFunction",
         "LoadFunction",
         "ApiFunction",
         "CompactFunction",
@@ -815,8 +842,9 @@ fn in_every_parameter_set_compact_runs_daily_and_on_every_new_snapshot() {
             json!({ "Fn::GetAtt": ["CompactScheduleDeadLetterQueue", "Arn"] })
         );
 
-        // Every raw CSV object created reaches compact through one rule, which alone may
-        // invoke it and put what it could not deliver into compact's failure queue.
+        // Every raw quotes CSV object created (never a klines one: compact refuses that
+        // dataset) reaches compact through one rule, which alone may invoke it and put
+        // what it could not deliver into compact's failure queue.
         let (rules, permissions) = routes_to(&template, "CompactFunction");
         assert_eq!(rules.len(), 1, "{set}");
         let (rule, definition) = rules[0];
@@ -827,10 +855,12 @@ fn in_every_parameter_set_compact_runs_daily_and_on_every_new_snapshot() {
             pattern["detail"]["bucket"]["name"],
             json!([{ "Ref": "DataBucket" }])
         );
+        let quotes = Dataset::Quotes.prefix();
         assert_eq!(
             pattern["detail"]["object"]["key"],
-            json!([{ "wildcard": format!("{RAW_PREFIX}*.csv") }])
+            json!([{ "wildcard": format!("{quotes}*.csv") }])
         );
+        assert!(!Dataset::Klines.prefix().starts_with(&quotes));
         let targets = definition["Properties"]["Targets"].as_array().unwrap();
         assert_eq!(targets.len(), 1);
         assert_eq!(
@@ -1057,7 +1087,7 @@ fn the_schedules_are_named_for_their_stack_within_the_schedulers_limit() {
     let mut names = Vec::new();
     for (stack, template) in stacks.into_iter().zip(&templates) {
         let schedules = of_type(template, "AWS::Scheduler::Schedule");
-        assert_eq!(schedules.len(), 2);
+        assert_eq!(schedules.len(), 3);
         for (_, schedule) in schedules {
             let name = schedule["Properties"]["Name"]
                 .as_str()
@@ -1079,7 +1109,7 @@ fn the_schedules_are_named_for_their_stack_within_the_schedulers_limit() {
     }
     names.sort();
     names.dedup();
-    assert_eq!(names.len(), 6, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
 }
 
 /// Every Allow statement of every role and resource policy in `template`.
@@ -1166,7 +1196,11 @@ fn without_a_database_nothing_is_subscribed_to_load() {
             .into_iter()
             .map(|(name, _)| name)
             .collect();
-        assert_eq!(functions, ["CompactFunction", "IngestFunction"], "{set}");
+        assert_eq!(
+            functions,
+            ["CompactFunction", "IngestFunction", "KlinesFunction"],
+            "{set}"
+        );
         assert!(of_type(&template, "AWS::Lambda::Url").is_empty(), "{set}");
         // The only subscriber is compact's late-snapshot rule, through EventBridge.
         let (rules, permissions) = routes_to(&template, "CompactFunction");
@@ -1602,4 +1636,233 @@ fn impossible_parameter_sets_are_refused_with_the_reason() {
             }
         }
     }
+}
+
+#[test]
+fn the_klines_glue_table_has_the_klines_columns_read_like_quotes_csv() {
+    let template = template();
+    let columns = glue_columns(&template, "KlinesCsvTable");
+    let expected: Vec<(String, String)> = KLINE_COLUMNS
+        .iter()
+        .map(|c| (c.name.to_owned(), "string".to_owned()))
+        .collect();
+    assert_eq!(columns, expected);
+    let input = untag(at(
+        &template,
+        "Resources.KlinesCsvTable.Properties.TableInput",
+    ));
+    let quotes = untag(at(
+        &template,
+        "Resources.QuotesCsvTable.Properties.TableInput",
+    ));
+    assert_eq!(text(at(input, "Name")), "klines_csv");
+    let klines = Dataset::Klines.prefix();
+    assert_eq!(
+        text(at(input, "StorageDescriptor.Location")),
+        format!("s3://${{DataBucket}}/{klines}")
+    );
+    let parameters = untag(at(input, "Parameters")).as_mapping().unwrap();
+    assert_eq!(
+        text(parameters.get("storage.location.template").unwrap()),
+        format!("s3://${{DataBucket}}/{klines}year=${{!year}}/month=${{!month}}/day=${{!day}}/")
+    );
+    // The same reader as quotes_csv: SerDe, its settings, formats, header, projection.
+    for path in [
+        "StorageDescriptor.SerdeInfo",
+        "StorageDescriptor.InputFormat",
+        "StorageDescriptor.OutputFormat",
+        "PartitionKeys",
+        "TableType",
+    ] {
+        assert_eq!(at(input, path), at(quotes, path), "{path}");
+    }
+    let quote_parameters = untag(at(quotes, "Parameters")).as_mapping().unwrap();
+    for (key, value) in quote_parameters {
+        if text(key) != "storage.location.template" {
+            assert_eq!(parameters.get(key), Some(value), "{}", text(key));
+        }
+    }
+    assert_eq!(parameters.len(), quote_parameters.len());
+
+    // The saved query reads the table and keeps one row per (symbol, open_time).
+    let query = text(at(
+        &template,
+        "Resources.KlinesByMinuteQuery.Properties.QueryString",
+    ));
+    assert!(query.contains("FROM klines_csv"), "{query}");
+    assert!(
+        query.contains("PARTITION BY symbol, open_time") && query.contains("WHERE copy = 1"),
+        "{query}"
+    );
+    for column in KLINE_COLUMNS {
+        assert!(
+            query.contains(column.name),
+            "the query drops {}",
+            column.name
+        );
+    }
+}
+
+#[test]
+fn the_klines_function_runs_every_five_minutes_outside_any_vpc_writing_only_raw_klines() {
+    let template = deployed("default", &[]);
+    let function = property(&template, "KlinesFunction", "");
+    assert!(function.get("VpcConfig").is_none());
+    assert_eq!(function["MemorySize"], 128);
+    assert_eq!(function["Timeout"], 60);
+    assert_eq!(function["Architectures"], json!(["arm64"]));
+    let env = &function["Environment"]["Variables"];
+    assert_eq!(env["BUCKET_NAME"], bucket_name(&template).as_str());
+    assert_eq!(env["BINANCE_BASE_URL"], coinlake::binance::DEFAULT_BASE_URL);
+    assert_eq!(env["KLINES_SYMBOLS"], coinlake::config::DEFAULT_PAIRS);
+
+    // Every five minutes, the scheduled time as input, retried, undeliverable schedules
+    // kept in their own queue.
+    let schedules: Vec<&Json> = of_type(&template, "AWS::Scheduler::Schedule")
+        .into_iter()
+        .map(|(_, s)| &s["Properties"])
+        .filter(|s| s["Target"]["Arn"] == json!({ "Fn::GetAtt": ["KlinesFunction", "Arn"] }))
+        .collect();
+    assert_eq!(schedules.len(), 1);
+    let schedule = schedules[0];
+    assert_eq!(schedule["Name"], "coinlake-klines");
+    assert_eq!(schedule["ScheduleExpression"], "rate(5 minutes)");
+    assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
+    assert_eq!(
+        serde_json::from_str::<Json>(schedule["Target"]["Input"].as_str().unwrap()).unwrap(),
+        json!({ "scheduled_time": "<aws.scheduler.scheduled-time>" })
+    );
+    assert!(schedule["Target"]["RetryPolicy"]["MaximumRetryAttempts"].as_i64() > Some(0));
+    assert_eq!(
+        schedule["Target"]["DeadLetterConfig"]["Arn"],
+        json!({ "Fn::GetAtt": ["KlinesScheduleDeadLetterQueue", "Arn"] })
+    );
+    let invoke = property(&template, "KlinesFunctionEventInvokeConfig", "");
+    assert_eq!(
+        invoke["DestinationConfig"]["OnFailure"]["Destination"],
+        json!({ "Fn::GetAtt": ["KlinesFailureQueue", "Arn"] })
+    );
+
+    // Its role writes raw/klines/ and its failure queue, nothing else.
+    let bucket = format!("arn:aws:s3:::{}", bucket_name(&template));
+    let mut statements: Vec<Json> = allow_statements(&template)
+        .into_iter()
+        .filter(|(owner, _)| owner == "KlinesFunctionRole")
+        .map(|(_, mut statement)| {
+            statement.as_object_mut().unwrap().remove("Sid");
+            statement
+        })
+        .collect();
+    statements.sort_by_key(|s| s.to_string());
+    assert_eq!(
+        statements,
+        [
+            json!({ "Effect": "Allow", "Action": "s3:PutObject", "Resource": format!("{bucket}/raw/klines/*") }),
+            json!({ "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": { "Fn::GetAtt": ["KlinesFailureQueue", "Arn"] } }),
+        ]
+    );
+
+    // Watched like ingest: errors, dead letters, and no success for three slots.
+    assert_eq!(
+        property(&template, "KlinesErrorsAlarm", "Dimensions"),
+        &json!([{ "Name": "FunctionName", "Value": { "Ref": "KlinesFunction" } }])
+    );
+    let dead_letters = property(&template, "KlinesDeadLetterAlarm", "Metrics").to_string();
+    for queue in ["KlinesFailureQueue", "KlinesScheduleDeadLetterQueue"] {
+        assert!(dead_letters.contains(queue), "no alarm on {queue}");
+    }
+    assert_eq!(
+        property(&template, "StaleKlinesAlarm", "TreatMissingData"),
+        "breaching"
+    );
+    assert_eq!(
+        property(&template, "KlinesLogGroup", "LogGroupName"),
+        &json!({ "Fn::Sub": "/aws/lambda/${KlinesFunction}" })
+    );
+}
+
+#[test]
+fn klines_disabled_leaves_no_klines_resource_and_other_values_reach_the_function() {
+    let [disabled, custom] = <[Json; 2]>::try_from(deployed_all(&[
+        ("klines-disabled", &[]),
+        ("s3-athena-only", &[]),
+    ]))
+    .unwrap();
+    let text = disabled.to_string();
+    assert!(!text.to_lowercase().contains("klines"), "{text}");
+    // The quotes side is untouched.
+    assert!(resource(&disabled, "IngestFunction").is_some());
+    assert!(resource(&disabled, "QuotesCsvTable").is_some());
+
+    let env = property(&custom, "KlinesFunction", "Environment/Variables");
+    assert_eq!(env["KLINES_SYMBOLS"], "BTCUSDT,ETHBTC");
+    assert_eq!(env["BINANCE_BASE_URL"], "https://api.binance.com");
+    let refused = transform_all(&[vec!["KlinesSymbols=btcusdt"], vec!["KlinesSource=Off"]]);
+    for result in refused {
+        let (code, stderr) = result.expect_err("a bad klines parameter is refused");
+        assert_eq!(code, 2, "{stderr}");
+    }
+}
+
+#[test]
+fn the_klines_source_parameter_says_binance_refuses_us_regions() {
+    let description = text(at(&template(), "Parameters.KlinesSource.Description"));
+    for part in ["451", "US", "AWS US regions", "allowed region", "Disabled"] {
+        assert!(description.contains(part), "{part}: {description}");
+    }
+}
+
+/// Whether an EventBridge `wildcard` pattern (`*` only) matches `key`.
+fn wildcard_matches(pattern: &str, key: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !key.starts_with(first) || !key.ends_with(last) || key.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &key[first.len()..key.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[test]
+fn klines_objects_reach_load_by_either_route_and_never_compact() {
+    let slot = coinlake::slot::Slot::containing(
+        chrono::DateTime::parse_from_rfc3339("2024-06-01T12:35:00Z")
+            .unwrap()
+            .to_utc(),
+    );
+    let klines_key = coinlake::layout::object_key(Dataset::Klines, slot);
+    let quotes_key = coinlake::layout::object_key(Dataset::Quotes, slot);
+    let [notified, bridged] =
+        <[Json; 2]>::try_from(deployed_all(&[("vpc-postgres", &[]), ("eventbridge", &[])]))
+            .unwrap();
+
+    // The S3 notification's prefix and suffix.
+    let rules = &property(&notified, "DataBucket", "NotificationConfiguration")
+        ["LambdaConfigurations"][0]["Filter"]["S3Key"]["Rules"];
+    let (prefix, suffix) = (
+        rules[0]["Value"].as_str().unwrap(),
+        rules[1]["Value"].as_str().unwrap(),
+    );
+    assert!(klines_key.starts_with(prefix) && klines_key.ends_with(suffix));
+
+    // The EventBridge rules: load's matches klines objects, compact's only quotes.
+    let pattern_of = |function: &str| {
+        let (rules, _) = routes_to(&bridged, function);
+        rules[0].1["Properties"]["EventPattern"]["detail"]["object"]["key"][0]["wildcard"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let load = pattern_of("LoadFunction");
+    assert!(wildcard_matches(&load, &klines_key), "{load}");
+    assert!(wildcard_matches(&load, &quotes_key), "{load}");
+    let compact = pattern_of("CompactFunction");
+    assert!(!wildcard_matches(&compact, &klines_key), "{compact}");
+    assert!(wildcard_matches(&compact, &quotes_key), "{compact}");
 }

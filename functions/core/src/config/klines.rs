@@ -1,0 +1,165 @@
+//! The klines function's configuration: the bucket, the Binance host, which pairs, and how
+//! patiently to call Binance.
+
+use super::{ConfigError, Env};
+use crate::binance::{RetryPolicy, DEFAULT_BASE_URL};
+use crate::layout::is_pair_symbol;
+use std::time::Duration;
+
+pub const DEFAULT_PAIRS: &str = "BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,ADAUSDT";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KlinesConfig {
+    pub bucket: String,
+    /// An S3-compatible endpoint for local runs and tests; addressed path-style.
+    pub s3_endpoint: Option<String>,
+    pub binance_base_url: String,
+    /// Binance spot pairs (`BTCUSDT`), in the order configured, each once.
+    pub pairs: Vec<String>,
+    pub retry: RetryPolicy,
+}
+
+impl KlinesConfig {
+    pub fn from_env() -> Result<KlinesConfig, ConfigError> {
+        KlinesConfig::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`; empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<KlinesConfig, ConfigError> {
+        let env = Env(&lookup);
+        let bucket = env.get("BUCKET_NAME").ok_or(ConfigError::Missing {
+            name: "BUCKET_NAME",
+            hint: "name the S3 bucket that receives the klines",
+        })?;
+        let s3_endpoint = env
+            .get("AWS_ENDPOINT_URL_S3")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
+        let binance_base_url = env
+            .get("BINANCE_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if !(binance_base_url.starts_with("https://") || binance_base_url.starts_with("http://")) {
+            return Err(env.invalid(
+                "BINANCE_BASE_URL",
+                &binance_base_url,
+                "expected an http:// or https:// URL",
+            ));
+        }
+
+        let pairs_text = env
+            .get("KLINES_SYMBOLS")
+            .unwrap_or_else(|| DEFAULT_PAIRS.to_owned());
+        let mut pairs: Vec<String> = Vec::new();
+        for pair in pairs_text.split(',').map(str::trim) {
+            if !is_pair_symbol(pair) {
+                return Err(env.invalid(
+                    "KLINES_SYMBOLS",
+                    &pairs_text,
+                    &format!("{pair:?} is not a Binance spot pair; expected upper-case pairs such as BTCUSDT,ETHUSDT"),
+                ));
+            }
+            // A repeat would fetch and write the same klines twice in one object.
+            if pairs.iter().any(|p| p == pair) {
+                return Err(env.invalid(
+                    "KLINES_SYMBOLS",
+                    &pairs_text,
+                    &format!("{pair} is listed twice; name each pair once"),
+                ));
+            }
+            pairs.push(pair.to_owned());
+        }
+
+        let defaults = RetryPolicy::default();
+        let retry = RetryPolicy {
+            max_attempts: env.number("BINANCE_MAX_ATTEMPTS", defaults.max_attempts, 1..=10)?,
+            base_delay: Duration::from_millis(
+                env.number("BINANCE_RETRY_BASE_MS", 500, 1..=60_000)?.into(),
+            ),
+            max_delay: defaults.max_delay,
+            request_timeout: Duration::from_millis(
+                env.number("BINANCE_TIMEOUT_MS", 10_000, 100..=300_000)?
+                    .into(),
+            ),
+        };
+        Ok(KlinesConfig {
+            bucket,
+            s3_endpoint,
+            binance_base_url,
+            pairs,
+            retry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::lookup_in;
+
+    fn config(vars: &[(&str, &str)]) -> Result<KlinesConfig, ConfigError> {
+        let mut all = vec![("BUCKET_NAME", "lake")];
+        all.extend_from_slice(vars);
+        KlinesConfig::from_lookup(lookup_in(&all))
+    }
+
+    #[test]
+    fn defaults_to_five_usdt_pairs_on_the_market_data_host() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.pairs,
+            ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT"]
+        );
+        assert_eq!(c.binance_base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.retry, RetryPolicy::default());
+        assert_eq!(c.s3_endpoint, None);
+    }
+
+    #[test]
+    fn reads_pairs_host_and_retry_settings() {
+        let c = config(&[
+            ("KLINES_SYMBOLS", " ETHBTC , BTCUSDT"),
+            ("BINANCE_BASE_URL", "http://127.0.0.1:8788"),
+            ("BINANCE_RETRY_BASE_MS", "10"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000"),
+        ])
+        .unwrap();
+        assert_eq!(c.pairs, ["ETHBTC", "BTCUSDT"]);
+        assert_eq!(c.binance_base_url, "http://127.0.0.1:8788");
+        assert_eq!(c.retry.base_delay, Duration::from_millis(10));
+        assert_eq!(c.s3_endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn refuses_bad_pairs_and_repeats_naming_the_variable() {
+        for value in ["btcusdt", "BTC-USDT", "BTCUSDT,,ETHUSDT", "BTCUSDT,BTCUSDT"] {
+            let error = config(&[("KLINES_SYMBOLS", value)])
+                .expect_err(value)
+                .to_string();
+            assert!(error.contains("KLINES_SYMBOLS"), "{error}");
+        }
+        let twice = config(&[("KLINES_SYMBOLS", "BTCUSDT,ETHUSDT,BTCUSDT")])
+            .unwrap_err()
+            .to_string();
+        assert!(twice.contains("BTCUSDT is listed twice"), "{twice}");
+    }
+
+    #[test]
+    fn refuses_a_missing_bucket_and_a_bad_host() {
+        assert!(matches!(
+            KlinesConfig::from_lookup(lookup_in(&[])),
+            Err(ConfigError::Missing {
+                name: "BUCKET_NAME",
+                ..
+            })
+        ));
+        let error = config(&[("BINANCE_BASE_URL", "ftp://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("BINANCE_BASE_URL"), "{error}");
+        let error = config(&[("BINANCE_MAX_ATTEMPTS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("BINANCE_MAX_ATTEMPTS"), "{error}");
+    }
+}
