@@ -476,8 +476,8 @@ const COLUMNS: [&str; 12] = [
     "ignore",
 ];
 
-/// Binance added a header row to some archive files and dropped it again; a first row
-/// whose first field is not a number is taken for one.
+/// Spot kline files have no header, but a file that has one must not fail on it: a first
+/// row whose first field is not a number is taken for a header.
 fn is_header(record: &csv::ByteRecord) -> bool {
     record
         .get(0)
