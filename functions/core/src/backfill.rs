@@ -418,9 +418,6 @@ impl<S: ObjectStore> Backfill<S> {
                 file: name.clone(),
                 source,
             })?;
-            if today.is_empty() {
-                continue;
-            }
             if !missing.is_empty() {
                 result.gaps.push(DayGaps {
                     symbol: file.symbol.clone(),
@@ -428,6 +425,11 @@ impl<S: ObjectStore> Backfill<S> {
                     missing_minutes: missing.iter().map(|(a, b)| (*b - *a).num_minutes()).sum(),
                     gaps: missing,
                 });
+            }
+            // A day without rows (a month file of a pair listed mid-month) is reported as
+            // a gap above; an empty object would only hold a header.
+            if today.is_empty() {
+                continue;
             }
             let body = encode_klines(today).map_err(|source| UnitError::Encode {
                 file: name.clone(),
@@ -485,7 +487,9 @@ fn not_published(file: &ArchiveFile) -> SkippedFile {
 
 fn outcome(result: &Result<UnitResult, UnitError>) -> UnitOutcome {
     match result {
-        Ok(done) if done.written.is_empty() => UnitOutcome::NotPublished,
+        Ok(done) if done.written.is_empty() && !done.skipped.is_empty() => {
+            UnitOutcome::NotPublished
+        }
         Ok(done) => UnitOutcome::Written {
             days: done.written.len(),
             rows: done.written.iter().map(|w| w.rows).sum(),
@@ -531,6 +535,19 @@ mod tests {
         );
         let exact = request("2024-02-01", "2024-02-29").plan();
         assert_eq!(exact, [Period::Month(date("2024-02-01"))]);
+    }
+
+    #[test]
+    fn a_request_reads_and_writes_the_event_shape() {
+        let json =
+            r#"{"symbols": ["BTCUSDT", "ETHUSDT"], "from": "2024-06-01", "to": "2024-06-30"}"#;
+        let parsed: BackfillRequest = serde_json::from_str(json).unwrap();
+        assert_eq!(parsed.symbols, ["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(parsed.from, date("2024-06-01"));
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            serde_json::json!({"symbols": ["BTCUSDT", "ETHUSDT"], "from": "2024-06-01", "to": "2024-06-30"})
+        );
     }
 
     #[test]

@@ -378,6 +378,32 @@ async fn missing_minutes_are_reported_as_gaps() {
 }
 
 #[tokio::test]
+async fn a_pair_listed_mid_month_gets_objects_from_its_first_day_and_gaps_before() {
+    let standin = ArchiveStandin::start().await;
+    let csv =
+        testkit::binance_archive::archive_csv("NEWUSDT", day("2024-06-25"), day("2024-06-30"));
+    standin
+        .serve_csv(&monthly_path("NEWUSDT", 2024, 6), &csv)
+        .await;
+    let bucket = TestBucket::new().await;
+    let summary = run(
+        &standin,
+        &bucket,
+        &request(&["NEWUSDT"], "2024-06-01", "2024-06-30"),
+    )
+    .await;
+
+    assert_eq!(bucket.keys().await.len(), 6);
+    assert_eq!(bucket.keys().await[0], key("NEWUSDT", "2024-06-25"));
+    assert_eq!(summary.gaps.len(), 24);
+    assert_eq!(
+        (summary.gaps[0].day, summary.gaps[0].missing_minutes),
+        (day("2024-06-01"), 1440)
+    );
+    assert!(summary.failures.is_empty());
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_then_the_file_is_read() {
     let standin = ArchiveStandin::start().await;
     let file = daily_path("BTCUSDT", day("2024-06-01"));
