@@ -12,7 +12,6 @@ use crate::decimal::DecimalText;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
-use reqwest::header::HeaderMap;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -207,7 +206,7 @@ impl ArchiveClient {
     /// `base_url`: the archive's host, [`DEFAULT_ARCHIVE_URL`] in production.
     pub fn new(base_url: &str, retry: RetryPolicy) -> Result<ArchiveClient, reqwest::Error> {
         Ok(ArchiveClient {
-            http: crate::http_client::json_client(HeaderMap::new())?,
+            http: crate::http_client::download_client()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             retry,
         })
