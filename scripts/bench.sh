@@ -10,7 +10,8 @@
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
 #   scripts/bench.sh backfill   only the backfill: a month of 5 pairs from the archive
-#                               stand-in into moto (time, rows/s, peak RSS)
+#                               stand-in into moto (time, rows/s, peak RSS);
+#                               BACKFILL_CONCURRENCY pairs at once (default 4)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -34,7 +35,7 @@ bench_backfill() {
     AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local BINANCE_ARCHIVE_URL="http://127.0.0.1:$port" \
     /usr/bin/time -f '%e %M' -o "$LOCAL/bench-backfill.time" \
     "$release/coinlake" backfill --symbols BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,ADAUSDT \
-    --from 2024-06-01 --to 2024-06-30 --no-load --concurrency 4
+    --from 2024-06-01 --to 2024-06-30 --no-load --concurrency "${BACKFILL_CONCURRENCY:-4}"
   read -r seconds rss_kib <"$LOCAL/bench-backfill.time"
   say "backfill: ${seconds} s, $(python3 -c "print(round(216000 / $seconds))") rows/s, peak RSS $(( rss_kib / 1024 )) MiB"
 }
