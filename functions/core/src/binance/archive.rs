@@ -144,8 +144,8 @@ pub enum ArchiveError {
     },
     #[error("{file} is not a readable zip with one CSV inside: {reason}")]
     BadZip { file: String, reason: String },
-    #[error("{file} unpacks to more than {MAX_UNZIPPED_BYTES} bytes; not a klines file")]
-    TooLarge { file: String },
+    #[error("{file} unpacks to more than {limit} bytes; not a klines file")]
+    TooLarge { file: String, limit: u64 },
     #[error("{file}, line {line}: {reason}")]
     BadRow {
         file: String,
@@ -243,7 +243,7 @@ impl ArchiveClient {
             return Err(ArchiveError::ChecksumMissing { file: name });
         };
         verify_checksum(&name, &zip, &checksum)?;
-        let csv = unzip_one(&name, &zip)?;
+        let csv = unzip_one(&name, &zip, MAX_UNZIPPED_BYTES)?;
         parse_archive_csv(&file.symbol, &name, &csv).map(Fetched::Klines)
     }
 
@@ -405,9 +405,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The one CSV inside the zip, read to at most [`MAX_UNZIPPED_BYTES`] whatever its header
-/// claims.
-fn unzip_one(file: &str, zip: &[u8]) -> Result<Vec<u8>, ArchiveError> {
+/// The one CSV inside the zip, read to at most `limit` bytes whatever its header claims.
+fn unzip_one(file: &str, zip: &[u8], limit: u64) -> Result<Vec<u8>, ArchiveError> {
     let bad = |reason: String| ArchiveError::BadZip {
         file: file.to_owned(),
         reason,
@@ -418,20 +417,20 @@ fn unzip_one(file: &str, zip: &[u8]) -> Result<Vec<u8>, ArchiveError> {
         return Err(bad(format!("it holds {} files, 1 expected", archive.len())));
     }
     let entry = archive.by_index(0).map_err(|e| bad(e.to_string()))?;
-    if entry.size() > MAX_UNZIPPED_BYTES {
-        return Err(ArchiveError::TooLarge {
-            file: file.to_owned(),
-        });
+    let too_large = || ArchiveError::TooLarge {
+        file: file.to_owned(),
+        limit,
+    };
+    if entry.size() > limit {
+        return Err(too_large());
     }
     let mut csv = Vec::with_capacity(entry.size() as usize);
     entry
-        .take(MAX_UNZIPPED_BYTES + 1)
+        .take(limit + 1)
         .read_to_end(&mut csv)
         .map_err(|e| bad(e.to_string()))?;
-    if csv.len() as u64 > MAX_UNZIPPED_BYTES {
-        return Err(ArchiveError::TooLarge {
-            file: file.to_owned(),
-        });
+    if csv.len() as u64 > limit {
+        return Err(too_large());
     }
     Ok(csv)
 }
@@ -611,6 +610,39 @@ mod tests {
         assert!(error.to_string().contains(&sha256_hex(body)), "{error}");
         let junk = verify_checksum("f.zip", body, b"<html>").unwrap_err();
         assert_eq!(junk.kind(), "ArchiveChecksumUnreadable");
+    }
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, body) in entries {
+            writer
+                .start_file(*name, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(body).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_zip_must_hold_one_entry_within_the_size_bound() {
+        let one = zip_of(&[("a.csv", MS_ROW.as_bytes())]);
+        assert_eq!(unzip_one("f.zip", &one, 1000).unwrap(), MS_ROW.as_bytes());
+        let large = unzip_one("f.zip", &one, 10).unwrap_err();
+        assert_eq!(large.kind(), "ArchiveTooLarge");
+        assert_eq!(
+            large.to_string(),
+            "f.zip unpacks to more than 10 bytes; not a klines file"
+        );
+        let two = zip_of(&[("a.csv", b"1"), ("b.csv", b"2")]);
+        let error = unzip_one("f.zip", &two, 1000).unwrap_err();
+        assert_eq!(error.kind(), "ArchiveBadZip");
+        assert!(
+            error.to_string().contains("it holds 2 files, 1 expected"),
+            "{error}"
+        );
+        let junk = unzip_one("f.zip", b"not a zip", 1000).unwrap_err();
+        assert_eq!(junk.kind(), "ArchiveBadZip");
     }
 
     #[test]
