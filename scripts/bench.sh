@@ -9,6 +9,9 @@
 # into the results table of docs/benchmarks.md by hand, with the machine and date.
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
+#   scripts/bench.sh backfill   only the backfill: a month of 5 pairs from the archive
+#                               stand-in into moto (time, rows/s, peak RSS);
+#                               BACKFILL_CONCURRENCY pairs at once (default 4)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -17,6 +20,29 @@ ensure_tools
 ensure_postgres
 start_s3
 export COINLAKE_TEST_S3_ENDPOINT="$S3_ENDPOINT"
+
+# The release `coinlake backfill` of June 2024 for 5 pairs (5 monthly zips, 150 objects,
+# 216,000 rows) from the archive stand-in into moto, without the replay.
+bench_backfill() {
+  say "backfill: a month of 5 pairs (216,000 rows) from the archive stand-in into moto (release)"
+  cargo build --release --quiet -p coinlake-cli --bin coinlake -p testkit --bin binance-archive-standin
+  local release="${CARGO_TARGET_DIR:-$ROOT/target}/release" port bucket="coinlake-bench-backfill"
+  port="$(free_port)"
+  background "$LOCAL/bench-archive.log" "$release/binance-archive-standin" "$port"
+  wait_for_port "$port" "the archive stand-in" 30
+  s3 create-bucket "$bucket"
+  BUCKET_NAME="$bucket" AWS_ENDPOINT_URL_S3="$S3_ENDPOINT" AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local BINANCE_ARCHIVE_URL="http://127.0.0.1:$port" \
+    /usr/bin/time -f '%e %M' -o "$LOCAL/bench-backfill.time" \
+    "$release/coinlake" backfill --symbols BTCUSDT,ETHUSDT,SOLUSDT,BNBUSDT,ADAUSDT \
+    --from 2024-06-01 --to 2024-06-30 --no-load --concurrency "${BACKFILL_CONCURRENCY:-4}"
+  read -r seconds rss_kib <"$LOCAL/bench-backfill.time"
+  say "backfill: ${seconds} s, $(python3 -c "print(round(216000 / $seconds))") rows/s, peak RSS $(( rss_kib / 1024 )) MiB"
+}
+if [ "${1:-}" = backfill ]; then
+  bench_backfill
+  exit 0
+fi
 criterion=(--warm-up-time 2 --measurement-time 10)
 days=30
 if [ "${1:-}" = quick ]; then
@@ -45,6 +71,7 @@ say "monthly cost at the 5-minute schedule from these figures (scripts/cost.py $
 python3 scripts/cost.py "${cost_inputs[@]}"
 say "the same with CoinMarketCap's and S3's real latency instead of loopback's (300 ms ingest, 40 ms load)"
 python3 scripts/cost.py "${cost_inputs[@]}" --ingest-ms 300 --load-ms 40
+bench_backfill
 say "memory: peak RSS of one load as the file grows (streaming keeps it flat)"
 for rows in 5000 50000 200000; do
   cargo bench --quiet -p load --bench replay -- memory "$rows"

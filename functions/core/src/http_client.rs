@@ -12,3 +12,11 @@ pub fn json_client(mut headers: HeaderMap) -> reqwest::Result<reqwest::Client> {
         .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
         .build()
 }
+
+/// A client for file downloads (the Binance archive's zips and CHECKSUM files): any
+/// content type, named as [`json_client`] names itself.
+pub fn download_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("coinlake/", env!("CARGO_PKG_VERSION")))
+        .build()
+}

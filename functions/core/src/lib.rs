@@ -4,6 +4,7 @@
 //! behind narrow types so the ingest flow can be driven from tests against real servers.
 
 pub mod aws;
+pub mod backfill;
 pub mod binance;
 pub mod cmc;
 pub mod config;

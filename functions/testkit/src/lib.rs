@@ -8,6 +8,8 @@
 //!   test certificate authority ([`cluster::TestCa`]) that signs its certificate.
 //! - [`cmc`]: CoinMarketCap stand-ins on wiremock, in CMC's recorded response shapes.
 //! - [`binance`]: Binance kline stand-ins on wiremock, in its documented reply shapes.
+//! - [`binance_archive`]: Binance's public kline archive (daily and monthly zips with
+//!   CHECKSUM files), generated on request, with faults to mount over it.
 //! - [`cut_body`]: an HTTP server that cuts replies mid-body, which wiremock cannot do.
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
@@ -18,9 +20,10 @@
 //!   `fixtures/`: CMC responses, the golden CSV, SQL).
 //!
 //! The `cmc-standin` binary serves `fixtures/cmc/market.json` for local runs without an
-//! API key.
+//! API key; `binance-archive-standin` serves the generated archive.
 
 pub mod binance;
+pub mod binance_archive;
 pub mod cluster;
 pub mod cmc;
 pub mod cut_body;

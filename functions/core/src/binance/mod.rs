@@ -1,12 +1,15 @@
 //! Binance spot market data: one-minute klines from `GET /api/v3/klines`, keyless, with
-//! Binance's rate-limit, ban and location rules (see docs/binance.md).
+//! Binance's rate-limit, ban and location rules, and the public archive of daily and
+//! monthly zips for history (see docs/binance.md).
 
+pub mod archive;
 mod client;
 mod error;
 mod kline;
 mod minutes;
 
 pub use crate::cmc::RetryPolicy;
+pub use archive::{ArchiveClient, ArchiveError, ArchiveFile, Fetched, Period, DEFAULT_ARCHIVE_URL};
 pub use client::{parse_klines, BinanceClient, KLINES_PATH, PAGE_LIMIT};
 pub use error::BinanceError;
 pub use kline::{Kline, KlineError, KLINE_ELEMENTS};

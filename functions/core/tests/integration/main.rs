@@ -1,5 +1,6 @@
 //! The library against real HTTP stand-ins: the golden CSV through the CMC client, and
-//! the Binance kline client. One test binary, like every crate's.
+//! the Binance kline client, backfills from the archive. One test binary, like every crate's.
 
+mod backfill;
 mod binance_client;
 mod golden_csv;
