@@ -1,13 +1,17 @@
 //! Everything built once per cold start: configuration and the clients.
 
+use crate::continuation::SelfInvoker;
 use coinlake::aws::{load_sdk_config, s3_client};
-use coinlake::binance::BinanceClient;
+use coinlake::backfill::Backfill;
+use coinlake::binance::{ArchiveClient, BinanceClient};
 use coinlake::config::{ConfigError, KlinesConfig};
 use coinlake::klines_run::KlinesRun;
 use coinlake::store::S3Store;
 
 pub struct App {
     pub klines: KlinesRun<S3Store>,
+    pub backfill: Backfill<S3Store>,
+    pub continuer: SelfInvoker,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -15,7 +19,7 @@ pub enum InitError {
     #[error("configuration error: {0}")]
     Config(#[from] ConfigError),
     /// The HTTP client's build error, boxed so this crate needs no HTTP crate of its own.
-    #[error("could not set up the Binance client: {0}")]
+    #[error("could not set up the Binance clients: {0}")]
     Client(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -31,12 +35,22 @@ impl App {
     pub fn new(config: KlinesConfig, sdk: &aws_config::SdkConfig) -> Result<App, InitError> {
         let binance = BinanceClient::new(&config.binance_base_url, config.retry.clone())
             .map_err(|e| InitError::Client(Box::new(e)))?;
-        let store = S3Store::new(
-            s3_client(sdk, config.s3_endpoint.as_deref()),
-            config.bucket.clone(),
-        );
+        let archive = ArchiveClient::new(&config.archive_url, config.retry.clone())
+            .map_err(|e| InitError::Client(Box::new(e)))?;
+        let s3 = s3_client(sdk, config.s3_endpoint.as_deref());
         Ok(App {
-            klines: KlinesRun::new(binance, store, config.pairs),
+            klines: KlinesRun::new(
+                binance,
+                S3Store::new(s3.clone(), config.bucket.clone()),
+                config.pairs,
+            ),
+            backfill: Backfill::new(archive, S3Store::new(s3, config.bucket))
+                .with_concurrency(config.backfill_pairs_in_parallel),
+            continuer: SelfInvoker::new(
+                sdk,
+                config.lambda_endpoint.as_deref(),
+                config.function_name,
+            ),
         })
     }
 }

@@ -1,12 +1,14 @@
 //! The events that start a klines run, and the slot each one names.
 //!
-//! Every event is an object whose keys say what it asks for; a slot run is the only request
-//! today, and a request of another kind (an archive backfill, say) is one more [`Request`]
-//! variant recognised by its own key.
+//! Every event is an object whose keys say what it asks for: a slot run (a schedule's
+//! event, or `{}`), or an archive backfill (`{"backfill": {...}}`, which a backfill too
+//! long for one invocation also sends to continue).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
+use coinlake::backfill::BackfillRequest;
 use coinlake::slot::{Slot, SLOT_YEARS};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// What the invocation asks for.
@@ -14,6 +16,21 @@ use serde_json::{Map, Value};
 pub enum Request {
     /// Fetch one slot's closed minutes for every configured pair.
     Slot(Trigger),
+    /// Backfill pairs' days from Binance's public archive.
+    Backfill(BackfillEvent),
+}
+
+/// `{"backfill": {"symbols": [...], "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`, as a
+/// person sends it; a continuation adds `hop` (how many invocations came before this
+/// one) and `earlier_failures` (what they could not backfill, reported at the end).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackfillEvent {
+    pub backfill: BackfillRequest,
+    #[serde(default)]
+    pub hop: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_failures: Vec<Value>,
 }
 
 /// What started a slot run.
@@ -39,6 +56,8 @@ pub enum EventError {
     MalformedRuleEvent(#[source] serde_json::Error),
     #[error("scheduled_time {0} is not an RFC 3339 time such as \"2024-06-01T12:35:00Z\"")]
     InvalidScheduledTime(String),
+    #[error("invalid backfill event: {0}; expected {{\"backfill\": {{\"symbols\": [\"BTCUSDT\"], \"from\": \"2024-06-01\", \"to\": \"2024-06-30\"}}}}")]
+    InvalidBackfill(String),
     #[error("slot {slot} is outside the years {first}-{last} that the Athena table's partition projection reads; nothing was fetched or written", first = SLOT_YEARS.start(), last = SLOT_YEARS.end())]
     SlotOutsideProjection { slot: Slot },
 }
@@ -50,6 +69,11 @@ impl Request {
             Value::Object(object) => object,
             other => return Err(EventError::Unrecognised(describe(other))),
         };
+        if object.contains_key("backfill") {
+            return serde_json::from_value(event.clone())
+                .map(Request::Backfill)
+                .map_err(|e| EventError::InvalidBackfill(e.to_string()));
+        }
         Trigger::parse(event, object).map(Request::Slot)
     }
 }
@@ -132,8 +156,33 @@ mod tests {
     }
 
     fn slot_of(event: Value) -> Result<Slot, EventError> {
-        let Request::Slot(trigger) = Request::parse(&event)?;
-        trigger.slot(at("2024-06-01T12:37:10Z"))
+        match Request::parse(&event)? {
+            Request::Slot(trigger) => trigger.slot(at("2024-06-01T12:37:10Z")),
+            other => panic!("not a slot run: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_backfill_event_names_its_request_and_a_continuation_its_hop() {
+        let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        let request = BackfillRequest {
+            symbols: vec!["BTCUSDT".into(), "ETHUSDT".into()],
+            from: day("2024-06-01"),
+            to: day("2024-06-30"),
+        };
+        assert_eq!(
+            Request::parse(&json!({"backfill": {"symbols": ["BTCUSDT", "ETHUSDT"], "from": "2024-06-01", "to": "2024-06-30"}})).unwrap(),
+            Request::Backfill(BackfillEvent { backfill: request.clone(), hop: 0, earlier_failures: vec![] })
+        );
+        let continued = BackfillEvent {
+            backfill: request,
+            hop: 3,
+            earlier_failures: vec![json!({"symbol": "BTCUSDT"})],
+        };
+        assert_eq!(
+            Request::parse(&serde_json::to_value(&continued).unwrap()).unwrap(),
+            Request::Backfill(continued)
+        );
     }
 
     #[test]
@@ -181,7 +230,15 @@ mod tests {
             (json!("x"), "a string"),
             (
                 json!({"backfill": {"from": "2024-01-01"}}),
-                "[\"backfill\"]",
+                "invalid backfill event: missing field `symbols`",
+            ),
+            (
+                json!({"backfill": {"symbols": ["BTCUSDT"], "from": "2024-06-01", "to": "June"}}),
+                "invalid backfill event",
+            ),
+            (
+                json!({"backfill": {"symbols": ["BTCUSDT"], "from": "2024-06-01", "to": "2024-06-02"}, "hops": 1}),
+                "unknown field `hops`",
             ),
             (json!({"scheduled_time": "yesterday"}), "RFC 3339"),
             (json!({"scheduled_time": 1717245300}), "RFC 3339"),

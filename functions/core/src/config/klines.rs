@@ -1,8 +1,9 @@
-//! The klines function's configuration: the bucket, the Binance host, which pairs, and how
-//! patiently to call Binance.
+//! The klines function's configuration: the bucket, the Binance host, which pairs, how
+//! patiently to call Binance, and for backfills the archive host and how the function
+//! reaches itself to continue.
 
 use super::{ConfigError, Env};
-use crate::binance::{RetryPolicy, DEFAULT_BASE_URL};
+use crate::binance::{RetryPolicy, DEFAULT_ARCHIVE_URL, DEFAULT_BASE_URL};
 use crate::layout::is_pair_symbol;
 use std::time::Duration;
 
@@ -17,6 +18,15 @@ pub struct KlinesConfig {
     /// Binance spot pairs (`BTCUSDT`), in the order configured, each once.
     pub pairs: Vec<String>,
     pub retry: RetryPolicy,
+    /// Binance's public archive (`data.binance.vision`), for backfills.
+    pub archive_url: String,
+    /// Pairs a backfill fetches at once; each holds up to a month's zip in memory.
+    pub backfill_pairs_in_parallel: usize,
+    /// This function's own name (`AWS_LAMBDA_FUNCTION_NAME`, set by Lambda), which a
+    /// backfill too long for one invocation invokes to continue; `None` outside Lambda.
+    pub function_name: Option<String>,
+    /// A Lambda-compatible endpoint for tests; the SDK's default elsewhere.
+    pub lambda_endpoint: Option<String>,
 }
 
 impl KlinesConfig {
@@ -39,13 +49,24 @@ impl KlinesConfig {
         let binance_base_url = env
             .get("BINANCE_BASE_URL")
             .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-        if !(binance_base_url.starts_with("https://") || binance_base_url.starts_with("http://")) {
-            return Err(env.invalid(
-                "BINANCE_BASE_URL",
-                &binance_base_url,
-                "expected an http:// or https:// URL",
-            ));
-        }
+        let http_url = |name: &'static str, url: &str| {
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Ok(())
+            } else {
+                Err(env.invalid(name, url, "expected an http:// or https:// URL"))
+            }
+        };
+        http_url("BINANCE_BASE_URL", &binance_base_url)?;
+        let archive_url = env
+            .get("BINANCE_ARCHIVE_URL")
+            .unwrap_or_else(|| DEFAULT_ARCHIVE_URL.to_owned());
+        http_url("BINANCE_ARCHIVE_URL", &archive_url)?;
+        let backfill_pairs_in_parallel =
+            env.number("BACKFILL_PAIRS_IN_PARALLEL", 2, 1..=8)? as usize;
+        let function_name = env.get("AWS_LAMBDA_FUNCTION_NAME");
+        let lambda_endpoint = env
+            .get("AWS_ENDPOINT_URL_LAMBDA")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
 
         let pairs_text = env
             .get("KLINES_SYMBOLS")
@@ -88,6 +109,10 @@ impl KlinesConfig {
             binance_base_url,
             pairs,
             retry,
+            archive_url,
+            backfill_pairs_in_parallel,
+            function_name,
+            lambda_endpoint,
         })
     }
 }
@@ -113,6 +138,33 @@ mod tests {
         assert_eq!(c.binance_base_url, DEFAULT_BASE_URL);
         assert_eq!(c.retry, RetryPolicy::default());
         assert_eq!(c.s3_endpoint, None);
+        assert_eq!(c.archive_url, DEFAULT_ARCHIVE_URL);
+        assert_eq!(c.backfill_pairs_in_parallel, 2);
+        assert_eq!(c.function_name, None);
+        assert_eq!(c.lambda_endpoint, None);
+    }
+
+    #[test]
+    fn reads_the_backfill_settings_and_refuses_bad_ones() {
+        let c = config(&[
+            ("BINANCE_ARCHIVE_URL", "http://127.0.0.1:9000"),
+            ("BACKFILL_PAIRS_IN_PARALLEL", "4"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "stack-KlinesFunction-x"),
+            ("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9001"),
+        ])
+        .unwrap();
+        assert_eq!(c.archive_url, "http://127.0.0.1:9000");
+        assert_eq!(c.backfill_pairs_in_parallel, 4);
+        assert_eq!(c.function_name.as_deref(), Some("stack-KlinesFunction-x"));
+        assert_eq!(c.lambda_endpoint.as_deref(), Some("http://127.0.0.1:9001"));
+        for (name, value) in [
+            ("BINANCE_ARCHIVE_URL", "data.binance.vision"),
+            ("BACKFILL_PAIRS_IN_PARALLEL", "0"),
+            ("BACKFILL_PAIRS_IN_PARALLEL", "9"),
+        ] {
+            let error = config(&[(name, value)]).unwrap_err().to_string();
+            assert!(error.contains(name), "{error}");
+        }
     }
 
     #[test]

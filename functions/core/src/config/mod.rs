@@ -54,6 +54,10 @@ pub const KLINES_VARIABLES: &[&str] = &[
     "BINANCE_MAX_ATTEMPTS",
     "BINANCE_RETRY_BASE_MS",
     "BINANCE_TIMEOUT_MS",
+    "BINANCE_ARCHIVE_URL",
+    "BACKFILL_PAIRS_IN_PARALLEL",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_ENDPOINT_URL_LAMBDA",
 ];
 
 /// Every environment variable the load function's configuration reads.

@@ -86,9 +86,11 @@ impl World {
         payload: Value,
     ) -> Result<coinlake::klines_run::KlinesSummary, Diagnostic> {
         let app = self.app(extra);
-        klines::handle(&app, invocation(payload, Duration::from_secs(30)))
-            .await
-            .map_err(Diagnostic::from)
+        match klines::handle(&app, invocation(payload, Duration::from_secs(30))).await {
+            Ok(klines::Outcome::Slot(summary)) => Ok(summary),
+            Ok(other) => panic!("a slot run's event gave {other:?}"),
+            Err(error) => Err(Diagnostic::from(error)),
+        }
     }
 
     pub async fn assert_nothing_written(&self) {
