@@ -130,8 +130,10 @@ async fn klines_slot(world: &World, binance: &wiremock::MockServer, slot: &str) 
     })
     .unwrap();
     let app = klines::App::new(config, &world.bucket.sdk).unwrap();
-    let summary = klines::handle(&app, schedule(slot)).await.unwrap();
-    assert_eq!(summary.rows, 25);
+    match klines::handle(&app, schedule(slot)).await.unwrap() {
+        klines::Outcome::Slot(summary) => assert_eq!(summary.rows, 25),
+        other => panic!("a schedule's event gave {other:?}"),
+    }
 }
 
 /// The klines saved query's name in template.yaml.

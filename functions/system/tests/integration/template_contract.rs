@@ -236,7 +236,9 @@ fn the_schedule_inputs_are_the_events_ingest_klines_and_compact_accept() {
     let sent = input.replace("<aws.scheduler.scheduled-time>", "2024-06-01T12:35:00Z");
     let request = klines::event::Request::parse(&serde_json::from_str(&sent).unwrap())
         .expect("klines accepts its schedule's input");
-    let klines::event::Request::Slot(trigger) = request;
+    let klines::event::Request::Slot(trigger) = request else {
+        panic!("the schedule's input is not a slot run: {request:?}");
+    };
     assert_eq!(
         trigger.slot(chrono::Utc::now()).unwrap().to_string(),
         "2024-06-01T12:35:00Z"
@@ -1708,13 +1710,19 @@ fn the_klines_function_runs_every_five_minutes_outside_any_vpc_writing_only_raw_
     let template = deployed("default", &[]);
     let function = property(&template, "KlinesFunction", "");
     assert!(function.get("VpcConfig").is_none());
-    assert_eq!(function["MemorySize"], 128);
-    assert_eq!(function["Timeout"], 60);
+    assert_eq!(function["MemorySize"], 256);
+    // A backfill's share of a range; a slot run keeps to klines::handler::SLOT_RUN_BUDGET.
+    assert_eq!(function["Timeout"], 900);
+    assert!(klines::handler::SLOT_RUN_BUDGET.as_secs() < 300);
     assert_eq!(function["Architectures"], json!(["arm64"]));
     let env = &function["Environment"]["Variables"];
     assert_eq!(env["BUCKET_NAME"], bucket_name(&template).as_str());
     assert_eq!(env["BINANCE_BASE_URL"], coinlake::binance::DEFAULT_BASE_URL);
     assert_eq!(env["KLINES_SYMBOLS"], coinlake::config::DEFAULT_PAIRS);
+    assert_eq!(
+        env["BINANCE_ARCHIVE_URL"],
+        coinlake::binance::DEFAULT_ARCHIVE_URL
+    );
 
     // Every five minutes, the scheduled time as input, retried, undeliverable schedules
     // kept in their own queue.
@@ -1760,6 +1768,21 @@ fn the_klines_function_runs_every_five_minutes_outside_any_vpc_writing_only_raw_
             json!({ "Effect": "Allow", "Action": "s3:PutObject", "Resource": format!("{bucket}/raw/klines/*") }),
             json!({ "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": { "Fn::GetAtt": ["KlinesFailureQueue", "Arn"] } }),
         ]
+    );
+    // ...and may invoke itself, to continue a backfill, and nothing else.
+    let continuing = property(&template, "KlinesContinuePolicy", "");
+    assert_eq!(
+        continuing["Roles"],
+        json!([{ "Ref": "KlinesFunctionRole" }])
+    );
+    assert_eq!(
+        continuing["PolicyDocument"]["Statement"],
+        json!([{
+            "Sid": "ContinueBackfill",
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": { "Fn::GetAtt": ["KlinesFunction", "Arn"] }
+        }])
     );
 
     // Watched like ingest: errors, dead letters, and no success for three slots.
