@@ -138,7 +138,10 @@ summary = json.load(sys.stdin)
 assert summary["key"] == sys.argv[1], summary
 assert summary["rows"] == 25 and summary["written"] and summary["gaps"] == [] and summary["skipped"] == [], summary
 ' "$klines_key"
-s3 keys "$bucket" | grep -qxF "$klines_key" || { say "smoke test: $klines_key is not in the bucket"; exit 1; }
+# The listing is read whole first: `grep -q` stops reading at its match, and under
+# pipefail the lister's broken pipe would fail the check.
+smoke_keys="$(s3 keys "$bucket")"
+grep -qxF "$klines_key" <<<"$smoke_keys" || { say "smoke test: $klines_key is not in the bucket"; exit 1; }
 [ "$(s3 head "$bucket" "$klines_key" 1)" = "symbol,open_time,close_time,open,high,low,close,volume,quote_volume,trades,taker_buy_base_volume,taker_buy_quote_volume" ] \
   || { say "smoke test: $klines_key does not start with the klines header"; exit 1; }
 say "smoke test passed: $expected_key, 5 rows in S3, in PostgreSQL, in the api function's answer and in the day's compacted Parquet; $klines_key, 25 klines in S3"
