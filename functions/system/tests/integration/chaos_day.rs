@@ -376,7 +376,7 @@ async fn klines_slot(
                 Some(Fault::SlowPastDeadline) if attempt == 0 => {
                     for _ in 0..4 * PAIRS.len() {
                         script.push_back(
-                            binance_standin::ok(json!([])).set_delay(Duration::from_secs(5)),
+                            binance_standin::ok(json!([])).set_delay(Duration::from_secs(10)),
                         );
                     }
                 }
