@@ -94,6 +94,12 @@ echo "$klines_summary"
 klines_key="$(printf '%s' "$klines_summary" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["key"])')"
 say "klines written to s3://$bucket/$klines_key; its first lines:"
 s3 head "$bucket" "$klines_key" 4
+klines_event="$(s3_event "$bucket" "$klines_key")"
+say "cargo lambda invoke load --data-file ${klines_event#"$ROOT/"}"
+invoke load "$klines_event"
+echo
+say "the slot's minutes in klines_1m, with the 1-minute indicators (klines_1m_indicators):"
+local_psql -d "$database" -c "SELECT symbol, open_time, close, volume, vwap, sma_7, day_vwap FROM klines_1m_indicators WHERE open_time >= (SELECT min(open_time) FROM klines_1m WHERE s3_key = '$klines_key') ORDER BY symbol, open_time LIMIT 10"
 
 say "the curated layer: a past day's slot (events/schedule-v2.json, 2024-06-01 12:35), then that day compacted"
 invoke ingest events/schedule-v2.json >/dev/null
