@@ -7,15 +7,13 @@
 
 use super::error::BinanceError;
 use super::kline::Kline;
-use crate::cmc::RetryPolicy;
 use crate::decimal::DecimalText;
-use backon::{ExponentialBuilder, Retryable};
+use crate::retry::{retry, RetryPolicy};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The archive's host; configurable for tests and mirrors.
 pub const DEFAULT_ARCHIVE_URL: &str = "https://data.binance.vision";
@@ -254,52 +252,23 @@ impl ArchiveClient {
         path: &str,
         deadline: Instant,
     ) -> Result<Option<Bytes>, BinanceError> {
-        let attempts = AtomicU32::new(0);
-        let out_of_time = AtomicBool::new(false);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.base_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(symbol, path, deadline).await
-        })
-        .retry(backoff)
-        .when(BinanceError::is_transient)
-        .adjust(|error, next| {
-            let next = next?;
-            let wait = error.retry_after().unwrap_or(next);
-            if Instant::now() + wait + MIN_ATTEMPT < deadline {
-                Some(wait)
-            } else {
-                out_of_time.store(true, Ordering::Relaxed);
-                None
-            }
-        })
-        .notify(|error, wait| {
-            tracing::warn!(
-                symbol,
-                path,
-                error = %error,
-                error_kind = error.kind(),
-                retry_in_ms = wait.as_millis() as u64,
-                "Binance archive download failed; retrying"
-            );
-        })
-        .await;
-        match result {
-            Err(last) if last.is_transient() => Err(BinanceError::GaveUp {
-                attempts: attempts.into_inner(),
-                why: if out_of_time.into_inner() {
-                    "the invocation's time budget ran out"
-                } else {
-                    "the retry limit was reached"
-                },
-                last: Box::new(last),
-            }),
-            other => other,
-        }
+        let done = retry(
+            &self.retry,
+            deadline,
+            || self.attempt(symbol, path, deadline),
+            |error: &BinanceError, wait| {
+                tracing::warn!(
+                    symbol,
+                    path,
+                    error = %error,
+                    error_kind = error.kind(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "Binance archive download failed; retrying"
+                );
+            },
+        )
+        .await?;
+        Ok(done.value)
     }
 
     async fn attempt(
@@ -308,31 +277,10 @@ impl ArchiveClient {
         path: &str,
         deadline: Instant,
     ) -> Result<Option<Bytes>, BinanceError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget < MIN_ATTEMPT {
-            return Err(BinanceError::NoTimeLeft);
-        }
         // A month's zip is a few megabytes: allow it longer than one API page.
-        let timeout = budget.min(self.retry.request_timeout * 6);
-        let transport = |error: reqwest::Error| {
-            if error.is_timeout() {
-                return BinanceError::Timeout {
-                    timeout_ms: timeout.as_millis(),
-                };
-            }
-            let reason = crate::error_text::error_chain(&error);
-            let interrupted = error.is_decode() || error.is_body();
-            let source = error.without_url();
-            if interrupted {
-                BinanceError::Interrupted { reason, source }
-            } else {
-                BinanceError::Unreachable {
-                    base_url: self.base_url.clone(),
-                    reason,
-                    source,
-                }
-            }
-        };
+        let timeout = RetryPolicy::attempt_timeout(self.retry.request_timeout * 6, deadline)
+            .ok_or(BinanceError::NoTimeLeft)?;
+        let transport = |error| BinanceError::transport(error, timeout, &self.base_url);
         let response = self
             .http
             .get(format!("{}{path}", self.base_url))
@@ -370,9 +318,6 @@ impl ArchiveClient {
         Ok(Some(body))
     }
 }
-
-/// A request shorter than this cannot complete against a real server.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 /// Checks `zip` against a CHECKSUM body (`<64 hex digits>  <file name>`; the name part is
 /// not required, since the file was asked for by name).
