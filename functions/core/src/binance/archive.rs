@@ -6,7 +6,7 @@
 //! so each time value is read by its magnitude.
 
 use super::error::BinanceError;
-use super::kline::Kline;
+use super::kline::{Kline, ELEMENT_NAMES, KLINE_ELEMENTS};
 use crate::decimal::DecimalText;
 use crate::retry::{retry, RetryPolicy};
 use bytes::Bytes;
@@ -404,21 +404,6 @@ pub fn parse_archive_csv(symbol: &str, file: &str, csv: &[u8]) -> Result<Vec<Kli
     Ok(klines)
 }
 
-const COLUMNS: [&str; 12] = [
-    "open time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close time",
-    "quote volume",
-    "trades",
-    "taker buy base volume",
-    "taker buy quote volume",
-    "ignore",
-];
-
 /// Spot kline files have no header, but a file that has one must not fail on it: a first
 /// row whose first field is not a number is taken for a header.
 fn is_header(record: &csv::ByteRecord) -> bool {
@@ -429,24 +414,29 @@ fn is_header(record: &csv::ByteRecord) -> bool {
 }
 
 fn archive_row(symbol: &str, record: &csv::ByteRecord) -> Result<Kline, String> {
-    if record.len() < COLUMNS.len() {
+    if record.len() < KLINE_ELEMENTS {
         return Err(format!(
             "{} columns, {} expected (column {}, {}, is missing)",
             record.len(),
-            COLUMNS.len(),
+            KLINE_ELEMENTS,
             record.len() + 1,
-            COLUMNS[record.len()]
+            ELEMENT_NAMES[record.len()]
         ));
     }
     let text = |i: usize| -> Result<&str, String> {
         std::str::from_utf8(&record[i])
             .map(str::trim)
-            .map_err(|_| format!("column {} ({}) is not UTF-8", i + 1, COLUMNS[i]))
+            .map_err(|_| format!("column {} ({}) is not UTF-8", i + 1, ELEMENT_NAMES[i]))
     };
     let decimal = |i: usize| -> Result<DecimalText, String> {
         let t = text(i)?;
-        DecimalText::parse(t)
-            .map_err(|_| format!("column {} ({}) is {t:?}, not a decimal", i + 1, COLUMNS[i]))
+        DecimalText::parse(t).map_err(|_| {
+            format!(
+                "column {} ({}) is {t:?}, not a decimal",
+                i + 1,
+                ELEMENT_NAMES[i]
+            )
+        })
     };
     let time = |i: usize| -> Result<DateTime<Utc>, String> {
         let t = text(i)?;
@@ -465,7 +455,7 @@ fn archive_row(symbol: &str, record: &csv::ByteRecord) -> Result<Kline, String> 
                 format!(
                     "column {} ({}) is {t:?}, not epoch milliseconds or microseconds",
                     i + 1,
-                    COLUMNS[i]
+                    ELEMENT_NAMES[i]
                 )
             })
     };
