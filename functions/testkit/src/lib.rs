@@ -14,6 +14,7 @@
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
 //! - [`runtime_api`]: a minimal Lambda Runtime API, to time a real function binary.
+//! - [`standin`]: the loopback server and Ctrl-C wait the stand-in binaries share.
 //! - [`synthetic`]: snapshots of any number of coins, for benchmarks.
 //! - [`logs`]: capture of a test's JSON log lines.
 //! - this module: [`workspace_root`], [`free_port`] and [`fixture`] (files under
@@ -33,6 +34,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;
 pub mod s3;
+pub mod standin;
 pub mod synthetic;
 
 pub use postgres::TestDatabase;
