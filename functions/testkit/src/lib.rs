@@ -14,7 +14,7 @@
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
 //! - [`runtime_api`]: a minimal Lambda Runtime API, to time a real function binary.
-//! - [`standin`]: the loopback server and Ctrl-C wait the stand-in binaries share.
+//! - [`standin`]: what the stand-ins share: query parameters, a loopback server, Ctrl-C.
 //! - [`synthetic`]: snapshots of any number of coins, for benchmarks.
 //! - [`logs`]: capture of a test's JSON log lines.
 //! - this module: [`workspace_root`], [`free_port`] and [`fixture`] (files under

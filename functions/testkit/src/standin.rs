@@ -1,9 +1,19 @@
-//! What the stand-in binaries (`cmc-standin`, `binance-standin`, `binance-archive-standin`)
-//! share: a wiremock server on the loopback port named on the command line, kept up until
-//! Ctrl-C.
+//! What the stand-ins share: a request's query parameters, as the CMC and Binance
+//! responders read them; and for the binaries (`cmc-standin`, `binance-standin`,
+//! `binance-archive-standin`) a wiremock server on the loopback port named on the command
+//! line, kept up until Ctrl-C.
 
 use std::net::TcpListener;
-use wiremock::MockServer;
+use wiremock::{MockServer, Request};
+
+/// The first value of the query parameter `name`, decoded.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
 
 /// A server on `127.0.0.1` at the port given as the first argument, or `default_port`.
 pub async fn server_from_args(default_port: u16) -> Result<MockServer, String> {
