@@ -14,15 +14,15 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::config::{IngestConfig, LoadConfig};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use testkit::cluster::EphemeralCluster;
 use testkit::cmc::{coin, error, ok, QUOTES_PATH};
 use testkit::proxy::FlakyProxy;
-use testkit::TestBucket;
+use testkit::{invocation, TestBucket};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -141,16 +141,6 @@ fn market(at: DateTime<Utc>, slot: i64) -> Value {
         data.insert(id.to_string(), c);
     }
     Value::Object(data)
-}
-
-fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    context.deadline = now_ms + budget.as_millis() as u64;
-    LambdaEvent::new(payload, context)
 }
 
 fn s3_event(bucket: &str, key: &str) -> Value {
