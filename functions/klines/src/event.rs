@@ -106,7 +106,6 @@ mod tests {
     fn refuses_what_it_cannot_read_saying_what_it_expected() {
         let cases = [
             (json!([]), "an array"),
-            (json!("x"), "a string"),
             (
                 json!({"backfill": {"from": "2024-01-01"}}),
                 "invalid backfill event: missing field `symbols`",
@@ -119,11 +118,8 @@ mod tests {
                 json!({"backfill": {"symbols": ["BTCUSDT"], "from": "2024-06-01", "to": "2024-06-02"}, "hops": 1}),
                 "unknown field `hops`",
             ),
+            // What the slot trigger refuses, refused the same way here.
             (json!({"scheduled_time": "yesterday"}), "RFC 3339"),
-            (
-                json!({"detail-type": "Scheduled Event", "time": 5}),
-                "invalid EventBridge",
-            ),
         ];
         for (event, expected) in cases {
             let error = Request::parse(&event)
