@@ -24,11 +24,8 @@ say "building the coinlake command"
 cargo build --quiet -p coinlake-cli --bin coinlake
 if [ -z "${BINANCE_ARCHIVE_URL:-}" ]; then
   say "BINANCE_ARCHIVE_URL is not set: starting the archive stand-in (generated klines)"
-  cargo build --quiet -p testkit --bin binance-archive-standin
-  archive_port="$(free_port)"
-  background "$LOCAL/binance-archive-standin.log" "$bin/binance-archive-standin" "$archive_port"
-  wait_for_port "$archive_port" "the archive stand-in" 30
-  BINANCE_ARCHIVE_URL="http://127.0.0.1:$archive_port"
+  start_standin binance-archive-standin "the archive stand-in"
+  BINANCE_ARCHIVE_URL="$STANDIN_URL"
 fi
 
 args=("$@")

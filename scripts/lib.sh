@@ -49,6 +49,17 @@ stop_background() {
 }
 trap stop_background EXIT
 
+# start_standin BINARY NAME: builds one of testkit's stand-in binaries and starts it on a
+# free port (log in .local/BINARY.log); its address is left in STANDIN_URL.
+start_standin() {
+  local binary=$1 name=$2 port
+  cargo build --quiet -p testkit --bin "$binary"
+  port="$(free_port)"
+  background "$LOCAL/$binary.log" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/$binary" "$port"
+  wait_for_port "$port" "$name" 30
+  STANDIN_URL="http://127.0.0.1:$port"
+}
+
 apt_install() {
   say "installing Debian packages: $*"
   if [ "$(id -u)" -ne 0 ]; then

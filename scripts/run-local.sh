@@ -27,11 +27,8 @@ if [ -n "${CMC_API_KEY:-}" ]; then
   say "polling the real CoinMarketCap API at $cmc_base_url"
 else
   say "CMC_API_KEY is not set: starting the local CoinMarketCap stand-in"
-  cargo build --quiet -p testkit --bin cmc-standin
-  standin_port="$(free_port)"
-  background "$LOCAL/cmc-standin.log" "$ROOT/target/debug/cmc-standin" "$standin_port"
-  wait_for_port "$standin_port" "the CoinMarketCap stand-in" 30
-  cmc_base_url="http://127.0.0.1:$standin_port"
+  start_standin cmc-standin "the CoinMarketCap stand-in"
+  cmc_base_url="$STANDIN_URL"
   CMC_API_KEY="local-stand-in-key"
 fi
 
@@ -40,11 +37,8 @@ if [ -n "${BINANCE_BASE_URL:-}" ]; then
   say "fetching klines from Binance at $binance_base_url"
 else
   say "BINANCE_BASE_URL is not set: starting the local Binance stand-in"
-  cargo build --quiet -p testkit --bin binance-standin
-  binance_port="$(free_port)"
-  background "$LOCAL/binance-standin.log" "$ROOT/target/debug/binance-standin" "$binance_port"
-  wait_for_port "$binance_port" "the Binance stand-in" 30
-  binance_base_url="http://127.0.0.1:$binance_port"
+  start_standin binance-standin "the Binance stand-in"
+  binance_base_url="$STANDIN_URL"
 fi
 
 # The functions' environment; the key stays in this file (in .local/, git-ignored) and in

@@ -1,6 +1,7 @@
-//! Any JSON payload as the event of each Lambda: `ingest`'s trigger, `load`'s and
-//! `compact`'s event parsers, then the pure steps each handler takes next (the slot and its
-//! object key for `ingest`, recognising snapshot keys for `load` and `compact`).
+//! Any JSON payload as the event of each Lambda: the slot trigger `ingest` and `klines`
+//! share, `load`'s and `compact`'s event parsers, then the pure steps each handler takes
+//! next (the slot and its object key for `ingest`, recognising snapshot keys for `load` and
+//! `compact`).
 //!
 //! Properties checked (a panic is a finding): nothing panics; a slot `ingest` accepts lies
 //! in the years Athena's projection reads, and the object key it writes for that slot is a
@@ -12,7 +13,7 @@ use chrono::{DateTime, Datelike, TimeZone, Utc};
 use coinlake::layout::{object_key, parse_object_key, Dataset};
 use coinlake::slot::SLOT_YEARS;
 use compact::event::CompactEvent;
-use ingest::event::Trigger;
+use slot_trigger::Trigger;
 use libfuzzer_sys::fuzz_target;
 use load::event::LoadEvent;
 use serde_json::Value;

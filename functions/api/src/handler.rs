@@ -217,7 +217,6 @@ async fn history(
 }
 
 fn history_csv(history: &History, params: &HistoryParams) -> Answer {
-    let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "bucket_start",
         "open",
@@ -227,33 +226,31 @@ fn history_csv(history: &History, params: &HistoryParams) -> Answer {
         "avg_volume_24h",
         "samples",
     ];
-    // Writing records into a Vec cannot fail.
-    let _ = writer.write_record(header);
-    for candle in &history.candles {
-        let _ = writer.write_record([
-            candle.t.format("%Y-%m-%d %H:%M:%S").to_string().as_str(),
-            &candle.open,
-            &candle.high,
-            &candle.low,
-            &candle.close,
-            candle.avg_volume_24h.as_deref().unwrap_or(""),
-            &candle.samples.to_string(),
-        ]);
-    }
-    let body = writer.into_inner().unwrap_or_default();
+    let rows = history.candles.iter().map(|candle| {
+        vec![
+            bucket_start(candle.t),
+            candle.open.clone(),
+            candle.high.clone(),
+            candle.low.clone(),
+            candle.close.clone(),
+            candle.avg_volume_24h.clone().unwrap_or_default(),
+            candle.samples.to_string(),
+        ]
+    });
     let name = if history.symbol.is_empty() {
         history.cmc_id.to_string()
     } else {
         history.symbol.clone()
     };
-    let filename = format!(
-        "coinlake_{name}_{}_{}_{}_{}.csv",
-        params.currency,
+    let name = format!("{name}_{}", params.currency);
+    candles_csv(
+        &header,
+        rows,
+        &name,
         params.interval.as_str(),
-        params.from.format("%Y%m%dT%H%M"),
-        params.to.format("%Y%m%dT%H%M")
-    );
-    Answer::csv(body, &filename, SHORT_CACHE)
+        params.from,
+        params.to,
+    )
 }
 
 #[derive(Serialize)]
@@ -297,7 +294,6 @@ async fn klines(
 }
 
 fn klines_csv(klines: &Klines, params: &KlineParams) -> Answer {
-    let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
         "bucket_start",
         "open",
@@ -313,9 +309,7 @@ fn klines_csv(klines: &Klines, params: &KlineParams) -> Answer {
         "sma_25",
         "sma_99",
     ];
-    // Writing records into a Vec cannot fail.
-    let _ = writer.write_record(header);
-    for candle in &klines.candles {
+    let rows = klines.candles.iter().map(|candle| {
         let average = |pick: fn(&coinlake::market::MovingAverages) -> &Option<String>| {
             candle
                 .averages
@@ -323,31 +317,59 @@ fn klines_csv(klines: &Klines, params: &KlineParams) -> Answer {
                 .and_then(|a| pick(a).clone())
                 .unwrap_or_default()
         };
-        let _ = writer.write_record([
-            candle.t.format("%Y-%m-%d %H:%M:%S").to_string().as_str(),
-            &candle.open,
-            &candle.high,
-            &candle.low,
-            &candle.close,
-            &candle.volume,
-            &candle.quote_volume,
-            &candle.trades.to_string(),
-            candle.vwap.as_deref().unwrap_or(""),
-            &candle.minutes.to_string(),
-            &average(|a| &a.sma_7),
-            &average(|a| &a.sma_25),
-            &average(|a| &a.sma_99),
-        ]);
+        vec![
+            bucket_start(candle.t),
+            candle.open.clone(),
+            candle.high.clone(),
+            candle.low.clone(),
+            candle.close.clone(),
+            candle.volume.clone(),
+            candle.quote_volume.clone(),
+            candle.trades.to_string(),
+            candle.vwap.clone().unwrap_or_default(),
+            candle.minutes.to_string(),
+            average(|a| &a.sma_7),
+            average(|a| &a.sma_25),
+            average(|a| &a.sma_99),
+        ]
+    });
+    candles_csv(
+        &header,
+        rows,
+        &params.symbol,
+        params.interval.as_str(),
+        params.from,
+        params.to,
+    )
+}
+
+/// A CSV download of candles: `header`, then the rows, named
+/// `coinlake_<name>_<interval>_<from>_<to>.csv`.
+fn candles_csv(
+    header: &[&str],
+    rows: impl Iterator<Item = Vec<String>>,
+    name: &str,
+    interval: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Answer {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    // Writing records into a Vec cannot fail.
+    let _ = writer.write_record(header);
+    for row in rows {
+        let _ = writer.write_record(&row);
     }
     let body = writer.into_inner().unwrap_or_default();
     let filename = format!(
-        "coinlake_{}_{}_{}_{}.csv",
-        params.symbol,
-        params.interval.as_str(),
-        params.from.format("%Y%m%dT%H%M"),
-        params.to.format("%Y%m%dT%H%M")
+        "coinlake_{name}_{interval}_{}_{}.csv",
+        from.format("%Y%m%dT%H%M"),
+        to.format("%Y%m%dT%H%M")
     );
     Answer::csv(body, &filename, SHORT_CACHE)
+}
+
+fn bucket_start(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[derive(Serialize)]

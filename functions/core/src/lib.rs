@@ -25,6 +25,7 @@ pub mod maintain;
 pub mod market;
 pub mod normalize;
 pub mod quote;
+pub mod retry;
 pub mod s3_event;
 pub mod schema;
 pub mod secret;

@@ -1,17 +1,17 @@
 //! The Lambda handler: event in, summary out, errors mapped to a type and a message.
 
 use crate::app::App;
-use crate::event::{EventError, Trigger};
 use chrono::Utc;
 use coinlake::ingest::{IngestError, IngestSummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
+use slot_trigger::{Trigger, TriggerError};
 use std::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error(transparent)]
-    Event(#[from] EventError),
+    Event(#[from] TriggerError),
     #[error(transparent)]
     Ingest(#[from] IngestError),
 }

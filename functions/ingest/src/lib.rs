@@ -1,7 +1,6 @@
 //! The `ingest` Lambda: a scheduled event in, one CSV snapshot in S3 out.
 
 pub mod app;
-pub mod event;
 pub mod handler;
 
 pub use app::App;

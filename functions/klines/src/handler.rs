@@ -89,7 +89,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Outcome, Han
     let request_id = event.context.request_id;
     match Request::parse(&event.payload)? {
         Request::Slot(trigger) => {
-            let slot = trigger.slot(Utc::now())?;
+            let slot = trigger.slot(Utc::now()).map_err(EventError::from)?;
             let deadline = deadline.min(Instant::now() + SLOT_RUN_BUDGET);
             tracing::info!(%slot, trigger = ?trigger, pairs = app.klines.pairs().len(), request_id, budget_ms, "klines run started");
             let result = app.klines.run(slot, deadline).await;

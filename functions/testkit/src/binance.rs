@@ -4,6 +4,7 @@
 //! responder that serves a range of minutes, with gaps, as the live API pages it, and an
 //! [`OpenMarket`] that serves every closed minute of any pair (the local stand-in's).
 
+use crate::standin::query_param;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -122,13 +123,7 @@ impl KlineMarket {
 
 impl Respond for KlineMarket {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let param = |name: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let param = |name: &str| query_param(request, name);
         let number = |name: &str| param(name).and_then(|v| v.parse::<i64>().ok());
         let Some(minutes) = param("symbol").and_then(|s| self.minutes.get(&s)) else {
             return unknown_symbol();
@@ -155,13 +150,7 @@ pub struct OpenMarket;
 
 impl Respond for OpenMarket {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let param = |name: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let param = |name: &str| query_param(request, name);
         let number = |name: &str| param(name).and_then(|v| v.parse::<i64>().ok());
         if !param("symbol").is_some_and(|s| coinlake::layout::is_pair_symbol(&s)) {
             return unknown_symbol();

@@ -2,6 +2,7 @@
 //! responder that answers quotes (by id or symbol, in v2 or v3 shape by the path asked)
 //! and listings from one list of coins.
 
+use crate::standin::query_param;
 use coinlake::cmc::QuotesApi;
 use serde_json::{json, Value};
 use wiremock::matchers::{path_regex, PathRegexMatcher};
@@ -236,13 +237,7 @@ impl Market {
 
 impl Respond for Market {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let param = |name: &str| {
-            request
-                .url
-                .query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        };
+        let param = |name: &str| query_param(request, name);
         let convert = param("convert").unwrap_or_else(|| "USD".to_owned());
         let path = request.url.path();
         if path == LISTINGS_PATH {

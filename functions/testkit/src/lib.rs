@@ -14,9 +14,10 @@
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
 //! - [`runtime_api`]: a minimal Lambda Runtime API, to time a real function binary.
+//! - [`standin`]: what the stand-ins share: query parameters, a loopback server, Ctrl-C.
 //! - [`synthetic`]: snapshots of any number of coins, for benchmarks.
 //! - [`logs`]: capture of a test's JSON log lines.
-//! - this module: [`workspace_root`], [`free_port`] and [`fixture`] (files under
+//! - this module: [`workspace_root`], [`free_port`], [`invocation`] and [`fixture`] (files under
 //!   `fixtures/`: CMC responses, the golden CSV, SQL).
 //!
 //! The `cmc-standin` binary serves `fixtures/cmc/market.json` for local runs without an
@@ -33,6 +34,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;
 pub mod s3;
+pub mod standin;
 pub mod synthetic;
 
 pub use postgres::TestDatabase;
@@ -52,6 +54,22 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
+}
+
+/// A Lambda invocation of `payload` with `budget` left before its deadline, as the
+/// runtime hands it to a handler.
+pub fn invocation(
+    payload: serde_json::Value,
+    budget: std::time::Duration,
+) -> lambda_runtime::LambdaEvent<serde_json::Value> {
+    let mut context = lambda_runtime::Context::default();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64;
+    context.deadline = now_ms + budget.as_millis() as u64;
+    context.request_id = "test-request".to_owned();
+    lambda_runtime::LambdaEvent::new(payload, context)
 }
 
 /// A committed fixture file under `functions/testkit/fixtures/`.

@@ -255,6 +255,11 @@ impl World {
     }
 }
 
+/// The named fields of a JSON object, in order, to compare in one assertion.
+pub fn fields<const N: usize>(object: &Value, names: [&str; N]) -> [Value; N] {
+    names.map(|name| object[name].clone())
+}
+
 pub fn utc(text: &str) -> DateTime<Utc> {
     text.parse().expect("RFC 3339")
 }

@@ -1,6 +1,6 @@
 //! `GET /api/history` and `/api/history.csv`: candles from the analytics views.
 
-use crate::common::{get, midnight_market, World, Q};
+use crate::common::{fields, get, midnight_market, World, Q};
 use chrono::NaiveDate;
 use coinlake::config::LoadConfig;
 use coinlake::db::Database;
@@ -37,18 +37,13 @@ async fn hourly_candles_are_the_hand_computed_open_high_low_close() {
     let candle = &candles[0];
     assert_eq!(candle["t"], "2024-06-01T12:00:00Z");
     assert_eq!(
-        (
-            &candle["open"],
-            &candle["high"],
-            &candle["low"],
-            &candle["close"]
-        ),
-        (
-            &json!("67000.5"),
-            &json!("67100"),
-            &json!("66900.25"),
-            &json!("67050.125")
-        )
+        fields(candle, ["open", "high", "low", "close"]),
+        [
+            json!("67000.5"),
+            json!("67100"),
+            json!("66900.25"),
+            json!("67050.125")
+        ]
     );
     assert_eq!(candle["samples"], 4);
     let volume: f64 = candle["avg_volume_24h"].as_str().unwrap().parse().unwrap();
@@ -296,22 +291,15 @@ async fn daily_candles_of_a_month_retention_dropped_still_answer_from_the_rollup
     assert_eq!(after.json()["candles"], before.json()["candles"]);
     let first = &after.json()["candles"][0];
     assert_eq!(
-        (
-            &first["t"],
-            &first["open"],
-            &first["high"],
-            &first["low"],
-            &first["close"],
-            &first["samples"]
-        ),
-        (
-            &json!("2024-05-30T00:00:00Z"),
-            &json!("66000.25"),
-            &json!("66000.25"),
-            &json!("65500.75"),
-            &json!("65500.75"),
-            &json!(2)
-        )
+        fields(first, ["t", "open", "high", "low", "close", "samples"]),
+        [
+            json!("2024-05-30T00:00:00Z"),
+            json!("66000.25"),
+            json!("66000.25"),
+            json!("65500.75"),
+            json!("65500.75"),
+            json!(2)
+        ]
     );
 
     // AND a day after the newest rolled-up one is computed from the raw rows beside them

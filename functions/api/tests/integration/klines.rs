@@ -1,9 +1,9 @@
 //! `GET /api/klines` and `/api/klines.csv`: Binance candles with the one-minute moving
 //! averages, parameter validation, and the bounded range query agreeing with the views.
 
-use crate::common::{get, World};
+use crate::common::{fields, get, World};
 use crate::readers_agree::data_api_app;
-use serde_json::Value;
+use serde_json::{json, Value};
 use testkit::data_api::DataApiEmulator;
 
 async fn world() -> World {
@@ -41,26 +41,17 @@ async fn minute_candles_carry_moving_averages_computed_from_before_the_range() {
     let first = &candles[0];
     assert_eq!(first["t"], "2024-06-01T13:45:00Z");
     assert_eq!(
-        (
-            &first["open"],
-            &first["high"],
-            &first["low"],
-            &first["close"]
-        ),
-        (
-            &Value::from("67105"),
-            &Value::from("67105.5"),
-            &Value::from("67104.5"),
-            &Value::from("67105")
-        )
+        fields(first, ["open", "high", "low", "close"]),
+        [
+            json!("67105"),
+            json!("67105.5"),
+            json!("67104.5"),
+            json!("67105")
+        ]
     );
     assert_eq!(
-        (&first["volume"], &first["quote_volume"]),
-        (&Value::from("1"), &Value::from("67105"))
-    );
-    assert_eq!(
-        (&first["trades"], &first["minutes"]),
-        (&Value::from(1), &Value::from(1))
+        fields(first, ["volume", "quote_volume", "trades", "minutes"]),
+        [json!("1"), json!("67105"), json!(1), json!(1)]
     );
     assert_eq!(number(&first["vwap"]), Some(67105.0));
     // 99..=105 → 102; 81..=105 → 93; 7..=105 → 56
@@ -220,18 +211,8 @@ async fn wider_candles_start_inside_the_range_and_have_no_averages() {
     let candle = &body["candles"][0];
     assert_eq!(body["candles"].as_array().unwrap().len(), 1, "{body}");
     assert_eq!(
-        (
-            &candle["open"],
-            &candle["close"],
-            &candle["quote_volume"],
-            &candle["minutes"]
-        ),
-        (
-            &Value::from("3005"),
-            &Value::from("3021"),
-            &Value::from("28641.5"),
-            &Value::from(5)
-        )
+        fields(candle, ["open", "close", "quote_volume", "minutes"]),
+        [json!("3005"), json!("3021"), json!("28641.5"), json!(5)]
     );
 }
 

@@ -6,16 +6,14 @@
 //! so each time value is read by its magnitude.
 
 use super::error::BinanceError;
-use super::kline::Kline;
-use crate::cmc::RetryPolicy;
+use super::kline::{Kline, ELEMENT_NAMES, KLINE_ELEMENTS};
 use crate::decimal::DecimalText;
-use backon::{ExponentialBuilder, Retryable};
+use crate::retry::{retry, RetryPolicy};
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use sha2::{Digest, Sha256};
 use std::io::Read;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// The archive's host; configurable for tests and mirrors.
 pub const DEFAULT_ARCHIVE_URL: &str = "https://data.binance.vision";
@@ -254,52 +252,23 @@ impl ArchiveClient {
         path: &str,
         deadline: Instant,
     ) -> Result<Option<Bytes>, BinanceError> {
-        let attempts = AtomicU32::new(0);
-        let out_of_time = AtomicBool::new(false);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.base_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(symbol, path, deadline).await
-        })
-        .retry(backoff)
-        .when(BinanceError::is_transient)
-        .adjust(|error, next| {
-            let next = next?;
-            let wait = error.retry_after().unwrap_or(next);
-            if Instant::now() + wait + MIN_ATTEMPT < deadline {
-                Some(wait)
-            } else {
-                out_of_time.store(true, Ordering::Relaxed);
-                None
-            }
-        })
-        .notify(|error, wait| {
-            tracing::warn!(
-                symbol,
-                path,
-                error = %error,
-                error_kind = error.kind(),
-                retry_in_ms = wait.as_millis() as u64,
-                "Binance archive download failed; retrying"
-            );
-        })
-        .await;
-        match result {
-            Err(last) if last.is_transient() => Err(BinanceError::GaveUp {
-                attempts: attempts.into_inner(),
-                why: if out_of_time.into_inner() {
-                    "the invocation's time budget ran out"
-                } else {
-                    "the retry limit was reached"
-                },
-                last: Box::new(last),
-            }),
-            other => other,
-        }
+        let done = retry(
+            &self.retry,
+            deadline,
+            || self.attempt(symbol, path, deadline),
+            |error: &BinanceError, wait| {
+                tracing::warn!(
+                    symbol,
+                    path,
+                    error = %error,
+                    error_kind = error.kind(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "Binance archive download failed; retrying"
+                );
+            },
+        )
+        .await?;
+        Ok(done.value)
     }
 
     async fn attempt(
@@ -308,31 +277,10 @@ impl ArchiveClient {
         path: &str,
         deadline: Instant,
     ) -> Result<Option<Bytes>, BinanceError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget < MIN_ATTEMPT {
-            return Err(BinanceError::NoTimeLeft);
-        }
         // A month's zip is a few megabytes: allow it longer than one API page.
-        let timeout = budget.min(self.retry.request_timeout * 6);
-        let transport = |error: reqwest::Error| {
-            if error.is_timeout() {
-                return BinanceError::Timeout {
-                    timeout_ms: timeout.as_millis(),
-                };
-            }
-            let reason = crate::error_text::error_chain(&error);
-            let interrupted = error.is_decode() || error.is_body();
-            let source = error.without_url();
-            if interrupted {
-                BinanceError::Interrupted { reason, source }
-            } else {
-                BinanceError::Unreachable {
-                    base_url: self.base_url.clone(),
-                    reason,
-                    source,
-                }
-            }
-        };
+        let timeout = RetryPolicy::attempt_timeout(self.retry.request_timeout * 6, deadline)
+            .ok_or(BinanceError::NoTimeLeft)?;
+        let transport = |error| BinanceError::transport(error, timeout, &self.base_url);
         let response = self
             .http
             .get(format!("{}{path}", self.base_url))
@@ -370,9 +318,6 @@ impl ArchiveClient {
         Ok(Some(body))
     }
 }
-
-/// A request shorter than this cannot complete against a real server.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 /// Checks `zip` against a CHECKSUM body (`<64 hex digits>  <file name>`; the name part is
 /// not required, since the file was asked for by name).
@@ -459,21 +404,6 @@ pub fn parse_archive_csv(symbol: &str, file: &str, csv: &[u8]) -> Result<Vec<Kli
     Ok(klines)
 }
 
-const COLUMNS: [&str; 12] = [
-    "open time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "close time",
-    "quote volume",
-    "trades",
-    "taker buy base volume",
-    "taker buy quote volume",
-    "ignore",
-];
-
 /// Spot kline files have no header, but a file that has one must not fail on it: a first
 /// row whose first field is not a number is taken for a header.
 fn is_header(record: &csv::ByteRecord) -> bool {
@@ -484,24 +414,29 @@ fn is_header(record: &csv::ByteRecord) -> bool {
 }
 
 fn archive_row(symbol: &str, record: &csv::ByteRecord) -> Result<Kline, String> {
-    if record.len() < COLUMNS.len() {
+    if record.len() < KLINE_ELEMENTS {
         return Err(format!(
             "{} columns, {} expected (column {}, {}, is missing)",
             record.len(),
-            COLUMNS.len(),
+            KLINE_ELEMENTS,
             record.len() + 1,
-            COLUMNS[record.len()]
+            ELEMENT_NAMES[record.len()]
         ));
     }
     let text = |i: usize| -> Result<&str, String> {
         std::str::from_utf8(&record[i])
             .map(str::trim)
-            .map_err(|_| format!("column {} ({}) is not UTF-8", i + 1, COLUMNS[i]))
+            .map_err(|_| format!("column {} ({}) is not UTF-8", i + 1, ELEMENT_NAMES[i]))
     };
     let decimal = |i: usize| -> Result<DecimalText, String> {
         let t = text(i)?;
-        DecimalText::parse(t)
-            .map_err(|_| format!("column {} ({}) is {t:?}, not a decimal", i + 1, COLUMNS[i]))
+        DecimalText::parse(t).map_err(|_| {
+            format!(
+                "column {} ({}) is {t:?}, not a decimal",
+                i + 1,
+                ELEMENT_NAMES[i]
+            )
+        })
     };
     let time = |i: usize| -> Result<DateTime<Utc>, String> {
         let t = text(i)?;
@@ -520,7 +455,7 @@ fn archive_row(symbol: &str, record: &csv::ByteRecord) -> Result<Kline, String> 
                 format!(
                     "column {} ({}) is {t:?}, not epoch milliseconds or microseconds",
                     i + 1,
-                    COLUMNS[i]
+                    ELEMENT_NAMES[i]
                 )
             })
     };

@@ -5,12 +5,9 @@
 use super::error::BinanceError;
 use super::kline::Kline;
 use super::minutes::{check_sequence, floor_minute, minute};
-use crate::cmc::RetryPolicy;
-use backon::{ExponentialBuilder, Retryable};
+use crate::retry::{retry, RetryPolicy};
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The most klines one request returns (Binance's maximum for `limit`).
@@ -21,9 +18,6 @@ pub const KLINES_PATH: &str = "/api/v3/klines";
 /// Binance reports the IP's request weight used in the current minute in this header on
 /// every reply; the limit is 6000 per minute per IP.
 const USED_WEIGHT_HEADER: &str = "x-mbx-used-weight-1m";
-
-/// A request shorter than this cannot complete against a real API.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 const SNIPPET_CHARS: usize = 120;
 
@@ -93,77 +87,27 @@ impl BinanceClient {
 
     /// One request with its retries.
     async fn page(&self, page: Page<'_>, deadline: Instant) -> Result<Vec<Kline>, BinanceError> {
-        let attempts = AtomicU32::new(0);
-        let out_of_time = AtomicBool::new(false);
-        let wait_refused: Mutex<Option<Duration>> = Mutex::new(None);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.base_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(page, deadline).await
-        })
-        .retry(backoff)
-        .when(BinanceError::is_transient)
-        .adjust(|error, next| {
-            let next = next?;
-            // Asking again before Retry-After ends is what turns a 429 into a ban.
-            let wait = error.retry_after().unwrap_or(next);
-            if Instant::now() + wait + MIN_ATTEMPT < deadline {
-                Some(wait)
-            } else {
-                if error.retry_after().is_some() {
-                    if let Ok(mut refused) = wait_refused.lock() {
-                        *refused = Some(wait);
-                    }
-                }
-                out_of_time.store(true, Ordering::Relaxed);
-                None
-            }
-        })
-        .notify(|error, wait| {
-            tracing::warn!(
-                symbol = page.symbol,
-                error = %error,
-                error_kind = error.kind(),
-                retry_in_ms = wait.as_millis() as u64,
-                "Binance call failed; retrying"
-            );
-        })
-        .await;
-
-        let attempts = attempts.into_inner();
-        let refused = wait_refused.into_inner().ok().flatten();
-        match result {
-            Ok(klines) => Ok(klines),
-            Err(last) => match refused {
-                Some(retry_after) if last.is_transient() => Err(BinanceError::WaitPastDeadline {
-                    retry_after,
-                    left: deadline.saturating_duration_since(Instant::now()),
-                    last: Box::new(last),
-                }),
-                _ if last.is_transient() => Err(BinanceError::GaveUp {
-                    attempts,
-                    why: if out_of_time.into_inner() {
-                        "the invocation's time budget ran out"
-                    } else {
-                        "the retry limit was reached"
-                    },
-                    last: Box::new(last),
-                }),
-                _ => Err(last),
+        let done = retry(
+            &self.retry,
+            deadline,
+            || self.attempt(page, deadline),
+            |error: &BinanceError, wait| {
+                tracing::warn!(
+                    symbol = page.symbol,
+                    error = %error,
+                    error_kind = error.kind(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "Binance call failed; retrying"
+                );
             },
-        }
+        )
+        .await?;
+        Ok(done.value)
     }
 
     async fn attempt(&self, page: Page<'_>, deadline: Instant) -> Result<Vec<Kline>, BinanceError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget < MIN_ATTEMPT {
-            return Err(BinanceError::NoTimeLeft);
-        }
-        let timeout = budget.min(self.retry.request_timeout);
+        let timeout = RetryPolicy::attempt_timeout(self.retry.request_timeout, deadline)
+            .ok_or(BinanceError::NoTimeLeft)?;
         // endTime is inclusive on Binance's side; the range here is half-open.
         let end_inclusive = page.end - TimeDelta::milliseconds(1);
         let response = self
@@ -179,7 +123,7 @@ impl BinanceClient {
             .timeout(timeout)
             .send()
             .await
-            .map_err(|e| self.transport_error(e, timeout))?;
+            .map_err(|e| BinanceError::transport(e, timeout, &self.base_url))?;
         let http = response.status().as_u16();
         let headers = response.headers().clone();
         let used_weight = header_text(&headers, USED_WEIGHT_HEADER);
@@ -192,7 +136,7 @@ impl BinanceClient {
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(e, timeout))?;
+            .map_err(|e| BinanceError::transport(e, timeout, &self.base_url))?;
         if !(200..300).contains(&http) {
             let retry_after = header_text(&headers, RETRY_AFTER.as_str())
                 .and_then(|s| s.trim().parse::<u64>().ok())
@@ -207,28 +151,6 @@ impl BinanceClient {
             ));
         }
         parse_klines(page.symbol, http, &body, page.start, page.end)
-    }
-
-    fn transport_error(&self, error: reqwest::Error, timeout: Duration) -> BinanceError {
-        if error.is_timeout() {
-            return BinanceError::Timeout {
-                timeout_ms: timeout.as_millis(),
-            };
-        }
-        let reason = crate::error_text::error_chain(&error);
-        // reqwest reports a failure while reading the body as a decode or body error: the
-        // network's fault, worth a retry.
-        let interrupted = error.is_decode() || error.is_body();
-        let source = error.without_url();
-        if interrupted {
-            BinanceError::Interrupted { reason, source }
-        } else {
-            BinanceError::Unreachable {
-                base_url: self.base_url.clone(),
-                reason,
-                source,
-            }
-        }
     }
 }
 

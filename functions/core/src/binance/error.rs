@@ -3,6 +3,7 @@
 //! and .../http-return-codes): wait `Retry-After` on 429 (rate limit) and 418 (IP ban), retry
 //! 5xx and network failures, never retry a request Binance refused.
 
+use crate::retry::RetryError;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +141,33 @@ impl BinanceError {
         }
     }
 
+    /// Classifies a failed request to `base_url` that was given `timeout`.
+    pub(crate) fn transport(
+        error: reqwest::Error,
+        timeout: Duration,
+        base_url: &str,
+    ) -> BinanceError {
+        if error.is_timeout() {
+            return BinanceError::Timeout {
+                timeout_ms: timeout.as_millis(),
+            };
+        }
+        let reason = crate::error_text::error_chain(&error);
+        // reqwest reports a failure while reading the body as a decode or body error: the
+        // network's fault, worth a retry.
+        let interrupted = error.is_decode() || error.is_body();
+        let source = error.without_url();
+        if interrupted {
+            BinanceError::Interrupted { reason, source }
+        } else {
+            BinanceError::Unreachable {
+                base_url: base_url.to_owned(),
+                reason,
+                source,
+            }
+        }
+    }
+
     /// Classifies a reply that is not a success from its HTTP status and the `code` and
     /// `msg` of Binance's error body (`{"code": -1121, "msg": "Invalid symbol."}`; code 0
     /// and the body's start when it had none).
@@ -173,6 +201,37 @@ impl BinanceError {
                 code,
                 message,
             },
+        }
+    }
+}
+
+impl RetryError for BinanceError {
+    fn is_transient(&self) -> bool {
+        BinanceError::is_transient(self)
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        BinanceError::retry_after(self)
+    }
+
+    fn gave_up(last: BinanceError, attempts: u32, why: &'static str) -> BinanceError {
+        BinanceError::GaveUp {
+            attempts,
+            why,
+            last: Box::new(last),
+        }
+    }
+
+    fn wait_past_deadline(
+        last: BinanceError,
+        _attempts: u32,
+        retry_after: Duration,
+        left: Duration,
+    ) -> BinanceError {
+        BinanceError::WaitPastDeadline {
+            retry_after,
+            left,
+            last: Box::new(last),
         }
     }
 }

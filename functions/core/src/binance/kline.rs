@@ -47,7 +47,8 @@ pub enum KlineError {
     },
 }
 
-const NAMES: [&str; KLINE_ELEMENTS] = [
+/// The elements of a kline in order, as the API reply and the archive CSV both hold them.
+pub(super) const ELEMENT_NAMES: [&str; KLINE_ELEMENTS] = [
     "open time",
     "open",
     "high",
@@ -72,7 +73,7 @@ impl Kline {
         if items.len() < KLINE_ELEMENTS {
             return Err(KlineError::Missing {
                 index: items.len(),
-                name: NAMES[items.len()],
+                name: ELEMENT_NAMES[items.len()],
                 found: items.len(),
             });
         }
@@ -96,7 +97,7 @@ impl Kline {
 fn wrong(index: usize, expected: &'static str, found: &Value) -> KlineError {
     KlineError::WrongType {
         index,
-        name: NAMES[index],
+        name: ELEMENT_NAMES[index],
         expected,
         found: describe(found),
     }

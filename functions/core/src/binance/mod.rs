@@ -8,7 +8,7 @@ mod error;
 mod kline;
 mod minutes;
 
-pub use crate::cmc::RetryPolicy;
+pub use crate::retry::RetryPolicy;
 pub use archive::{ArchiveClient, ArchiveError, ArchiveFile, Fetched, Period, DEFAULT_ARCHIVE_URL};
 pub use client::{parse_klines, BinanceClient, KLINES_PATH, PAGE_LIMIT};
 pub use error::BinanceError;

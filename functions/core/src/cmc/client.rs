@@ -3,41 +3,14 @@
 
 use super::error::CmcError;
 use super::wire::{Envelope, Status};
+use crate::retry::{retry, RetryError, RetryPolicy, Succeeded};
 use crate::secret::Secret;
-use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::value::RawValue;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// A request shorter than this cannot complete against a real API; starting one would
-/// only turn a clear "out of time" into a confusing timeout.
-const MIN_ATTEMPT: Duration = Duration::from_millis(250);
 
 /// How long the start of an unexpected body shown in an error may be.
 const SNIPPET_CHARS: usize = 120;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts per call, the first included.
-    pub max_attempts: u32,
-    /// The first backoff; each later one doubles, plus random jitter, up to `max_delay`.
-    pub base_delay: Duration,
-    pub max_delay: Duration,
-    /// The longest one attempt may take (further capped by the deadline).
-    pub request_timeout: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(8),
-            request_timeout: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Which `quotes/latest` CMC is asked. Its reference lists v2 under "Legacy cryptocurrency
 /// quotes (V2)" and says to prefer v3
@@ -206,68 +179,39 @@ impl CmcClient {
         convert: &str,
         deadline: Instant,
     ) -> Result<Reply, CmcError> {
-        let attempts = AtomicU32::new(0);
-        let out_of_time = AtomicBool::new(false);
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(self.retry.base_delay)
-            .with_max_delay(self.retry.max_delay)
-            .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
-            .with_jitter();
-        let result = (|| async {
-            attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(endpoint, convert, deadline).await
-        })
-        .retry(backoff)
-        .when(CmcError::is_transient)
-        .adjust(|_, next| {
-            let next = next?;
-            if Instant::now() + next + MIN_ATTEMPT < deadline {
-                Some(next)
-            } else {
-                out_of_time.store(true, Ordering::Relaxed);
-                None
-            }
-        })
-        .notify(|error, wait| {
-            tracing::warn!(
-                endpoint = endpoint.name(),
-                convert,
-                error = %error,
-                error_kind = error.kind(),
-                retry_in_ms = wait.as_millis() as u64,
-                "CoinMarketCap call failed; retrying"
-            );
-        })
-        .await;
-
-        let attempts = attempts.into_inner();
-        match result {
-            Ok(mut reply) => {
-                reply.attempts = attempts;
-                let status = &reply.status;
-                tracing::info!(
+        let result = retry(
+            &self.retry,
+            deadline,
+            || self.attempt(endpoint, convert, deadline),
+            |error: &CmcError, wait| {
+                tracing::warn!(
                     endpoint = endpoint.name(),
-                    quotes_api = self.quotes_api.as_str(),
                     convert,
-                    credit_count = status.credit_count,
-                    elapsed_ms = status.elapsed,
-                    notice = status.notice.as_deref(),
-                    attempts,
-                    "CoinMarketCap call succeeded"
+                    error = %error,
+                    error_kind = error.kind(),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "CoinMarketCap call failed; retrying"
                 );
-                Ok(reply)
-            }
-            Err(last) if last.is_transient() => Err(CmcError::GaveUp {
-                attempts,
-                why: if out_of_time.into_inner() {
-                    "the invocation's time budget ran out"
-                } else {
-                    "the retry limit was reached"
-                },
-                last: Box::new(last),
-            }),
-            Err(error) => Err(error),
-        }
+            },
+        )
+        .await;
+        let Succeeded {
+            value: mut reply,
+            attempts,
+        } = result?;
+        reply.attempts = attempts;
+        let status = &reply.status;
+        tracing::info!(
+            endpoint = endpoint.name(),
+            quotes_api = self.quotes_api.as_str(),
+            convert,
+            credit_count = status.credit_count,
+            elapsed_ms = status.elapsed,
+            notice = status.notice.as_deref(),
+            attempts,
+            "CoinMarketCap call succeeded"
+        );
+        Ok(reply)
     }
 
     async fn attempt(
@@ -276,11 +220,8 @@ impl CmcClient {
         convert: &str,
         deadline: Instant,
     ) -> Result<Reply, CmcError> {
-        let budget = deadline.saturating_duration_since(Instant::now());
-        if budget < MIN_ATTEMPT {
-            return Err(CmcError::NoTimeLeft);
-        }
-        let timeout = budget.min(self.retry.request_timeout);
+        let timeout = RetryPolicy::attempt_timeout(self.retry.request_timeout, deadline)
+            .ok_or(CmcError::NoTimeLeft)?;
         let response = self
             .http
             .get(format!(
@@ -390,6 +331,20 @@ pub(super) fn snippet(body: &[u8], api_key: &Secret) -> String {
     let text = api_key.redact_from(&String::from_utf8_lossy(body));
     let collapsed: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     collapsed.chars().take(SNIPPET_CHARS).collect()
+}
+
+impl RetryError for CmcError {
+    fn is_transient(&self) -> bool {
+        CmcError::is_transient(self)
+    }
+
+    fn gave_up(last: CmcError, attempts: u32, why: &'static str) -> CmcError {
+        CmcError::GaveUp {
+            attempts,
+            why,
+            last: Box::new(last),
+        }
+    }
 }
 
 impl std::fmt::Debug for CmcClient {

@@ -7,9 +7,8 @@ mod lenient;
 mod source;
 pub mod wire;
 
-pub use client::{
-    parse_reply, ClientBuildError, CmcClient, Endpoint, QuotesApi, Reply, RetryPolicy,
-};
+pub use crate::retry::RetryPolicy;
+pub use client::{parse_reply, ClientBuildError, CmcClient, Endpoint, QuotesApi, Reply};
 pub use error::CmcError;
 pub use source::{Fetched, Selection, SymbolResolver};
 

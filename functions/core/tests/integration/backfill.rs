@@ -6,7 +6,7 @@
 
 use chrono::NaiveDate;
 use coinlake::backfill::{
-    Backfill, BackfillRequest, BackfillSummary, Progress, Silent, Unit, UnitOutcome,
+    Backfill, BackfillRequest, BackfillSummary, FailedUnit, Progress, Silent, Unit, UnitOutcome,
 };
 use coinlake::binance::{ArchiveClient, Kline, RetryPolicy};
 use coinlake::kline_csv::{check_kline_header, decode_kline_row};
@@ -54,6 +54,26 @@ async fn run(
         .run(r, None, &Silent)
         .await
         .expect("a valid request")
+}
+
+/// Backfills one pair's one day into a new bucket.
+async fn backfill_day(
+    standin: &ArchiveStandin,
+    symbol: &str,
+    d: &str,
+) -> (TestBucket, BackfillSummary) {
+    let bucket = TestBucket::new().await;
+    let summary = run(standin, &bucket, &request(&[symbol], d, d)).await;
+    (bucket, summary)
+}
+
+/// Backfills BTCUSDT's 2024-06-01, which `standin` is set up to spoil: nothing may be
+/// written, and the day is the one failure.
+async fn refused_day(standin: &ArchiveStandin) -> FailedUnit {
+    let (bucket, summary) = backfill_day(standin, "BTCUSDT", "2024-06-01").await;
+    assert!(bucket.keys().await.is_empty());
+    assert_eq!(summary.failures.len(), 1, "{summary:?}");
+    summary.failures.into_iter().next().expect("one failure")
 }
 
 fn key(symbol: &str, d: &str) -> String {
@@ -227,17 +247,10 @@ async fn a_zip_without_checksum_is_refused() {
     standin
         .no_checksum(&daily_path("BTCUSDT", day("2024-06-01")))
         .await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let failure = refused_day(&standin).await;
 
-    assert!(bucket.keys().await.is_empty());
-    assert_eq!(summary.failures[0].kind, "ArchiveChecksumMissing");
-    assert!(summary.failures[0]
+    assert_eq!(failure.kind, "ArchiveChecksumMissing");
+    assert!(failure
         .error
         .contains("BTCUSDT-1m-2024-06-01.zip has no CHECKSUM file"));
 }
@@ -271,17 +284,10 @@ async fn a_corrupt_zip_is_refused() {
     standin
         .corrupt_zip(&daily_path("BTCUSDT", day("2024-06-01")))
         .await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let failure = refused_day(&standin).await;
 
-    assert!(bucket.keys().await.is_empty());
-    assert_eq!(summary.failures[0].kind, "ArchiveBadZip");
-    assert!(summary.failures[0]
+    assert_eq!(failure.kind, "ArchiveBadZip");
+    assert!(failure
         .error
         .starts_with("BTCUSDT-1m-2024-06-01.zip is not a readable zip"));
 }
@@ -303,18 +309,11 @@ async fn a_bad_row_is_refused_naming_the_file_and_line() {
         good(1)
     );
     standin.serve_csv(&file, &csv).await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let failure = refused_day(&standin).await;
 
-    assert!(bucket.keys().await.is_empty());
-    assert_eq!(summary.failures[0].kind, "ArchiveBadRow");
+    assert_eq!(failure.kind, "ArchiveBadRow");
     assert_eq!(
-        summary.failures[0].error,
+        failure.error,
         "BTCUSDT-1m-2024-06-01.zip, line 3: column 9 (trades) is \"oops\", not a count"
     );
 }
@@ -326,22 +325,15 @@ async fn a_row_from_another_day_is_refused() {
     let csv =
         testkit::binance_archive::archive_csv("BTCUSDT", day("2024-06-01"), day("2024-06-02"));
     standin.serve_csv(&file, &csv).await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let failure = refused_day(&standin).await;
 
-    assert!(bucket.keys().await.is_empty());
-    assert_eq!(summary.failures[0].kind, "ArchiveBadSequence");
+    assert_eq!(failure.kind, "ArchiveBadSequence");
     assert!(
-        summary.failures[0]
+        failure
             .error
             .contains("2024-06-02 00:00:00 UTC, outside the range"),
         "{}",
-        summary.failures[0].error
+        failure.error
     );
 }
 
@@ -357,13 +349,7 @@ async fn missing_minutes_are_reported_as_gaps() {
             .map(|(_, l)| format!("{l}\n"))
             .collect();
     standin.serve_csv(&file, &csv).await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let (bucket, summary) = backfill_day(&standin, "BTCUSDT", "2024-06-01").await;
 
     assert_eq!(
         rows(&bucket, &key("BTCUSDT", "2024-06-01")).await.len(),
@@ -408,13 +394,7 @@ async fn server_errors_are_retried_then_the_file_is_read() {
     let standin = ArchiveStandin::start().await;
     let file = daily_path("BTCUSDT", day("2024-06-01"));
     standin.fail_first(&file, 503, 2).await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let (bucket, summary) = backfill_day(&standin, "BTCUSDT", "2024-06-01").await;
 
     assert!(summary.failures.is_empty(), "{summary:?}");
     assert_eq!(bucket.keys().await, [key("BTCUSDT", "2024-06-01")]);
@@ -426,22 +406,11 @@ async fn server_errors_past_the_retries_fail_the_unit_as_transient() {
     let standin = ArchiveStandin::start().await;
     let file = daily_path("BTCUSDT", day("2024-06-01"));
     standin.fail_first(&file, 502, 10).await;
-    let bucket = TestBucket::new().await;
-    let summary = run(
-        &standin,
-        &bucket,
-        &request(&["BTCUSDT"], "2024-06-01", "2024-06-01"),
-    )
-    .await;
+    let failure = refused_day(&standin).await;
 
-    assert!(bucket.keys().await.is_empty());
-    assert_eq!(summary.failures[0].kind, "BinanceOutOfTime");
-    assert!(summary.failures[0].transient);
-    assert!(
-        summary.failures[0].error.contains("HTTP 502"),
-        "{}",
-        summary.failures[0].error
-    );
+    assert_eq!(failure.kind, "BinanceOutOfTime");
+    assert!(failure.transient);
+    assert!(failure.error.contains("HTTP 502"), "{}", failure.error);
 }
 
 /// Records what a progress bar would be told.

@@ -4,9 +4,9 @@
 use coinlake::cmc::QuotesApi;
 use coinlake::config::IngestConfig;
 use ingest::App;
-use lambda_runtime::{Context, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use testkit::cmc::any_quotes_path;
 use testkit::TestBucket;
 use wiremock::matchers::method;
@@ -101,17 +101,7 @@ impl World {
     }
 }
 
-/// An invocation of `payload` with `budget` left before the deadline.
-pub fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    context.deadline = now_ms + budget.as_millis() as u64;
-    context.request_id = "test-request".to_owned();
-    LambdaEvent::new(payload, context)
-}
+pub use testkit::invocation;
 
 pub fn schedule(time: &str) -> LambdaEvent<Value> {
     invocation(

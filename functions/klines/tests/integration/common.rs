@@ -6,10 +6,10 @@ use coinlake::binance::Kline;
 use coinlake::config::KlinesConfig;
 use coinlake::kline_csv::{check_kline_header, decode_kline_row};
 use klines::App;
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use testkit::binance::KLINES_PATH;
+use std::time::Duration;
+use testkit::binance::{KlineMarket, KLINES_PATH};
 use testkit::TestBucket;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Respond};
@@ -102,16 +102,18 @@ impl World {
     }
 }
 
-/// An invocation of `payload` with `budget` left before the deadline.
-pub fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    context.deadline = now_ms + budget.as_millis() as u64;
-    context.request_id = "test-request".to_owned();
-    LambdaEvent::new(payload, context)
+pub use testkit::invocation;
+
+/// Every default pair with a kline for each minute of 12:00-13:00.
+pub fn market() -> KlineMarket {
+    PAIRS.iter().fold(KlineMarket::default(), |m, pair| {
+        m.with(
+            pair,
+            at("2024-06-01T12:00:00Z"),
+            at("2024-06-01T13:00:00Z"),
+            &[],
+        )
+    })
 }
 
 pub fn schedule(time: &str) -> Value {

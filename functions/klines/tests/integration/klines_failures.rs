@@ -3,21 +3,10 @@
 
 use crate::common;
 
-use common::{at, schedule, World, PAIRS};
-use testkit::binance::{error, ok, restricted, KlineMarket, RESTRICTED_MSG};
+use common::{at, market, schedule, World};
+use testkit::binance::{error, ok, restricted, RESTRICTED_MSG};
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
-
-fn market() -> KlineMarket {
-    PAIRS.iter().fold(KlineMarket::default(), |m, pair| {
-        m.with(
-            pair,
-            at("2024-06-01T12:00:00Z"),
-            at("2024-06-01T13:00:00Z"),
-            &[],
-        )
-    })
-}
 
 /// `pair` answers with `response`; the other pairs with the market.
 async fn one_pair_answers(world: &World, pair: &str, response: ResponseTemplate) {

@@ -3,21 +3,9 @@
 use crate::common;
 
 use chrono::TimeDelta;
-use common::{at, decode, schedule, World, KEY_1235, PAIRS};
+use common::{at, decode, market, schedule, World, KEY_1235, PAIRS};
 use serde_json::json;
 use testkit::binance::{rate_limited, KlineMarket};
-
-/// Every default pair with a kline for each minute of 12:00-13:00.
-fn market() -> KlineMarket {
-    PAIRS.iter().fold(KlineMarket::default(), |m, pair| {
-        m.with(
-            pair,
-            at("2024-06-01T12:00:00Z"),
-            at("2024-06-01T13:00:00Z"),
-            &[],
-        )
-    })
-}
 
 #[tokio::test]
 async fn five_pairs_write_one_object_of_25_rows_at_the_slot_key() {

@@ -19,16 +19,16 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::config::{IngestConfig, KlinesConfig, LoadConfig};
 use coinlake::klines_run::{KlineGap, KlinesSummary};
-use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use testkit::binance::{self as binance_standin, KlineMarket, KLINES_PATH};
 use testkit::cluster::EphemeralCluster;
 use testkit::cmc::{coin, error, ok, QUOTES_PATH};
 use testkit::proxy::FlakyProxy;
-use testkit::TestBucket;
+use testkit::{invocation, TestBucket};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -198,16 +198,6 @@ fn market(at: DateTime<Utc>, slot: i64) -> Value {
 /// in the middle of the slot's five, so the gap is neither at its start nor at its end.
 fn gap_minutes(at: DateTime<Utc>) -> [DateTime<Utc>; 2] {
     [at - TimeDelta::minutes(3), at - TimeDelta::minutes(2)]
-}
-
-fn invocation(payload: Value, budget: Duration) -> LambdaEvent<Value> {
-    let mut context = Context::default();
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    context.deadline = now_ms + budget.as_millis() as u64;
-    LambdaEvent::new(payload, context)
 }
 
 fn s3_event(bucket: &str, key: &str) -> Value {

@@ -4,31 +4,23 @@
 //!
 //! Usage: binance-standin [PORT]   (default 8788, loopback only)
 
-use std::net::TcpListener;
 use testkit::binance::{OpenMarket, KLINES_PATH};
+use testkit::standin::{serve_until_interrupted, server_from_args};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::Mock;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = match std::env::args().nth(1) {
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("PORT must be a number, got {text:?}"))?,
-        None => 8788,
-    };
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let server = MockServer::builder().listener(listener).start().await;
+    let server = server_from_args(8788).await?;
     Mock::given(method("GET"))
         .and(path(KLINES_PATH))
         .respond_with(OpenMarket)
         .mount(&server)
         .await;
-    println!(
-        "Binance stand-in serving recorded-shape klines at {}",
-        server.uri()
-    );
-    tokio::signal::ctrl_c().await?;
+    serve_until_interrupted(
+        "Binance stand-in serving recorded-shape klines",
+        &server.uri(),
+    )
+    .await?;
     Ok(())
 }

@@ -5,30 +5,22 @@
 //!
 //! Usage: cmc-standin [PORT]   (default 8787, loopback only)
 
-use std::net::TcpListener;
 use testkit::cmc::Market;
+use testkit::standin::{serve_until_interrupted, server_from_args};
 use wiremock::matchers::method;
-use wiremock::{Mock, MockServer};
+use wiremock::Mock;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = match std::env::args().nth(1) {
-        Some(text) => text
-            .parse()
-            .map_err(|_| format!("PORT must be a number, got {text:?}"))?,
-        None => 8787,
-    };
-    let listener = TcpListener::bind(("127.0.0.1", port))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-    let server = MockServer::builder().listener(listener).start().await;
+    let server = server_from_args(8787).await?;
     Mock::given(method("GET"))
         .respond_with(Market::live())
         .mount(&server)
         .await;
-    println!(
-        "CoinMarketCap stand-in serving recorded-shape quotes at {}",
-        server.uri()
-    );
-    tokio::signal::ctrl_c().await?;
+    serve_until_interrupted(
+        "CoinMarketCap stand-in serving recorded-shape quotes",
+        &server.uri(),
+    )
+    .await?;
     Ok(())
 }
