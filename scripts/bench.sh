@@ -5,10 +5,14 @@
 # (cold start, warm p50/p99, peak RSS), the compact binary on a day of 5 and of 5,000
 # coins (time, peak RSS, what a 30-day query reads), the load's peak memory for growing files,
 # instruction counts of the hot paths (callgrind), the deployable bootstraps' sizes for
-# arm64 and x86_64, and the monthly cost those figures imply (scripts/cost.py). Figures go
-# into the results table of docs/benchmarks.md by hand, with the machine and date.
+# arm64 and x86_64, a klines slot of 5 pairs end to end, and the monthly cost those figures
+# imply (scripts/cost.py). Figures go into the results table of docs/benchmarks.md by hand,
+# with the machine and date.
 #   scripts/bench.sh            everything
 #   scripts/bench.sh quick      shorter criterion runs, a 2-day replay
+#   scripts/bench.sh klines     only a klines slot of 5 pairs: fetch and write, load, both
+#                               (criterion), and the release binaries as Lambda runs them
+#                               (cold start, p50/p99, peak RSS, object size)
 #   scripts/bench.sh backfill   only the backfill: a month of 5 pairs from the archive
 #                               stand-in into moto (time, rows/s, peak RSS);
 #                               BACKFILL_CONCURRENCY pairs at once (default 4)
@@ -39,16 +43,28 @@ bench_backfill() {
   read -r seconds rss_kib <"$LOCAL/bench-backfill.time"
   say "backfill: ${seconds} s, $(python3 -c "print(round(216000 / $seconds))") rows/s, peak RSS $(( rss_kib / 1024 )) MiB"
 }
-if [ "${1:-}" = backfill ]; then
-  bench_backfill
-  exit 0
-fi
 criterion=(--warm-up-time 2 --measurement-time 10)
 days=30
+runs=(20 50)
 if [ "${1:-}" = quick ]; then
   criterion=(--warm-up-time 1 --measurement-time 3)
   days=2
+  runs=(5 20)
 fi
+
+# One slot of 5 pairs x 5 minutes: the klines handler against the Binance stand-in writing
+# to moto, then load into PostgreSQL; in process (criterion), then the release binaries.
+bench_klines() {
+  say "klines: one slot of 5 pairs (25 rows), Binance stand-in -> moto -> PostgreSQL (criterion)"
+  cargo bench --quiet -p klines --bench slot -- "${criterion[@]}" 2>&1 | grep -E '^[0-9a-z_/]+|time:|thrpt:'
+  say "klines: the slot as Lambda runs it (release klines and load binaries)"
+  cargo build --release --quiet -p klines -p load
+  cargo bench --quiet -p klines --bench lambda -- "${runs[@]}" | tee "$LOCAL/bench-klines.txt"
+}
+case "${1:-}" in
+  backfill) bench_backfill; exit 0 ;;
+  klines) bench_klines; exit 0 ;;
+esac
 
 say "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 say "codec: CMC JSON -> rows -> CSV -> rows, 5,000 coins"
@@ -59,14 +75,13 @@ say "replay: $days days x 288 slots x 100 coins"
 cargo bench --quiet -p load --bench replay -- "$days" 100
 say "functions as Lambda runs them: cold start, warm latency, peak RSS (release binaries)"
 cargo build --release --quiet -p ingest -p load
-runs=(20 50)
-[ "${1:-}" = quick ] && runs=(5 20)
 cargo bench --quiet -p load --bench lambda -- "${runs[@]}" | tee "$LOCAL/bench-lambda.txt"
 say "compaction as Lambda runs it: a day of 5 coins, and a listings day of 5,000 (1.44 million rows)"
 cargo build --release --quiet -p compact
 cargo bench --quiet -p compact --bench day -- 5 | tee "$LOCAL/bench-compact.txt"
 cargo bench --quiet -p compact --bench day -- 5000
-read -r -a cost_inputs <<<"$(sed -n 's/^cost inputs: //p' "$LOCAL/bench-lambda.txt" "$LOCAL/bench-compact.txt" | tr '\n' ' ')"
+bench_klines
+read -r -a cost_inputs <<<"$(sed -n 's/^cost inputs: //p' "$LOCAL/bench-lambda.txt" "$LOCAL/bench-compact.txt" "$LOCAL/bench-klines.txt" | tr '\n' ' ')"
 say "monthly cost at the 5-minute schedule from these figures (scripts/cost.py ${cost_inputs[*]})"
 python3 scripts/cost.py "${cost_inputs[@]}"
 say "the same with CoinMarketCap's and S3's real latency instead of loopback's (300 ms ingest, 40 ms load)"
@@ -99,9 +114,9 @@ say "load path, 5,000-row CSV -> rows -> COPY text: $load_ir instructions"
 say "bootstrap sizes: cargo lambda build --release, stripped, zipped"
 for arch in arm64 x86-64; do
   out="$LOCAL/lambda-$arch"
-  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load -p compact -p api \
+  PATH="$VENV/bin:$PATH" cargo-lambda lambda build --quiet --release "--$arch" -p ingest -p load -p compact -p api -p klines \
     --output-format zip --lambda-dir "$out"
-  for function in ingest load compact api; do
+  for function in ingest load compact api klines; do
     zipped="$(stat -c %s "$out/$function/bootstrap.zip")"
     stripped="$("$VENV/bin/python" -c 'import sys, zipfile; print(zipfile.ZipFile(sys.argv[1]).getinfo("bootstrap").file_size)' "$out/$function/bootstrap.zip")"
     say "$function $arch: $(( stripped / 1024 )) KiB stripped, $(( zipped / 1024 )) KiB zipped"

@@ -15,6 +15,10 @@ Formula (a 30-day month, one run per schedule period):
   compaction      = 30 daily runs: compute (init + duration at its memory), one LIST, a GET
                     per raw object and two PUTs, plus the curated bytes added each day; and
                     one invocation per raw object's notification (answered without S3)
+  klines          = runs more slot runs (compute at the klines memory, one PUT, the
+                    object's bytes stored) and runs more loads (compute at the load memory
+                    with load's init, one GET), two requests each run; Binance's market
+                    data is free and the second schedule stays in the Scheduler's free tier
 
 Init is billed for every runtime since August 2025; `cold_share` is the fraction of runs
 that start a new execution environment (1.0 is the worst case: every run cold).
@@ -63,6 +67,11 @@ def main():
     p.add_argument("--notification-ms", type=float, default=0.0, help="compact answering one raw object's notification")
     p.add_argument("--curated-bytes", type=int, default=0, help="a day's silver + gold files")
     p.add_argument("--raw-objects", type=int, default=288, help="raw objects a day")
+    p.add_argument("--klines-ms", type=float, help="one klines slot run (omit: no klines function)")
+    p.add_argument("--klines-init-ms", type=float, default=0.0, help="klines cold start")
+    p.add_argument("--klines-mb", type=int, default=256, help="klines memory size (template.yaml)")
+    p.add_argument("--klines-load-ms", type=float, default=0.0, help="load of one klines slot object")
+    p.add_argument("--klines-object-bytes", type=int, default=0, help="size of one klines slot object")
     a = p.parse_args()
 
     runs = 30 * 24 * 60 / a.period_minutes
@@ -84,6 +93,14 @@ def main():
             ("Lambda requests, compact", (days + notifications) * LAMBDA_REQUEST),
             ("S3 requests, compact", days * (S3_PUT * 3 + S3_GET * a.raw_objects)),
             ("S3 storage added, curated", days * a.curated_bytes / 2**30 * S3_GB_MONTH),
+        ]
+    if a.klines_ms is not None:
+        lines += [
+            ("Lambda compute, klines", lambda_compute(runs, a.klines_init_ms, a.klines_ms, a.klines_mb, a.arch, a.cold_share)),
+            ("Lambda compute, klines loads", lambda_compute(runs, a.load_init_ms, a.klines_load_ms, a.load_mb, a.arch, a.cold_share)),
+            ("Lambda requests, klines", runs * 2 * LAMBDA_REQUEST),
+            ("S3 requests, klines", runs * (S3_PUT + S3_GET)),
+            ("S3 storage added, klines", runs * a.klines_object_bytes / 2**30 * S3_GB_MONTH),
         ]
     print(f"{int(runs)} runs a month, {a.arch}, cold share {a.cold_share:g}")
     for name, dollars in lines:
