@@ -11,13 +11,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_tools
-ensure_postgres
-database="coinlake_local"
-ensure_database "$database"
-start_s3
-bucket="coinlake-local"
-s3 create-bucket "$bucket"
+start_local_stack
 
 bin="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
 say "building the coinlake command"
@@ -39,8 +33,9 @@ status=0
 "$bin/coinlake" backfill "${args[@]}" || status=$?
 
 say "objects under raw/klines/ in s3://$bucket:"
-s3 keys "$bucket" | grep '^raw/klines/' || true
-first="$(s3 keys "$bucket" | grep '^raw/klines/' | head -n1 || true)"
+written="$(s3 keys "$bucket" | grep '^raw/klines/' || true)"
+[ -z "$written" ] || printf '%s\n' "$written"
+first="$(head -n1 <<<"$written")"
 if [ -n "$first" ]; then
   say "the first lines of $first:"
   s3 head "$bucket" "$first" 3

@@ -165,6 +165,19 @@ local_psql() {
 }
 
 # ensure_database NAME: creates the database unless it exists.
+# The local stack both run-local.sh and backfill-local.sh use: the tools, PostgreSQL with
+# the `coinlake_local` database, and moto's S3 server with the `coinlake-local` bucket
+# (sets `database` and `bucket`).
+start_local_stack() {
+  ensure_tools
+  ensure_postgres
+  database="coinlake_local"
+  ensure_database "$database"
+  start_s3
+  bucket="coinlake-local"
+  s3 create-bucket "$bucket"
+}
+
 ensure_database() {
   if [ -z "$(local_psql -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$1'")" ]; then
     say "creating database $1"

@@ -14,13 +14,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
-ensure_tools
-ensure_postgres
-database="coinlake_local"
-ensure_database "$database"
-start_s3
-bucket="coinlake-local"
-s3 create-bucket "$bucket"
+start_local_stack
 
 if [ -n "${CMC_API_KEY:-}" ]; then
   cmc_base_url="${CMC_BASE_URL:-https://pro-api.coinmarketcap.com}"
