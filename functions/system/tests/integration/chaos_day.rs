@@ -155,6 +155,10 @@ impl Respond for Scripted {
 #[derive(Clone)]
 struct BinanceScripted {
     script: Arc<Mutex<VecDeque<ResponseTemplate>>>,
+    /// A pair every request of which gets a truncated body. Keyed by pair, not queued: a run
+    /// that fails on one pair drops the other pair's request, which may still reach the
+    /// stand-in after the next attempt began and would take a queued response meant for it.
+    truncated: Arc<Mutex<Option<&'static str>>>,
     market: KlineMarket,
     requests: Arc<Mutex<u64>>,
 }
@@ -162,6 +166,18 @@ struct BinanceScripted {
 impl Respond for BinanceScripted {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         *self.requests.lock().unwrap() += 1;
+        let pair = request
+            .url
+            .query_pairs()
+            .find(|(name, _)| name == "symbol")
+            .map(|(_, value)| value.into_owned());
+        if let Some(truncated) = *self.truncated.lock().unwrap() {
+            if pair.as_deref() == Some(truncated) {
+                return ResponseTemplate::new(200)
+                    .insert_header("x-mbx-used-weight-1m", binance_standin::USED_WEIGHT)
+                    .set_body_string("[[1717199700000,\"67055.01000000\",\"67055.9");
+            }
+        }
         match self.script.lock().unwrap().pop_front() {
             Some(response) => response,
             None => self.market.respond(request),
@@ -336,6 +352,8 @@ async fn klines_slot(
         {
             let mut script = binance.script.lock().unwrap();
             script.clear();
+            *binance.truncated.lock().unwrap() =
+                (fault == Some(Fault::MalformedBody)).then_some(PAIRS[0]);
             match fault {
                 // Waited out in-process: the next attempt comes after exactly Retry-After.
                 Some(Fault::BinanceRateLimited) if attempt == 0 => {
@@ -370,11 +388,6 @@ async fn klines_slot(
                         );
                     }
                 }
-                Some(Fault::MalformedBody) => script.push_back(
-                    ResponseTemplate::new(200)
-                        .insert_header("x-mbx-used-weight-1m", binance_standin::USED_WEIGHT)
-                        .set_body_string("[[1717199700000,\"67055.01000000\",\"67055.9"),
-                ),
                 _ => {}
             }
         }
@@ -476,6 +489,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
     let binance = MockServer::start().await;
     let binance_stand_in = BinanceScripted {
         script: Arc::default(),
+        truncated: Arc::default(),
         market: KlineMarket::default()
             .with(PAIRS[0], day_from, day_to, &gap_minutes_of_day)
             .with(PAIRS[1], day_from, day_to, &[]),
