@@ -8,15 +8,13 @@
 //! day's `count(*)` (the two hold the same rows, see docs/database.md), and the day's rollup
 //! was computed from that many rows.
 
-mod session;
 pub mod sql;
 
-use crate::db::{Database, DbError};
+use crate::db::{Database, DbError, Session};
 use crate::layout::{curated_key, CuratedTable};
 use crate::store::{ObjectReader, ReadError};
 use chrono::{Datelike, Months, NaiveDate, TimeDelta};
 use serde::Serialize;
-use session::Session;
 use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]

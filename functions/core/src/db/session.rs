@@ -1,12 +1,13 @@
-//! One database session for maintenance, on either backend: statements with `:name` text
+//! One database session on either backend, for the statements that are not a load's bulk
+//! writes (maintenance, the alert outbox, the stale check): statements with `:name` text
 //! parameters answering text columns, and a transaction around several of them.
 
+use super::sql::query_text;
+use super::{Database, DbError};
 use crate::data_api::{text_parameter, DataApiTarget, RetryPolicy};
-use crate::db::sql::query_text;
-use crate::db::{Database, DbError};
 use aws_sdk_rdsdata::types::Field;
 
-pub use crate::db::sql::TextRows as Rows;
+pub use super::sql::TextRows as Rows;
 
 pub enum Session {
     /// One pooled connection, so a transaction's statements share it.
@@ -120,7 +121,7 @@ impl Session {
             },
         };
         if let Some(error) = failed {
-            tracing::warn!(error, "maintenance: rollback failed");
+            tracing::warn!(error, "rollback failed");
         }
     }
 }
@@ -133,7 +134,7 @@ fn text(field: Field) -> Result<Option<String>, DbError> {
         Field::LongValue(value) => Ok(Some(value.to_string())),
         other => Err(DbError::new(
             format!("Data API returned {other:?} where text was expected"),
-            "a maintenance statement answered a column not cast to text",
+            "a statement answered a column not cast to text",
         )),
     }
 }
