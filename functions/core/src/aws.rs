@@ -32,6 +32,17 @@ pub fn rds_data_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_rdsda
     aws_sdk_rdsdata::Client::from_conf(builder.build())
 }
 
+/// An SNS client for alert delivery; `endpoint` points it at another SNS (tests). The
+/// SDK's own retries are off: `alerts::publish` retries within the invocation's deadline.
+pub fn sns_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_sns::Client {
+    let mut builder = aws_sdk_sns::config::Builder::from(sdk)
+        .retry_config(aws_config::retry::RetryConfig::disabled());
+    if let Some(url) = endpoint {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_sns::Client::from_conf(builder.build())
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
     /// `reason`: the SDK error and its causes in one line; `source`: that error. Neither

@@ -12,6 +12,7 @@
 //!   CHECKSUM files), generated on request, with faults to mount over it.
 //! - [`cut_body`]: an HTTP server that cuts replies mid-body, which wiremock cannot do.
 //! - [`proxy`]: a switchable TCP proxy, to take a server down without losing its state.
+//! - [`sns`]: an SNS topic per test on the same moto server, and what was published to it.
 //! - [`data_api`]: an RDS Data API stand-in that runs statements on the real PostgreSQL.
 //! - [`runtime_api`]: a minimal Lambda Runtime API, to time a real function binary.
 //! - [`standin`]: what the stand-ins share: query parameters, a loopback server, Ctrl-C.
@@ -34,6 +35,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod runtime_api;
 pub mod s3;
+pub mod sns;
 pub mod standin;
 pub mod synthetic;
 

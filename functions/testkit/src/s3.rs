@@ -29,12 +29,23 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
 }
 
 /// A moto server owned by one test, stopped when dropped.
-struct OwnedServer(Child);
+pub(crate) struct OwnedServer(Child);
 
 impl Drop for OwnedServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The shared moto server when the test script started one, otherwise one for the caller.
+pub(crate) fn moto_endpoint() -> (String, Option<OwnedServer>) {
+    match std::env::var(ENDPOINT_VAR) {
+        Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
+        _ => {
+            let (endpoint, server) = start_moto();
+            (endpoint, Some(server))
+        }
     }
 }
 
@@ -93,13 +104,7 @@ impl StoredObject {
 
 impl TestBucket {
     pub async fn new() -> TestBucket {
-        let (endpoint, server) = match std::env::var(ENDPOINT_VAR) {
-            Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
-            _ => {
-                let (endpoint, server) = start_moto();
-                (endpoint, Some(server))
-            }
-        };
+        let (endpoint, server) = moto_endpoint();
         let sdk = sdk_config(&endpoint).await;
         let client = coinlake::aws::s3_client(&sdk, Some(&endpoint));
         let name = format!(

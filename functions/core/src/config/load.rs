@@ -15,6 +15,11 @@ pub struct LoadConfig {
     /// `DB_RETENTION_DAYS`: a month of `quotes` whose every day is older than this many days
     /// (and verified in S3) may be dropped; `None` keeps everything.
     pub retention_days: Option<u32>,
+    /// `ALERT_TOPIC_ARN`: the SNS topic alerts are published to; `None` records them in
+    /// `alert_events` without delivering them.
+    pub alert_topic_arn: Option<String>,
+    /// `AWS_ENDPOINT_URL_SNS` (or `AWS_ENDPOINT_URL`): another SNS, for local runs and tests.
+    pub sns_endpoint: Option<String>,
 }
 
 /// The shortest retention: the dashboard's hourly chart shows the last 7 days by default and
@@ -48,14 +53,42 @@ impl LoadConfig {
                 MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS,
             )?),
         };
+        let alert_topic_arn = env
+            .get("ALERT_TOPIC_ARN")
+            .map(|arn| {
+                if is_sns_topic_arn(&arn) {
+                    Ok(arn)
+                } else {
+                    Err(env.invalid(
+                        "ALERT_TOPIC_ARN",
+                        &arn,
+                        "expected an SNS topic ARN like arn:aws:sns:us-east-1:123456789012:coinlake-alerts",
+                    ))
+                }
+            })
+            .transpose()?;
+        let sns_endpoint = env
+            .get("AWS_ENDPOINT_URL_SNS")
+            .or_else(|| env.get("AWS_ENDPOINT_URL"));
         Ok(LoadConfig {
             bucket,
             s3_endpoint,
             sink,
             concurrency,
             retention_days,
+            alert_topic_arn,
+            sns_endpoint,
         })
     }
+}
+
+/// `arn:<partition>:sns:<region>:<account>:<name>`, each part present.
+fn is_sns_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[2] == "sns"
+        && parts.iter().all(|part| !part.is_empty())
 }
 
 #[cfg(test)]
@@ -121,6 +154,29 @@ mod tests {
         assert!(
             matches!(data_api.sink, SinkConfig::DataApi { ref database, .. } if database == "coinlake")
         );
+    }
+
+    #[test]
+    fn the_alert_topic_is_optional_and_must_be_an_sns_topic_arn() {
+        let with = |arn: &str| {
+            load(&[
+                ("BUCKET_NAME", "b"),
+                ("DATABASE_URL", "postgres://h/db"),
+                ("ALERT_TOPIC_ARN", arn),
+            ])
+        };
+        assert_eq!(with("").unwrap().alert_topic_arn, None);
+        let arn = "arn:aws:sns:eu-west-1:123456789012:coinlake-alerts";
+        assert_eq!(with(arn).unwrap().alert_topic_arn.as_deref(), Some(arn));
+        for refused in [
+            "coinlake-alerts",
+            "arn:aws:sqs:eu-west-1:123456789012:q",
+            "arn:aws:sns:eu-west-1:123456789012:",
+            "arn:aws:sns:eu-west-1:123456789012:t:sub",
+        ] {
+            let error = with(refused).expect_err(refused).to_string();
+            assert!(error.contains("ALERT_TOPIC_ARN"), "{error}");
+        }
     }
 
     #[test]
