@@ -1,6 +1,8 @@
 //! Everything built once per cold start: configuration, clients, the connection pool.
 
-use coinlake::aws::{load_sdk_config, s3_client};
+use coinlake::alerts::publish::SnsPublisher;
+use coinlake::alerts::runner::Alerting;
+use coinlake::aws::{load_sdk_config, s3_client, sns_client};
 use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
 use coinlake::db::{Database, SettingsError};
 use coinlake::load::Loader;
@@ -11,6 +13,7 @@ use coinlake::store::S3Reader;
 pub struct App {
     pub loader: Loader<S3Reader, AnySink>,
     pub maintainer: Maintainer<S3Reader>,
+    pub alerting: Alerting<SnsPublisher>,
     pub bucket: String,
 }
 
@@ -43,10 +46,23 @@ impl App {
             config.retention_days,
         )
         .migrating(migrate);
+        let publisher = match &config.alert_topic_arn {
+            Some(arn) => Some(SnsPublisher::new(
+                sns_client(sdk, config.sns_endpoint.as_deref()),
+                arn,
+            )),
+            None => {
+                // Once per cold start: every invocation would repeat it.
+                tracing::warn!("ALERT_TOPIC_ARN is not set: alerts are recorded in alert_events, not delivered");
+                None
+            }
+        };
+        let alerting = Alerting::new(database.clone(), publisher).migrating(migrate);
         let sink = AnySink::new(database, migrate);
         Ok(App {
             loader: Loader::new(objects, sink, config.concurrency),
             maintainer,
+            alerting,
             bucket: config.bucket,
         })
     }

@@ -6,7 +6,7 @@
 //! nothing here needs (`userIdentity`, `eventTime`), which S3-compatible servers and
 //! hand-written test events often leave out.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use coinlake::layout::{decode_event_key, parse_day_range, Dataset};
 use coinlake::s3_event::{parse_bridge_object, OBJECT_CREATED};
 use serde::Deserialize;
@@ -34,12 +34,16 @@ pub enum LoadEvent {
     /// UTC day of that time (so a retry an hour later still means the same day), or `None`
     /// for the current one.
     Maintain { today: Option<NaiveDate> },
+    /// `{"alerts": {}}`, or from the schedule every five minutes
+    /// `{"alerts": {"scheduled_time": "<aws.scheduler.scheduled-time>"}}`: the stale check at
+    /// that time (`None`: now), then delivery of unsent alerts.
+    Alerts { at: Option<DateTime<Utc>> },
 }
 
 /// The `Malformed*` variants: the event does not have the shape at all, and serde says why.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {
-    #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\"), {{\"maintain\": {{}}}} or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
+    #[error("unrecognised event: expected an S3 notification (\"Records\"), an EventBridge S3 event (\"source\": \"aws.s3\"), {{\"maintain\": {{}}}}, {{\"alerts\": {{}}}} or {{\"replay\": {{\"dataset\": \"quotes\", \"from\": \"YYYY-MM-DD\", \"to\": \"YYYY-MM-DD\"}}}}; got {0}")]
     Unrecognised(String),
     #[error("invalid S3 notification: {0}")]
     InvalidS3Event(String),
@@ -57,11 +61,21 @@ pub enum EventError {
     InvalidMaintain(String),
     #[error("invalid maintain event (expected {{\"maintain\": {{}}}} or {{\"maintain\": {{\"scheduled_time\": \"<RFC 3339 time>\"}}}}): {0}")]
     MalformedMaintain(#[source] serde_json::Error),
+    #[error("invalid alerts event: {0}")]
+    InvalidAlerts(String),
+    #[error("invalid alerts event (expected {{\"alerts\": {{}}}} or {{\"alerts\": {{\"scheduled_time\": \"<RFC 3339 time>\"}}}}): {0}")]
+    MalformedAlerts(#[source] serde_json::Error),
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MaintainRequest {
+    scheduled_time: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AlertsRequest {
     scheduled_time: Option<String>,
 }
 
@@ -138,6 +152,23 @@ impl LoadEvent {
                 })
                 .transpose()?;
             return Ok(LoadEvent::Maintain { today });
+        }
+        if let Some(alerts) = object.get("alerts") {
+            let request: AlertsRequest =
+                serde_json::from_value(alerts.clone()).map_err(EventError::MalformedAlerts)?;
+            let at = request
+                .scheduled_time
+                .map(|time| {
+                    DateTime::parse_from_rfc3339(&time)
+                        .map(|t| t.to_utc())
+                        .map_err(|_| {
+                            EventError::InvalidAlerts(format!(
+                                "scheduled_time {time:?} is not a time like \"2024-06-02T01:05:00Z\""
+                            ))
+                        })
+                })
+                .transpose()?;
+            return Ok(LoadEvent::Alerts { at });
         }
         Err(EventError::Unrecognised(kind_of(event)))
     }
@@ -331,6 +362,65 @@ mod tests {
             (
                 serde_json::json!({ "maintain": [] }),
                 "invalid maintain event",
+            ),
+        ] {
+            let error = refused(event.clone());
+            assert!(error.contains(expected), "{event}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_alerts_event_names_the_time_of_its_check_or_now() {
+        let parse = |event: Value| LoadEvent::parse(&event);
+        assert_eq!(
+            parse(serde_json::json!({ "alerts": {} })).unwrap(),
+            LoadEvent::Alerts { at: None }
+        );
+        let sample: Value =
+            serde_json::from_str(include_str!("../../../events/alerts-scheduled.json")).unwrap();
+        assert_eq!(
+            parse(sample).unwrap(),
+            LoadEvent::Alerts {
+                at: Some(
+                    DateTime::parse_from_rfc3339("2024-06-02T01:05:00Z")
+                        .unwrap()
+                        .to_utc()
+                )
+            }
+        );
+        assert_eq!(
+            parse(
+                serde_json::json!({ "alerts": { "scheduled_time": "2024-06-02T03:05:00+02:00" } })
+            )
+            .unwrap(),
+            LoadEvent::Alerts {
+                at: Some(
+                    DateTime::parse_from_rfc3339("2024-06-02T01:05:00Z")
+                        .unwrap()
+                        .to_utc()
+                )
+            }
+        );
+        for (event, expected) in [
+            (
+                serde_json::json!({ "alerts": { "scheduled_time": "in five minutes" } }),
+                "invalid alerts event: scheduled_time \"in five minutes\" is not a time",
+            ),
+            (
+                serde_json::json!({ "alerts": { "scheduled_time": 1717290300 } }),
+                "invalid alerts event (expected",
+            ),
+            (
+                serde_json::json!({ "alerts": { "rules": [1] } }),
+                "unknown field `rules`",
+            ),
+            (
+                serde_json::json!({ "alerts": true }),
+                "invalid alerts event",
+            ),
+            (
+                serde_json::json!({ "alerts": null }),
+                "invalid alerts event",
             ),
         ] {
             let error = refused(event.clone());

@@ -1,22 +1,51 @@
 //! The Lambda handler: an S3 notification or a replay in, counts out; any file that could
 //! not be loaded fails the invocation so Lambda retries it (loads are idempotent). The
-//! daily maintenance event rolls days up and applies retention.
+//! daily maintenance event rolls days up and applies retention. The alerts event (every
+//! five minutes) checks `stale` rules and delivers unsent alerts; every load that stored
+//! something delivers them too, and a delivery that fails never fails the load.
 
 use crate::app::App;
 use crate::event::{EventError, LoadEvent};
+use coinlake::alerts::runner::{AlertsError, Delivery, ScheduledAlerts};
 use coinlake::deadline::instant_of;
 use coinlake::load::{LoadError, LoadOutcome, ReplayError, ReplaySummary};
 use coinlake::maintain::{MaintainError, MaintenanceSummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Time kept back from delivery for the response and for marking the last publish sent.
+const DELIVERY_MARGIN: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum LoadResponse {
-    Objects { results: Vec<LoadOutcome> },
-    Replay(ReplaySummary),
-    Maintain { maintain: MaintenanceSummary },
+    Objects {
+        results: Vec<LoadOutcome>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alerts: Option<AlertDelivery>,
+    },
+    Replay {
+        #[serde(flatten)]
+        summary: ReplaySummary,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alerts: Option<AlertDelivery>,
+    },
+    Maintain {
+        maintain: MaintenanceSummary,
+    },
+    Alerts {
+        alerts: ScheduledAlerts,
+    },
+}
+
+/// Delivery after a load: what it did, or why it failed (the load stands either way).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum AlertDelivery {
+    Done(Delivery),
+    Failed { delivery_error: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +61,8 @@ pub enum HandlerError {
     Replay(#[from] ReplayError),
     #[error(transparent)]
     Maintain(#[from] MaintainError),
+    #[error(transparent)]
+    Alerts(#[from] AlertsError),
     #[error("replay incomplete: {failed} of {files} files failed and can be retried (first: {first}); {loaded} loaded. Run the same replay again")]
     ReplayIncomplete {
         files: u64,
@@ -60,6 +91,7 @@ impl From<HandlerError> for Diagnostic {
             HandlerError::Replay(_) => "InvalidReplay",
             HandlerError::ReplayIncomplete { .. } => "ReplayIncomplete",
             HandlerError::Maintain(_) => "MaintenanceFailed",
+            HandlerError::Alerts(_) => "AlertsFailed",
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -88,8 +120,15 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                     }
                 }
             }
+            // Events the loads that committed fired are delivered even when another
+            // object failed: the retry of that one delivers its own.
+            let alerts = if results.is_empty() {
+                None
+            } else {
+                deliver_after_load(app, deadline).await
+            };
             if failures.is_empty() {
-                Ok(LoadResponse::Objects { results })
+                Ok(LoadResponse::Objects { results, alerts })
             } else {
                 Err(HandlerError::Objects { total, failures })
             }
@@ -105,6 +144,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 .filter(|f| f.error_type.is_transient())
                 .collect();
             if let Some(first) = retryable.first() {
+                deliver_after_load(app, deadline).await;
                 return Err(HandlerError::ReplayIncomplete {
                     files: summary.total.files,
                     loaded: summary.total.loaded,
@@ -112,12 +152,46 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                     first: first.error.clone(),
                 });
             }
-            Ok(LoadResponse::Replay(summary))
+            let alerts = deliver_after_load(app, deadline).await;
+            Ok(LoadResponse::Replay { summary, alerts })
         }
         LoadEvent::Maintain { today } => {
             let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let maintain = app.maintainer.run(today).await?;
             Ok(LoadResponse::Maintain { maintain })
+        }
+        LoadEvent::Alerts { at } => {
+            let at = at.unwrap_or_else(chrono::Utc::now);
+            let alerts = app
+                .alerting
+                .scheduled(at, delivery_deadline(deadline))
+                .await?;
+            Ok(LoadResponse::Alerts { alerts })
+        }
+    }
+}
+
+fn delivery_deadline(deadline: Option<Instant>) -> Instant {
+    let deadline = deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(60));
+    deadline
+        .checked_sub(DELIVERY_MARGIN)
+        .unwrap_or_else(Instant::now)
+}
+
+/// Delivers unsent alerts within the invocation's remaining time; a failure is logged and
+/// reported, and left to the schedule's next delivery. Without a topic there is nothing to
+/// do (the cold start logged it) and nothing is reported.
+async fn deliver_after_load(app: &App, deadline: Option<Instant>) -> Option<AlertDelivery> {
+    if !app.alerting.has_topic() {
+        return None;
+    }
+    match app.alerting.deliver(delivery_deadline(deadline)).await {
+        Ok(delivery) => Some(AlertDelivery::Done(delivery)),
+        Err(error) => {
+            tracing::error!(error = %error, "alert delivery after the load failed; the schedule retries it");
+            Some(AlertDelivery::Failed {
+                delivery_error: error.to_string(),
+            })
         }
     }
 }
