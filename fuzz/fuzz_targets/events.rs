@@ -65,6 +65,10 @@ fn run(data: &[u8]) {
             // What maintenance computes first: the retention cutoff, at the longest setting.
             let _ = today.and_then(|d| d.checked_sub_days(chrono::Days::new(36_500)));
         }
+        Ok(LoadEvent::Alerts { at }) => {
+            // What the stale check sends PostgreSQL: the time as RFC 3339 text.
+            let _ = at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        }
         Err(error) => {
             let _ = error.to_string();
         }

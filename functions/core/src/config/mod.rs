@@ -78,6 +78,8 @@ pub const LOAD_VARIABLES: &[&str] = &[
     "DB_CA_FILE",
     "DB_CLUSTER_ARN",
     "AWS_ENDPOINT_URL_RDS_DATA",
+    "ALERT_TOPIC_ARN",
+    "AWS_ENDPOINT_URL_SNS",
 ];
 
 /// Every environment variable the compact function's configuration reads.
