@@ -150,3 +150,7 @@ $$;
 
 COMMENT ON FUNCTION alert_stale_check(timestamptz) IS
     'Evaluates every enabled stale rule at the given time (rules locked in id order); fires one alert_events row per stale episode and re-arms on fresh data. One row per rule: its outcome (fired, duplicate, cooldown, rearmed, still_stale, fresh, late, not_started).';
+
+-- It writes rules and events: only its owner (the load function's user) runs it, not the
+-- reader role or the api's rule editor.
+REVOKE EXECUTE ON FUNCTION alert_stale_check(timestamptz) FROM PUBLIC;

@@ -305,32 +305,45 @@ async fn two_deliverers_at_once_send_each_event_once() {
 }
 
 #[tokio::test]
-async fn delivery_works_through_the_data_api() {
-    // GIVEN an event, and the load function on the Data API path
+async fn the_stale_check_and_delivery_work_through_the_data_api() {
+    // GIVEN two events, a stale rule on a source with no data, and the load function on
+    // the Data API path
     let world = World::new().await;
     world.migrate().await;
     let topic = TestTopic::new().await;
     let rule = btc_rule(&world).await;
     let (market, operator) = two_events(&world, rule).await;
+    let stale_rule = world
+        .scalar(
+            "INSERT INTO alert_rules (label, source, kind, window_minutes, evaluate_from) \
+             VALUES ('klines', 'binance', 'stale', 30, '2024-06-01T12:00:00Z') RETURNING id",
+        )
+        .await;
     let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
     let mut vars = data_api_vars(&world.db.name, &emulator.endpoint);
     vars.push(("ALERT_TOPIC_ARN", topic.arn.as_str()));
     vars.push(("AWS_ENDPOINT_URL_SNS", topic.endpoint.as_str()));
     let app = world.app(&vars).await;
 
-    // WHEN the schedule's alerts event runs
-    let answer = load::handle(&app, invocation(json!({ "alerts": {} })))
+    // WHEN the schedule's alerts event runs at 12:40
+    let event = json!({ "alerts": { "scheduled_time": "2024-06-01T12:40:00Z" } });
+    let answer = load::handle(&app, invocation(event))
         .await
         .expect("alerts event");
 
-    // THEN both events were published once and marked sent
+    // THEN the stale rule fired, and all three events were published once and marked sent
     let answer = serde_json::to_value(answer).unwrap();
+    let stale = answer["alerts"]["stale"]["rules"][0].clone();
+    assert_eq!(stale["rule_id"], stale_rule, "{answer}");
+    assert_eq!(stale["outcome"], "fired", "{answer}");
+    assert_eq!(stale["age_minutes"], "40.0", "{answer}");
+    let fired = stale["event_id"].as_i64().expect("an event");
     assert_eq!(
         answer["alerts"]["delivery"]["delivered"],
-        json!([market, operator]),
+        json!([market, operator, fired]),
         "{answer}"
     );
-    assert_eq!(topic.published().await.len(), 2);
+    assert_eq!(topic.published().await.len(), 3);
     assert_eq!(
         world
             .scalar("SELECT count(*) FROM alert_events WHERE sent_at IS NULL")
@@ -656,4 +669,60 @@ async fn a_stale_rule_within_its_cooldown_disarms_without_an_event() {
 
     // THEN the episode within the cooldown left no event
     assert_eq!(world.scalar("SELECT count(*) FROM alert_events").await, 2);
+}
+
+#[tokio::test]
+async fn the_stale_check_reads_the_newest_observations_through_indexes() {
+    // GIVEN 20 days of quotes of 20 assets over two monthly partitions, 20 days of minutes of
+    // five pairs, and a stale rule of each shape
+    let world = World::new().await;
+    world.migrate().await;
+    stale_rules(&world).await;
+    let client = world.db.client().await;
+    client
+        .batch_execute(
+            "SELECT ensure_quotes_partition(d) FROM (VALUES (date '2024-05-01'), \
+             (date '2024-06-01')) v(d);
+             INSERT INTO quotes (cmc_id, quote_currency, last_updated, observed_on, slot_at, \
+                 symbol, name, slug, price, ingested_at, s3_key)
+             SELECT id, 'USD', ts - interval '1 minute', CAST(timezone('UTC', ts) AS date), ts, \
+                 'S' || id, 'n', 's', 1, ts, 'k'
+             FROM generate_series(1, 20) id,
+                  generate_series(timestamptz '2024-05-20', timestamptz '2024-06-09', \
+                                  interval '5 minutes') ts;
+             INSERT INTO klines_1m (symbol, open_time, close_time, open, high, low, close, \
+                 volume, quote_volume, trades, taker_buy_base_volume, taker_buy_quote_volume, s3_key)
+             SELECT s, ts, ts + interval '59.999 seconds', 1, 1, 1, 1, 1, 1, 1, 1, 1, 'k'
+             FROM unnest(ARRAY['BNBUSDT', 'BTCUSDT', 'ETHUSDT', 'SOLUSDT', 'XRPUSDT']) s,
+                  generate_series(timestamptz '2024-05-20', timestamptz '2024-06-09', \
+                                  interval '1 minute') ts;
+             ANALYZE quotes, klines_1m;",
+        )
+        .await
+        .expect("data");
+
+    // WHEN the check runs, in a transaction whose scans PostgreSQL counts
+    client.batch_execute("BEGIN").await.unwrap();
+    let outcomes = common::texts(
+        &client,
+        "SELECT outcome FROM alert_stale_check('2024-06-09T00:10:00Z') ORDER BY rule_id",
+    )
+    .await;
+    let scans = common::texts(
+        &client,
+        "SELECT format('%s|%s', coalesce(sum(seq_scan), 0), coalesce(sum(idx_scan), 0)) \
+         FROM pg_stat_xact_user_tables \
+         WHERE relname IN ('quotes_2024_05', 'quotes_2024_06', 'klines_1m')",
+    )
+    .await;
+    client.batch_execute("ROLLBACK").await.unwrap();
+
+    // THEN every rule was evaluated, and no data table was scanned sequentially
+    assert_eq!(
+        outcomes,
+        ["fresh", "fired", "fresh", "fired", "fresh", "fresh"]
+    );
+    let (seq, idx) = scans[0].split_once('|').unwrap();
+    assert_eq!(seq, "0", "sequential scans of the data: {}", scans[0]);
+    assert!(idx.parse::<u64>().unwrap() > 0, "{}", scans[0]);
 }
