@@ -268,6 +268,77 @@ async fn a_5xx_from_sns_is_retried_within_the_deadline_and_then_reported() {
 }
 
 #[tokio::test]
+async fn a_topic_that_does_not_exist_is_reported_at_once_and_the_event_kept() {
+    // GIVEN an event, and ALERT_TOPIC_ARN naming a topic SNS does not have
+    let world = World::new().await;
+    world.migrate().await;
+    let topic = TestTopic::new().await;
+    let ids = many_events(&world, 1).await;
+    let missing = format!("{}-gone", topic.arn);
+    let app = world
+        .app(&[
+            ("ALERT_TOPIC_ARN", missing.as_str()),
+            ("AWS_ENDPOINT_URL_SNS", topic.endpoint.as_str()),
+        ])
+        .await;
+
+    // WHEN delivery runs
+    let delivery = app.alerting.deliver(soon()).await.expect("delivery runs");
+
+    // THEN the publish was not retried, and the event waits with SNS's reason
+    let Delivery::Published(summary) = delivery else {
+        panic!("expected a delivery, got {delivery:?}");
+    };
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    let error = &summary.failed[0].error;
+    assert!(
+        error.starts_with("SNS Publish failed: ") && error.contains("NotFound"),
+        "{error}"
+    );
+    assert_eq!(
+        outbox(&world).await,
+        [format!("{}|f|1|{error}|-|f", ids[0])]
+    );
+}
+
+#[tokio::test]
+async fn a_live_claim_is_left_alone_and_a_passed_one_is_taken_again() {
+    // GIVEN two events claimed by a deliverer that died: one claim still running, one passed
+    let world = World::new().await;
+    world.migrate().await;
+    let topic = TestTopic::new().await;
+    let ids = many_events(&world, 2).await;
+    world
+        .db
+        .client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE alert_events SET delivery_attempts = 1, claimed_until = now() + interval '1 hour' \
+             WHERE id = {}; \
+             UPDATE alert_events SET delivery_attempts = 1, claimed_until = now() - interval '1 second' \
+             WHERE id = {};",
+            ids[0], ids[1]
+        ))
+        .await
+        .unwrap();
+    let app = app_with_topic(&world, &topic, &topic.endpoint).await;
+
+    // WHEN delivery runs
+    let delivery = app.alerting.deliver(soon()).await.expect("delivery");
+
+    // THEN only the event whose claim passed was published, on its second attempt
+    assert_eq!(published(&delivery), (vec![ids[1]], vec![], 0));
+    let rows = outbox(&world).await;
+    assert_eq!(rows[0], format!("{}|f|1|-|-|t", ids[0]));
+    assert!(
+        rows[1].starts_with(&format!("{}|t|2|-|", ids[1])),
+        "{}",
+        rows[1]
+    );
+    assert_eq!(topic.published().await.len(), 1);
+}
+
+#[tokio::test]
 async fn two_deliverers_at_once_send_each_event_once() {
     // GIVEN 30 unsent events and two load functions sharing the database
     let world = World::new().await;
@@ -360,16 +431,29 @@ async fn without_a_topic_events_are_recorded_and_nothing_is_sent_or_lost() {
     let topic = TestTopic::new().await;
     let rule = btc_rule(&world).await;
     let (market, operator) = two_events(&world, rule).await;
+    let (logs, guard) = testkit::logs::capture();
     let quiet = world.app(&[]).await;
 
-    // WHEN the alerts event runs and a file is loaded
+    // WHEN the alerts event runs twice and a file is loaded
     let answer = load::handle(&quiet, invocation(json!({ "alerts": {} })))
+        .await
+        .expect("alerts event");
+    load::handle(&quiet, invocation(json!({ "alerts": {} })))
         .await
         .expect("alerts event");
     let key = world.put_btc("2024-06-01T12:35:00Z", "67000").await;
     let loaded = load::handle(&quiet, s3_event(&world.bucket.name, &[&key]))
         .await
         .expect("load");
+    drop(guard);
+
+    // THEN the cold start said once that alerts are not delivered
+    assert_eq!(
+        logs.text().matches("ALERT_TOPIC_ARN is not set").count(),
+        1,
+        "{}",
+        logs.text()
+    );
 
     // THEN the answer says the events wait, the load says nothing of alerts, and the
     // outbox is untouched
