@@ -38,18 +38,8 @@ impl Drop for OwnedServer {
     }
 }
 
-/// The shared moto server when the test script started one, otherwise one for the caller.
-pub(crate) fn moto_endpoint() -> (String, Option<OwnedServer>) {
-    match std::env::var(ENDPOINT_VAR) {
-        Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
-        _ => {
-            let (endpoint, server) = start_moto();
-            (endpoint, Some(server))
-        }
-    }
-}
-
-fn start_moto() -> (String, OwnedServer) {
+/// A moto server of the caller's own: its address, and the handle that stops it.
+pub(crate) fn start_moto() -> (String, OwnedServer) {
     let port = crate::free_port();
     let venv_binary = crate::workspace_root().join(".venv/bin/moto_server");
     let binary = if venv_binary.exists() {
@@ -104,7 +94,13 @@ impl StoredObject {
 
 impl TestBucket {
     pub async fn new() -> TestBucket {
-        let (endpoint, server) = moto_endpoint();
+        let (endpoint, server) = match std::env::var(ENDPOINT_VAR) {
+            Ok(endpoint) if !endpoint.is_empty() => (endpoint, None),
+            _ => {
+                let (endpoint, server) = start_moto();
+                (endpoint, Some(server))
+            }
+        };
         let sdk = sdk_config(&endpoint).await;
         let client = coinlake::aws::s3_client(&sdk, Some(&endpoint));
         let name = format!(

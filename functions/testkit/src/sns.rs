@@ -1,10 +1,13 @@
-//! An SNS topic of its own for each test on moto's server (the same server as
-//! [`crate::s3`]), and what was published to it: moto records every message it accepted,
-//! with its subject and message attributes, and serves the record at
-//! `/moto-api/data.json`. That proves what SNS was asked to deliver without a subscriber
-//! (and without an SQS client to build); fan-out to subscribers is SNS's side.
+//! An SNS topic of its own for each test, on a moto server of its own, and what was
+//! published to it: moto records every message it accepted, with its subject and message
+//! attributes, and serves the record at `/moto-api/data.json`. That proves what SNS was
+//! asked to deliver without a subscriber (and without an SQS client to build); fan-out to
+//! subscribers is SNS's side.
+//!
+//! Not the shared server of [`crate::s3`]: `data.json` serialises every model the server
+//! holds, and a bucket another test deleted makes it answer 500.
 
-use crate::s3::{moto_endpoint, sdk_config, OwnedServer};
+use crate::s3::{sdk_config, start_moto, OwnedServer};
 use aws_config::SdkConfig;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -27,12 +30,12 @@ pub struct TestTopic {
     pub endpoint: String,
     pub sdk: SdkConfig,
     pub client: aws_sdk_sns::Client,
-    _server: Option<OwnedServer>,
+    _server: OwnedServer,
 }
 
 impl TestTopic {
     pub async fn new() -> TestTopic {
-        let (endpoint, server) = moto_endpoint();
+        let (endpoint, server) = start_moto();
         let sdk = sdk_config(&endpoint).await;
         let client = coinlake::aws::sns_client(&sdk, Some(&endpoint));
         let name = format!(
