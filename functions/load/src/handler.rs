@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 /// Time kept back from delivery for the response and for marking the last publish sent.
 const DELIVERY_MARGIN: Duration = Duration::from_secs(3);
 
+/// How far ahead of this function's clock a stale check may be asked for: the schedule's
+/// time is never ahead of it by more than clock skew, and a check of the future would mark
+/// every stale rule evaluated through that time, silencing it until then.
+const MAX_CHECK_AHEAD: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum LoadResponse {
@@ -161,7 +166,15 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
             Ok(LoadResponse::Maintain { maintain })
         }
         LoadEvent::Alerts { at } => {
-            let at = at.unwrap_or_else(chrono::Utc::now);
+            let now = chrono::Utc::now();
+            let at = at.unwrap_or(now);
+            if at > now + MAX_CHECK_AHEAD {
+                return Err(EventError::InvalidAlerts(format!(
+                    "scheduled_time {} is in the future: a check then would mark every stale rule evaluated through it",
+                    at.to_rfc3339()
+                ))
+                .into());
+            }
             let alerts = app
                 .alerting
                 .scheduled(at, delivery_deadline(deadline))

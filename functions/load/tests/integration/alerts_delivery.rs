@@ -542,6 +542,10 @@ async fn malformed_alerts_events_are_refused_clearly() {
             "unknown field `rule`",
         ),
         (json!({ "alerts": "now" }), "invalid alerts event"),
+        (
+            json!({ "alerts": { "scheduled_time": "2099-01-01T00:00:00Z" } }),
+            "invalid alerts event: scheduled_time 2099-01-01T00:00:00+00:00 is in the future",
+        ),
     ] {
         let error = load::handle(&app, invocation(event.clone()))
             .await
