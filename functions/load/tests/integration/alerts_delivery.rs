@@ -814,3 +814,58 @@ async fn the_stale_check_reads_the_newest_observations_through_indexes() {
     assert_eq!(seq, "0", "sequential scans of the data: {}", scans[0]);
     assert!(idx.parse::<u64>().unwrap() > 0, "{}", scans[0]);
 }
+
+#[tokio::test]
+async fn what_the_time_left_does_not_allow_is_released_untried() {
+    // GIVEN 12 unsent events, and an SNS that takes 2 s to accept a message
+    let world = World::new().await;
+    world.migrate().await;
+    let ids = many_events(&world, 12).await;
+    let sns = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_delay(Duration::from_secs(2))
+                .set_body_string(
+                    "<PublishResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\">\
+                     <PublishResult><MessageId>m-1</MessageId></PublishResult>\
+                     <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>\
+                     </PublishResponse>",
+                ),
+        )
+        .mount(&sns)
+        .await;
+    let app = world
+        .app(&[
+            (
+                "ALERT_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:alerts",
+            ),
+            ("AWS_ENDPOINT_URL_SNS", sns.uri().as_str()),
+        ])
+        .await;
+
+    // WHEN delivery has 2.5 s
+    let delivery = app
+        .alerting
+        .deliver(Instant::now() + Duration::from_millis(2500))
+        .await
+        .expect("delivery");
+
+    // THEN the first batch's events it had no time for are released as they were, and the
+    // events past the batch were never claimed
+    let Delivery::Published(summary) = delivery else {
+        panic!("expected a delivery, got {delivery:?}");
+    };
+    let tried = summary.delivered.len() + summary.failed.len();
+    assert_eq!(tried as u64 + summary.left_for_later, 10, "{summary:?}");
+    assert!(tried <= 1, "{summary:?}");
+    let rows = outbox(&world).await;
+    for (id, row) in ids.iter().zip(&rows).skip(tried) {
+        assert_eq!(row, &format!("{id}|f|0|-|-|f"));
+    }
+    assert_eq!(
+        sns.received_requests().await.unwrap_or_default().len(),
+        tried
+    );
+}
