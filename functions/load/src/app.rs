@@ -5,6 +5,7 @@ use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
 use coinlake::db::{Database, SettingsError};
 use coinlake::load::Loader;
 use coinlake::maintain::Maintainer;
+use coinlake::metrics::Metrics;
 use coinlake::sink::AnySink;
 use coinlake::store::S3Reader;
 
@@ -12,6 +13,8 @@ pub struct App {
     pub loader: Loader<S3Reader, AnySink>,
     pub maintainer: Maintainer<S3Reader>,
     pub bucket: String,
+    /// Where loads' EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,7 @@ impl App {
             loader: Loader::new(objects, sink, config.concurrency),
             maintainer,
             bucket: config.bucket,
+            metrics: Metrics::for_lambda("load"),
         })
     }
 }
