@@ -151,9 +151,10 @@ impl Value64 {
     }
 }
 
-/// Milliseconds of `duration`, fractional.
+/// Milliseconds of `duration`, fractional; a whole number of milliseconds stays whole
+/// (an integer divided exactly, not seconds multiplied back).
 pub fn millis(duration: Duration) -> Value64 {
-    Value64::Measure(duration.as_secs_f64() * 1000.0)
+    Value64::Measure(duration.as_nanos() as f64 / 1_000_000.0)
 }
 
 /// Where lines go: stdout in a function, memory in a test.
