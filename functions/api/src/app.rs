@@ -4,6 +4,7 @@ use coinlake::aws::{load_sdk_config, read_secret, token_from_secret, SecretError
 use coinlake::config::{ApiConfig, ConfigError, TokenSource};
 use coinlake::db::{Database, SettingsError};
 use coinlake::market::{AnyReader, Market};
+use coinlake::metrics::Metrics;
 use coinlake::secret::Secret;
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct App {
     pub token: Option<Secret>,
     pub default_currency: String,
     pub stale_after: Duration,
+    /// Where requests' EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,7 @@ impl App {
             token,
             default_currency: config.default_currency,
             stale_after: config.stale_after,
+            metrics: Metrics::for_lambda("api"),
         })
     }
 }

@@ -37,13 +37,15 @@ pub async fn handle_at(
             .and_then(|v| v.to_str().ok()),
     );
     let answer = answer(app, &request, &method, &path, now).await;
+    let elapsed = started.elapsed();
     tracing::info!(
         method = %method,
         path,
         status = answer.status.as_u16(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
+        elapsed_ms = elapsed.as_millis() as u64,
         "request answered"
     );
+    app.metrics.request(answer.status.as_u16(), elapsed);
     Ok(answer.into_response(gzip, method == Method::HEAD))
 }
 

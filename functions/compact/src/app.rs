@@ -3,11 +3,14 @@
 use coinlake::aws::{load_sdk_config, s3_client};
 use coinlake::config::{CompactConfig, ConfigError};
 use coinlake::curated::Compactor;
+use coinlake::metrics::Metrics;
 use coinlake::store::{S3Reader, S3Store};
 
 pub struct App {
     pub compactor: Compactor<S3Reader, S3Store>,
     pub bucket: String,
+    /// Where compactions' EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -27,6 +30,7 @@ impl App {
                 config.objects_in_parallel,
             ),
             bucket: config.bucket,
+            metrics: Metrics::for_lambda("compact"),
         }
     }
 }

@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::event::{CompactEvent, EventError};
 use chrono::{TimeDelta, Utc};
-use coinlake::curated::{CompactSummary, DayError, LateObjectOutcome, RangeError};
+use coinlake::curated::{CompactSummary, DayError, DaySummary, LateObjectOutcome, RangeError};
 use coinlake::deadline::instant_of;
 use coinlake::layout::Dataset;
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -61,6 +61,7 @@ impl From<HandlerError> for Diagnostic {
 }
 
 pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactResponse, HandlerError> {
+    let started = std::time::Instant::now();
     let today = Utc::now().date_naive();
     let deadline = Some(instant_of(event.context.deadline));
     let (dataset, from, to, force) = match CompactEvent::parse(&event.payload)? {
@@ -81,6 +82,9 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactRespo
                 .on_raw_object(&bucket, &key, today)
                 .await
                 .inspect_err(|error| tracing::error!(key, error = %error, "compaction failed"))?;
+            if let LateObjectOutcome::Recompacted { day, .. } = &outcome {
+                record_compacted(app, Dataset::Quotes.name(), [day], started);
+            }
             return Ok(CompactResponse::Object(outcome));
         }
         CompactEvent::OtherS3Event { detail_type } => {
@@ -94,6 +98,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactRespo
         .compactor
         .compact_range(dataset, (from, to), today, force, deadline)
         .await?;
+    record_compacted(app, dataset.name(), &summary.days, started);
     if summary.failures.is_empty() && summary.unfinished.is_empty() {
         return Ok(CompactResponse::Days(summary));
     }
@@ -133,4 +138,22 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<CompactRespo
             .join("; "),
         first_type: summary.failures[0].error_type,
     })
+}
+
+/// The rows and raw objects of the days this invocation wrote (days already up to date,
+/// or empty, wrote nothing and count nothing).
+fn record_compacted<'a>(
+    app: &App,
+    dataset: &str,
+    days: impl IntoIterator<Item = &'a DaySummary>,
+    started: std::time::Instant,
+) {
+    let (rows, objects) = days
+        .into_iter()
+        .filter(|day| day.status == "compacted")
+        .fold((0, 0), |(rows, objects), day| {
+            (rows + day.rows, objects + day.objects)
+        });
+    app.metrics
+        .compacted(dataset, rows, objects, started.elapsed());
 }

@@ -27,6 +27,10 @@ pub struct IngestSummary {
     pub quote_currencies: Vec<String>,
     pub calls: u32,
     pub credits: i64,
+    /// Time spent fetching from CoinMarketCap (every call and retry), in milliseconds.
+    pub fetch_ms: u64,
+    /// Time spent encoding the snapshot and writing it to S3, in milliseconds.
+    pub write_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,7 @@ impl<S: ObjectStore> Ingest<S> {
             .checked_sub(WRITE_RESERVE)
             .unwrap_or_else(Instant::now);
         let ingested_at = now_millis();
+        let fetch_started = Instant::now();
         let mut rows = Vec::new();
         let mut skipped_coins = Vec::new();
         let (mut calls, mut credits) = (0, 0);
@@ -123,6 +128,8 @@ impl<S: ObjectStore> Ingest<S> {
             skipped_coins.extend(normalized.skipped);
         }
 
+        let fetch_ms = fetch_started.elapsed().as_millis() as u64;
+        let write_started = Instant::now();
         let body = encode_quotes(&rows).map_err(|source| IngestError::Encode { slot, source })?;
         let key = object_key(Dataset::Quotes, slot);
         let meta = ObjectMeta {
@@ -149,6 +156,8 @@ impl<S: ObjectStore> Ingest<S> {
             quote_currencies: self.converts.clone(),
             calls,
             credits,
+            fetch_ms,
+            write_ms: write_started.elapsed().as_millis() as u64,
         };
         tracing::info!(
             %slot,

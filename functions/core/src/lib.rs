@@ -24,6 +24,7 @@ pub mod layout;
 pub mod load;
 pub mod maintain;
 pub mod market;
+pub mod metrics;
 pub mod normalize;
 pub mod quote;
 pub mod retry;

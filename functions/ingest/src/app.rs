@@ -4,11 +4,14 @@ use coinlake::aws::{api_key_from_secret, load_sdk_config, read_secret, s3_client
 use coinlake::cmc::{ClientBuildError, CmcClient};
 use coinlake::config::{ApiKeySource, ConfigError, IngestConfig};
 use coinlake::ingest::Ingest;
+use coinlake::metrics::Metrics;
 use coinlake::secret::Secret;
 use coinlake::store::S3Store;
 
 pub struct App {
     pub ingest: Ingest<S3Store>,
+    /// Where the run's EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,7 @@ impl App {
         );
         Ok(App {
             ingest: Ingest::new(cmc, store, config.selection, config.converts),
+            metrics: Metrics::for_lambda("ingest"),
         })
     }
 }

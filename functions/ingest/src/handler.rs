@@ -6,7 +6,7 @@ use coinlake::ingest::{IngestError, IngestSummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::Value;
 use slot_trigger::{Trigger, TriggerError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -38,8 +38,16 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<IngestSummar
         .as_millis() as u64;
     tracing::info!(%slot, trigger = ?trigger, request_id = event.context.request_id, budget_ms, deadline_ms = event.context.deadline, "ingest run started");
     let result = app.ingest.run(slot, deadline).await;
-    if let Err(error) = &result {
-        tracing::error!(%slot, error = %error, error_kind = error.kind(), "ingest run failed");
+    match &result {
+        Ok(summary) => app.metrics.ingest_run(
+            summary.rows as u64,
+            summary.credits.max(0) as u64,
+            Duration::from_millis(summary.fetch_ms),
+            Duration::from_millis(summary.write_ms),
+        ),
+        Err(error) => {
+            tracing::error!(%slot, error = %error, error_kind = error.kind(), "ingest run failed")
+        }
     }
     Ok(result?)
 }

@@ -6,12 +6,15 @@ use coinlake::backfill::Backfill;
 use coinlake::binance::{ArchiveClient, BinanceClient};
 use coinlake::config::{ConfigError, KlinesConfig};
 use coinlake::klines_run::KlinesRun;
+use coinlake::metrics::Metrics;
 use coinlake::store::S3Store;
 
 pub struct App {
     pub klines: KlinesRun<S3Store>,
     pub backfill: Backfill<S3Store>,
     pub continuer: SelfInvoker,
+    /// Where slot runs' EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,7 @@ impl App {
                 config.lambda_endpoint.as_deref(),
                 config.function_name,
             ),
+            metrics: Metrics::for_lambda("klines"),
         })
     }
 }

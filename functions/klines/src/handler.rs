@@ -5,7 +5,7 @@ use crate::continuation::ContinuationError;
 use crate::event::{BackfillEvent, EventError, Request};
 use chrono::Utc;
 use coinlake::backfill::{BackfillSummary, RequestError, Silent};
-use coinlake::klines_run::{KlinesRunError, KlinesSummary};
+use coinlake::klines_run::{KlineGap, KlinesRunError, KlinesSummary};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -92,9 +92,17 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<Outcome, Han
             let slot = trigger.slot(Utc::now()).map_err(EventError::from)?;
             let deadline = deadline.min(Instant::now() + SLOT_RUN_BUDGET);
             tracing::info!(%slot, trigger = ?trigger, pairs = app.klines.pairs().len(), request_id, budget_ms, "klines run started");
+            let started = Instant::now();
             let result = app.klines.run(slot, deadline).await;
-            if let Err(error) = &result {
-                tracing::error!(%slot, error = %error, error_kind = error.kind(), "klines run failed");
+            match &result {
+                Ok(summary) => app.metrics.klines_run(
+                    summary.rows as u64,
+                    gap_minutes(&summary.gaps),
+                    started.elapsed(),
+                ),
+                Err(error) => {
+                    tracing::error!(%slot, error = %error, error_kind = error.kind(), "klines run failed")
+                }
             }
             Ok(Outcome::Slot(result?))
         }
@@ -179,6 +187,13 @@ async fn backfill_part(
         summary,
         continued: true,
     })
+}
+
+/// Minutes missing from a slot, summed over its pairs.
+fn gap_minutes(gaps: &[KlineGap]) -> u64 {
+    gaps.iter()
+        .map(|gap| (gap.to - gap.from).num_minutes().max(0) as u64)
+        .sum()
 }
 
 fn json_text(value: &impl Serialize) -> String {

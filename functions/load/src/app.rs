@@ -7,6 +7,7 @@ use coinlake::config::{ConfigError, LoadConfig, SinkConfig};
 use coinlake::db::{Database, SettingsError};
 use coinlake::load::Loader;
 use coinlake::maintain::Maintainer;
+use coinlake::metrics::Metrics;
 use coinlake::sink::AnySink;
 use coinlake::store::S3Reader;
 
@@ -15,6 +16,8 @@ pub struct App {
     pub maintainer: Maintainer<S3Reader>,
     pub alerting: Alerting<SnsPublisher>,
     pub bucket: String,
+    /// Where loads' EMF metrics go (stdout in Lambda; tests may capture them).
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,7 @@ impl App {
             maintainer,
             alerting,
             bucket: config.bucket,
+            metrics: Metrics::for_lambda("load"),
         })
     }
 }

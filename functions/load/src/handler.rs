@@ -8,8 +8,10 @@ use crate::app::App;
 use crate::event::{EventError, LoadEvent};
 use coinlake::alerts::runner::{AlertsError, Delivery, ScheduledAlerts};
 use coinlake::deadline::instant_of;
+use coinlake::layout::{parse_archive_day_key, parse_object_key};
 use coinlake::load::{LoadError, LoadOutcome, ReplayError, ReplaySummary};
 use coinlake::maintain::{MaintainError, MaintenanceSummary};
+use coinlake::sink::LoadCounts;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::Serialize;
 use serde_json::Value;
@@ -113,12 +115,16 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
             let mut results = Vec::with_capacity(total);
             let mut failures = Vec::new();
             for object in objects {
+                let started = std::time::Instant::now();
                 match app
                     .loader
                     .load_object(&object.bucket, &object.key, deadline)
                     .await
                 {
-                    Ok(outcome) => results.push(outcome),
+                    Ok(outcome) => {
+                        record_loaded(app, &outcome, started.elapsed());
+                        results.push(outcome)
+                    }
                     Err(error) => {
                         tracing::error!(key = object.key, error = %error, error_kind = error.kind().as_str(), "load failed");
                         failures.push(error);
@@ -148,6 +154,13 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 .iter()
                 .filter(|f| f.error_type.is_transient())
                 .collect();
+            let total = &summary.total;
+            app.metrics.loaded(
+                summary.dataset,
+                &LoadCounts::new(total.rows, total.inserted, total.replaced),
+                None,
+                None,
+            );
             if let Some(first) = retryable.first() {
                 deliver_after_load(app, deadline).await;
                 return Err(HandlerError::ReplayIncomplete {
@@ -207,4 +220,21 @@ async fn deliver_after_load(app: &App, deadline: Option<Instant>) -> Option<Aler
             })
         }
     }
+}
+
+/// A loaded file's metrics. Its data age is measured for slot objects only: an archive day
+/// (a backfill) is old by design, and says nothing of the pipeline's delay. A slot's data
+/// ends at its scheduled time: the snapshot is fetched then, and a klines slot holds the
+/// five minutes closed by then.
+fn record_loaded(app: &App, outcome: &LoadOutcome, took: std::time::Duration) {
+    let LoadOutcome::Loaded { key, counts } = outcome else {
+        return;
+    };
+    let Some((dataset, slot)) = parse_object_key(key) else {
+        return;
+    };
+    let age = parse_archive_day_key(key)
+        .is_none()
+        .then(|| chrono::Utc::now() - slot.start());
+    app.metrics.loaded(dataset.name(), counts, age, Some(took));
 }

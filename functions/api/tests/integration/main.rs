@@ -7,6 +7,7 @@ mod history;
 mod klines;
 mod klines_views;
 mod latest;
+mod metrics;
 mod reader_role;
 mod readers_agree;
 mod rotation;

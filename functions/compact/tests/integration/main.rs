@@ -4,4 +4,5 @@
 mod common;
 mod compaction;
 mod late_objects;
+mod metrics;
 mod parquet_readers;

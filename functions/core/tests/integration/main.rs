@@ -3,4 +3,5 @@
 
 mod backfill;
 mod binance_client;
+mod emf;
 mod golden_csv;

@@ -5,4 +5,5 @@ mod common;
 mod events;
 mod ingest_failures;
 mod ingest_runs;
+mod metrics;
 mod secrecy;

@@ -6,3 +6,4 @@ mod common;
 mod events;
 mod klines_failures;
 mod klines_runs;
+mod metrics;

@@ -9,6 +9,7 @@ mod klines;
 mod load_files;
 mod load_rejections;
 mod maintenance;
+mod metrics;
 mod migrations;
 mod observed_days;
 mod replay;

@@ -162,8 +162,10 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
         ),
         (
             "LoadFunction",
-            LOAD_VARIABLES,
-            &["BUCKET_NAME", "DB_SINK", "DB_SECRET_ARN"][..],
+            // ALERT_TOPIC_ARN is read by alert delivery, whose configuration lists it in
+            // LOAD_VARIABLES; named here too until it does.
+            &[LOAD_VARIABLES, &["ALERT_TOPIC_ARN"]].concat()[..],
+            &["BUCKET_NAME", "DB_SINK", "DB_SECRET_ARN", "ALERT_TOPIC_ARN"][..],
         ),
         (
             "ApiFunction",
@@ -941,8 +943,12 @@ fn with_a_database_load_maintains_daily_and_reads_only_the_curated_quotes() {
             .map(|(_, s)| &s["Properties"])
             .filter(|s| s["Target"]["Arn"] == json!({ "Fn::GetAtt": ["LoadFunction", "Arn"] }))
             .collect();
-        assert_eq!(schedules.len(), 1, "{set}");
-        let schedule = schedules[0];
+        // Two: this one, and the alerts schedule (tested with the alerts below).
+        assert_eq!(schedules.len(), 2, "{set}");
+        let schedule = schedules
+            .into_iter()
+            .find(|s| s["Target"]["Input"].as_str().unwrap().contains("maintain"))
+            .expect("a maintenance schedule");
         assert_eq!(schedule["ScheduleExpression"], "cron(0 1 * * ? *)");
         assert_eq!(schedule["ScheduleExpressionTimezone"], "UTC");
         assert_eq!(schedule["Name"], "coinlake-upkeep");
@@ -1888,4 +1894,365 @@ fn klines_objects_reach_load_by_either_route_and_never_compact() {
     let compact = pattern_of("CompactFunction");
     assert!(!wildcard_matches(&compact, &klines_key), "{compact}");
     assert!(wildcard_matches(&compact, &quotes_key), "{compact}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Alerts (docs/alerts.md): the topic the load function publishes to, its e-mail
+// subscription, the five-minute alerts schedule and the SNS endpoint option.
+
+/// The sets with a database: the load function, and so the alert topic, exist.
+const SETS_WITH_LOAD: [&str; 6] = [
+    "vpc-postgres",
+    "public-url-token",
+    "data-api",
+    "eventbridge",
+    "klines-disabled",
+    "alerts-vpc-endpoints",
+];
+
+#[test]
+fn the_alert_topic_is_the_only_resource_sns_publish_names_and_only_load_publishes() {
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    for ((set, _), template) in names.iter().zip(deployed_all(&names)) {
+        let publishers: Vec<(String, Json)> = allow_statements(&template)
+            .into_iter()
+            .filter(|(_, s)| {
+                as_list(&s["Action"])
+                    .iter()
+                    .any(|a| a.as_str().is_some_and(|a| a.starts_with("sns:")))
+            })
+            .collect();
+        let has_load = resource(&template, "LoadFunction").is_some();
+        assert_eq!(has_load, SETS_WITH_LOAD.contains(set), "{set}");
+        if !has_load {
+            assert!(publishers.is_empty(), "{set}: {publishers:?}");
+            assert!(resource(&template, "AlertTopic").is_none(), "{set}");
+            assert!(of_type(&template, "AWS::SNS::Subscription").is_empty());
+            assert!(!template["Outputs"]
+                .as_object()
+                .unwrap()
+                .contains_key("AlertTopicArn"));
+            continue;
+        }
+        assert_eq!(publishers.len(), 1, "{set}: {publishers:?}");
+        let (owner, statement) = &publishers[0];
+        assert_eq!(owner, "LoadFunctionRole", "{set}");
+        assert_eq!(statement["Action"], "sns:Publish", "{set}");
+        assert_eq!(
+            statement["Resource"],
+            json!({ "Ref": "AlertTopic" }),
+            "{set}"
+        );
+        // Encrypted (the AWS-managed SNS key: the publisher needs no KMS statement).
+        assert_eq!(
+            property(&template, "AlertTopic", "KmsMasterKeyId"),
+            "alias/aws/sns"
+        );
+        // The variable alert delivery reads names that topic; no other function has it.
+        for (name, function) in of_type(&template, "AWS::Lambda::Function") {
+            let topic = function["Properties"]["Environment"]["Variables"].get("ALERT_TOPIC_ARN");
+            if name == "LoadFunction" {
+                assert_eq!(topic, Some(&json!({ "Ref": "AlertTopic" })), "{set}");
+            } else {
+                assert_eq!(topic, None, "{set}: {name}");
+            }
+        }
+        assert_eq!(
+            template["Outputs"]["AlertTopicArn"]["Value"],
+            json!({ "Ref": "AlertTopic" })
+        );
+    }
+}
+
+#[test]
+fn the_alerts_schedule_sends_load_the_agreed_event_every_five_minutes() {
+    let input = text(at(
+        &template(),
+        "Resources.LoadFunction.Properties.Events.Alerts.Properties.Input",
+    ));
+    assert_eq!(
+        serde_json::from_str::<Json>(&input).expect("Input is JSON"),
+        json!({ "alerts": { "scheduled_time": "<aws.scheduler.scheduled-time>" } })
+    );
+    let template = deployed("vpc-postgres", &["--stack-name", "coinlake-prod"]);
+    let alerts: Vec<&Json> = of_type(&template, "AWS::Scheduler::Schedule")
+        .into_iter()
+        .map(|(_, s)| &s["Properties"])
+        .filter(|s| s["Target"]["Input"].as_str() == Some(input.as_str()))
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alerts schedule");
+    let schedule = alerts[0];
+    assert_eq!(schedule["Name"], "coinlake-prod-alerts");
+    assert_eq!(schedule["ScheduleExpression"], "rate(5 minutes)");
+    assert_eq!(schedule["FlexibleTimeWindow"], json!({ "Mode": "OFF" }));
+    assert_eq!(
+        schedule["Target"]["Arn"],
+        json!({ "Fn::GetAtt": ["LoadFunction", "Arn"] })
+    );
+    assert_eq!(
+        schedule["Target"]["RetryPolicy"],
+        json!({ "MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 600 })
+    );
+    // Undeliverable schedules wait in a queue of their own, which the dead-letter alarm
+    // watches.
+    assert_eq!(
+        schedule["Target"]["DeadLetterConfig"]["Arn"],
+        json!({ "Fn::GetAtt": ["LoadAlertsDeadLetterQueue", "Arn"] })
+    );
+    let alarm = property(&template, "DeadLetterAlarm", "Metrics").to_string();
+    assert!(alarm.contains("LoadAlertsDeadLetterQueue"), "{alarm}");
+}
+
+#[test]
+fn the_alert_email_is_subscribed_exactly_when_given() {
+    let [with, without] = <[Json; 2]>::try_from(deployed_all(&[
+        ("data-api", &[]),
+        ("data-api", &["AlertEmail="]),
+    ]))
+    .unwrap();
+    let subscriptions = of_type(&with, "AWS::SNS::Subscription");
+    assert_eq!(subscriptions.len(), 1);
+    assert_eq!(
+        subscriptions[0].1["Properties"],
+        json!({
+            "TopicArn": { "Ref": "AlertTopic" },
+            "Protocol": "email",
+            "Endpoint": "alerts@example.com"
+        })
+    );
+    assert!(of_type(&without, "AWS::SNS::Subscription").is_empty());
+    assert!(resource(&without, "AlertTopic").is_some());
+    // The alarm topic's e-mail is a parameter of its own.
+    assert!(resource(&with, "AlarmTopic").unwrap()["Properties"]["Subscription"].is_null());
+}
+
+#[test]
+fn the_sns_endpoint_option_is_built_like_the_secrets_manager_one() {
+    let cases = [
+        (&[][..], &["sg-0load", "sg-0db"][..]),
+        (
+            &["SecurityGroupIds=sg-1,sg-2,sg-3,sg-4,sg-5"][..],
+            &["sg-1", "sg-2", "sg-3", "sg-4", "sg-5"][..],
+        ),
+        (&["SecurityGroupIds=sg-only"][..], &["sg-only"][..]),
+    ];
+    let templates = deployed_all(&cases.map(|(extra, _)| ("alerts-vpc-endpoints", extra)));
+    for ((extra, groups), template) in cases.into_iter().zip(templates) {
+        for (endpoint, group, service) in [
+            (
+                "SnsEndpoint",
+                "SnsEndpointSecurityGroup",
+                "com.amazonaws.us-east-1.sns",
+            ),
+            (
+                "SecretsManagerEndpoint",
+                "SecretsManagerEndpointSecurityGroup",
+                "com.amazonaws.us-east-1.secretsmanager",
+            ),
+        ] {
+            let p = &resource(&template, endpoint).unwrap()["Properties"];
+            assert_eq!(p["ServiceName"], service);
+            assert_eq!(p["VpcEndpointType"], "Interface");
+            assert_eq!(p["PrivateDnsEnabled"], true);
+            assert_eq!(p["VpcId"], "vpc-0abc");
+            assert_eq!(p["SubnetIds"], json!(["subnet-0aaa", "subnet-0bbb"]));
+            assert_eq!(p["SecurityGroupIds"], json!([{ "Ref": group }]));
+            assert_eq!(property(&template, group, "VpcId"), "vpc-0abc");
+            let mut sources: Vec<&str> = of_type(&template, "AWS::EC2::SecurityGroupIngress")
+                .into_iter()
+                .map(|(_, rule)| &rule["Properties"])
+                .filter(|p| p["GroupId"] == json!({ "Fn::GetAtt": [group, "GroupId"] }))
+                .map(|p| {
+                    assert_eq!(
+                        (&p["IpProtocol"], &p["FromPort"], &p["ToPort"]),
+                        (&json!("tcp"), &json!(443), &json!(443))
+                    );
+                    p["SourceSecurityGroupId"].as_str().unwrap()
+                })
+                .collect();
+            sources.sort_unstable();
+            let mut expected = groups.to_vec();
+            expected.sort_unstable();
+            assert_eq!(sources, expected, "{endpoint} {extra:?}");
+        }
+        assert_eq!(
+            property(&template, "LoadFunction", "VpcConfig/SecurityGroupIds"),
+            &json!(groups)
+        );
+    }
+    let without = deployed("alerts-vpc-endpoints", &["CreateSnsEndpoint=false"]);
+    assert!(resource(&without, "SnsEndpoint").is_none());
+    assert!(resource(&without, "SnsEndpointSecurityGroup").is_none());
+    assert!(resource(&without, "SecretsManagerEndpoint").is_some());
+    // Off by default, like the Secrets Manager endpoint.
+    assert!(resource(&deployed("vpc-postgres", &[]), "SnsEndpoint").is_none());
+}
+
+#[test]
+fn alert_options_without_what_they_serve_are_refused_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["AlertEmail=ops@example.com"],
+            "AlertEmail is set but there is no database",
+        ),
+        (
+            &["CreateSnsEndpoint=true"],
+            "CreateSnsEndpoint=true serves the load function's alerts",
+        ),
+        (
+            &["--set", "public-url-token", "CreateSnsEndpoint=true"],
+            "CreateSnsEndpoint=true needs SubnetIds, SecurityGroupIds and VpcId",
+        ),
+        (
+            &["--set", "vpc-postgres", "CreateSnsEndpoint=yes"],
+            "parameter CreateSnsEndpoint",
+        ),
+    ];
+    let argv: Vec<Vec<&str>> = cases.iter().map(|(p, _)| p.to_vec()).collect();
+    for ((parameters, reason), result) in cases.iter().zip(transform_all(&argv)) {
+        match result {
+            Ok(_) => panic!("{parameters:?} deployed; expected a refusal: {reason}"),
+            Err((code, stderr)) => {
+                assert_eq!(code, 2, "{parameters:?}: {stderr}");
+                assert!(
+                    stderr
+                        .lines()
+                        .any(|l| l.starts_with("refused: ") && l.contains(reason)),
+                    "{parameters:?}: expected {reason:?} in {stderr}"
+                );
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The operator dashboard: the metrics `coinlake::metrics` writes, and the stack's alarms.
+
+/// The deployed dashboard's body as JSON, each `${Name}` a `<Name>` (the deployed body is
+/// an Fn::Join of text and Fn::Sub pieces: it names resources).
+fn dashboard(template: &Json) -> Json {
+    let text: String = match property(template, "OperatorDashboard", "DashboardBody") {
+        Json::String(text) => text.clone(),
+        joined => joined["Fn::Join"][1]
+            .as_array()
+            .expect("the body is an Fn::Join")
+            .iter()
+            .map(|piece| match piece {
+                Json::String(text) => text.clone(),
+                sub => sub["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a piece of the body is {sub}"))
+                    .to_owned(),
+            })
+            .collect(),
+    };
+    let mut resolved = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("${ is closed");
+        resolved.push_str(&rest[..start]);
+        resolved.push('<');
+        resolved.push_str(&rest[start + 2..end]);
+        resolved.push('>');
+        rest = &rest[end + 1..];
+    }
+    resolved.push_str(rest);
+    serde_json::from_str(&resolved)
+        .unwrap_or_else(|e| panic!("the dashboard's body is not JSON ({e}): {resolved}"))
+}
+
+fn widgets<'a>(dashboard: &'a Json, kind: &str) -> Vec<&'a Json> {
+    dashboard["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter(|w| w["type"] == kind)
+        .collect()
+}
+
+#[test]
+fn every_metric_the_dashboard_names_is_one_the_code_emits() {
+    use coinlake::metrics::{CATALOGUE, NAMESPACE};
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    for ((set, _), template) in names.iter().zip(deployed_all(&names)) {
+        let dashboard = dashboard(&template);
+        let mut shown = std::collections::BTreeSet::new();
+        for widget in widgets(&dashboard, "metric") {
+            let properties = &widget["properties"];
+            assert_eq!(properties["region"], "us-east-1", "{set}: {widget}");
+            for row in properties["metrics"].as_array().unwrap() {
+                let row = row.as_array().unwrap();
+                assert_eq!(row[0], NAMESPACE, "{set}: {row:?}");
+                let name = row[1].as_str().unwrap();
+                let dimensions: Vec<(&str, &str)> = row[2..]
+                    .chunks(2)
+                    .take_while(|pair| pair.len() == 2 && pair[0].is_string())
+                    .map(|pair| (pair[0].as_str().unwrap(), pair[1].as_str().unwrap()))
+                    .collect();
+                let keys: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+                let spec = CATALOGUE
+                    .iter()
+                    .find(|m| m.name == name && m.dimensions == keys.as_slice())
+                    .unwrap_or_else(|| {
+                        panic!("{set}: the dashboard shows {name} by {keys:?}, which no function writes")
+                    });
+                for (key, value) in dimensions {
+                    match key {
+                        "Function" => {
+                            let function = value
+                                .strip_prefix('<')
+                                .and_then(|v| v.strip_suffix('>'))
+                                .unwrap_or_else(|| panic!("{set}: Function {value}"));
+                            assert_eq!(
+                                resource(&template, function).map(|r| &r["Type"]),
+                                Some(&json!("AWS::Lambda::Function")),
+                                "{set}: {name} of {function}"
+                            );
+                        }
+                        "Dataset" => assert!(
+                            Dataset::ALL.iter().any(|d| d.name() == value),
+                            "{set}: {name} of dataset {value}"
+                        ),
+                        "StatusClass" => assert!(
+                            ["1xx", "2xx", "3xx", "4xx", "5xx"].contains(&value),
+                            "{set}: {value}"
+                        ),
+                        other => panic!("{set}: dimension {other}"),
+                    }
+                }
+                shown.insert(spec.name);
+            }
+        }
+        // With a database and klines, every metric the functions write is on the board.
+        if resource(&template, "LoadFunction").is_some()
+            && resource(&template, "KlinesFunction").is_some()
+        {
+            let all: std::collections::BTreeSet<&str> = CATALOGUE.iter().map(|m| m.name).collect();
+            assert_eq!(shown, all, "{set}");
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_shows_every_alarm_of_the_stack_by_arn() {
+    let sets = supported_sets();
+    let names: Vec<(&str, &[&str])> = sets.keys().map(|s| (s.as_str(), &[][..])).collect();
+    for ((set, _), template) in names.iter().zip(deployed_all(&names)) {
+        let dashboard = dashboard(&template);
+        let mut shown: Vec<String> = widgets(&dashboard, "alarm")
+            .into_iter()
+            .flat_map(|w| w["properties"]["alarms"].as_array().unwrap().clone())
+            .map(|arn| arn.as_str().unwrap().to_owned())
+            .collect();
+        shown.sort();
+        let mut alarms: Vec<String> = of_type(&template, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|(name, _)| format!("<{name}.Arn>"))
+            .collect();
+        alarms.sort();
+        assert_eq!(shown, alarms, "{set}");
+        assert!(alarms.len() >= 4, "{set}");
+    }
 }
