@@ -213,6 +213,42 @@ async fn replacing_a_rule_keeps_its_state_unless_the_condition_changes() {
             &json!("2024-06-02T00:00:00Z")
         )
     );
+
+    // GIVEN a fired rule read back whole, its start stored finer than the answer shows it
+    world
+        .sql(&format!(
+            "UPDATE alert_rules SET armed = false, evaluate_from = '2024-06-01T00:00:00.000123Z',
+                    evaluated_through = '2024-06-01T13:00:00Z' WHERE id = {id}"
+        ))
+        .await;
+    let mut whole = get_with_token(&app, &path).await;
+    assert_eq!(whole["evaluate_from"], "2024-06-01T00:00:00Z");
+
+    // WHEN it is sent back unchanged
+    let echoed = send(&app, "PUT", &path, &whole.to_string()).await.json();
+    // THEN nothing starts over
+    assert_eq!(
+        (
+            &echoed["armed"],
+            &echoed["evaluated_through"],
+            &echoed["evaluate_from"]
+        ),
+        (
+            &json!(false),
+            &json!("2024-06-01T13:00:00Z"),
+            &json!("2024-06-01T00:00:00Z")
+        )
+    );
+
+    // WHEN it is sent back with another threshold, its old start still in it
+    whole["threshold"] = json!("72000");
+    let edited = send(&app, "PUT", &path, &whole.to_string()).await.json();
+    // THEN it starts over from now, not from its old start: the past is not evaluated again
+    assert_eq!(
+        (&edited["armed"], &edited["evaluated_through"]),
+        (&json!(true), &Value::Null)
+    );
+    assert_ne!(edited["evaluate_from"], "2024-06-01T00:00:00Z");
 }
 
 #[tokio::test]

@@ -79,7 +79,8 @@ RETURNING {COLUMNS}"
 
 /// Replaces the configuration. When the condition changes (series, kind, threshold,
 /// window, hysteresis) or a disabled rule is enabled, the state starts over as for a new
-/// rule: armed, nothing evaluated, evaluated from now (or the given `evaluate_from`) —
+/// rule: armed, nothing evaluated, evaluated from now (or from an `evaluate_from` other
+/// than the stored one) —
 /// observations before the change were judged by another condition, or by none. The old
 /// row is locked first, so an evaluation running at the same time finishes before or
 /// starts after the change, never straddles it.
@@ -91,7 +92,12 @@ old AS (
            (r.source, r.cmc_id, r.quote_currency, r.pair, r.kind, r.threshold, r.window_minutes, r.hysteresis)
                IS DISTINCT FROM
            (g.source, g.cmc_id, g.quote_currency, g.pair, g.kind, g.threshold, g.window_minutes, g.hysteresis)
-           OR (g.enabled AND NOT r.enabled) AS restart
+           OR (g.enabled AND NOT r.enabled) AS restart,
+           -- The stored start sent back as a GET answered it (in milliseconds) is no new
+           -- start: a rule read, edited and sent whole must not be evaluated from its
+           -- creation again.
+           coalesce(abs(extract(epoch FROM g.evaluate_from - r.evaluate_from)) >= 0.001, false)
+               AS new_start
     FROM alert_rules r, given g
     WHERE r.id = CAST(:id AS bigint)
     FOR UPDATE OF r
@@ -100,7 +106,9 @@ UPDATE alert_rules AS r
 SET label = g.label, source = g.source, cmc_id = g.cmc_id, quote_currency = g.quote_currency,
     pair = g.pair, kind = g.kind, threshold = g.threshold, window_minutes = g.window_minutes,
     hysteresis = g.hysteresis, cooldown_minutes = g.cooldown_minutes, enabled = g.enabled,
-    evaluate_from = COALESCE(g.evaluate_from, CASE WHEN o.restart THEN now() ELSE r.evaluate_from END),
+    evaluate_from = CASE WHEN o.new_start THEN g.evaluate_from
+                         WHEN o.restart THEN now()
+                         ELSE r.evaluate_from END,
     armed = CASE WHEN o.restart THEN true ELSE r.armed END,
     evaluated_through = CASE WHEN o.restart THEN NULL ELSE r.evaluated_through END,
     updated_at = now()
