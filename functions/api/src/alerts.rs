@@ -48,12 +48,17 @@ struct Rules {
 }
 
 pub async fn list(app: &App) -> Result<Answer, ApiError> {
-    let rules = store::list(app.market.reader()).await.map_err(failed)?;
+    let rules = store::list(app.market.reader())
+        .await
+        .map_err(|e| failed(e, false))?;
     Ok(Answer::json(StatusCode::OK, &Rules { rules }, "no-store"))
 }
 
 pub async fn get(app: &App, id: i64) -> Result<Answer, ApiError> {
-    match store::get(app.market.reader(), id).await.map_err(failed)? {
+    match store::get(app.market.reader(), id)
+        .await
+        .map_err(|e| failed(e, false))?
+    {
         Some(rule) => Ok(Answer::json(StatusCode::OK, &rule, "no-store")),
         None => Err(no_rule(id)),
     }
@@ -63,7 +68,7 @@ pub async fn create(app: &App, request: &Request) -> Result<Answer, ApiError> {
     let config = config(request, None)?;
     let rule = store::create(app.market.reader(), &config)
         .await
-        .map_err(failed)?;
+        .map_err(|e| failed(e, true))?;
     tracing::info!(
         rule_id = rule.id,
         kind = rule.config.kind.as_str(),
@@ -80,7 +85,7 @@ pub async fn replace(app: &App, request: &Request, id: i64) -> Result<Answer, Ap
     let config = config(request, Some(id))?;
     match store::replace(app.market.reader(), id, &config)
         .await
-        .map_err(failed)?
+        .map_err(|e| failed(e, true))?
     {
         Some(rule) => {
             tracing::info!(rule_id = id, armed = rule.armed, "alert rule replaced");
@@ -93,7 +98,7 @@ pub async fn replace(app: &App, request: &Request, id: i64) -> Result<Answer, Ap
 pub async fn delete(app: &App, id: i64) -> Result<Answer, ApiError> {
     if store::delete(app.market.reader(), id)
         .await
-        .map_err(failed)?
+        .map_err(|e| failed(e, true))?
     {
         tracing::info!(rule_id = id, "alert rule deleted");
         Ok(Answer::empty(StatusCode::NO_CONTENT))
@@ -163,8 +168,10 @@ fn unavailable(error: MarketError) -> ApiError {
 }
 
 /// A refused permission is the deployment's to fix: the answer says what is missing
-/// without naming the database, its user or the statement; the log has the detail.
-fn failed(error: RuleStoreError) -> ApiError {
+/// without naming the database, its user or the statement; the log has the detail. A write
+/// that failed on the way may still have committed (it is never sent twice): the answer
+/// says to look before trying again.
+fn failed(error: RuleStoreError, write: bool) -> ApiError {
     match error {
         RuleStoreError::NotPermitted(error) => {
             tracing::error!(error = %error, "alert rule write refused by the database");
@@ -174,10 +181,15 @@ fn failed(error: RuleStoreError) -> ApiError {
             }
         }
         RuleStoreError::Database(error) => {
-            tracing::error!(error = %error, "alert rule query failed");
+            tracing::error!(error = %error, write, "alert rule query failed");
+            let message = if write {
+                "the database did not confirm the change, which may or may not have been made: read the rules before trying again"
+            } else {
+                "the database could not be reached just now; try again shortly"
+            };
             ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                message: "the database could not be reached just now; try again shortly".to_owned(),
+                message: message.to_owned(),
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::common::{get, send, send_with, World, TOKEN};
 use serde_json::{json, Value};
-use testkit::data_api::DataApiEmulator;
+use testkit::data_api::{DataApiEmulator, Fault, FaultError, Operation};
 
 const BTC_ABOVE: &str = r#"{"label": "BTC above 70k", "source": "cmc", "cmc_id": 1,
     "quote_currency": "USD", "kind": "price_above", "threshold": 70000.50, "hysteresis": 1}"#;
@@ -661,4 +661,60 @@ async fn the_data_api_reader_manages_rules_as_postgresql_does() {
     assert_eq!(replaced.json()["threshold"], Value::Null);
     assert_eq!(send(&data_api, "DELETE", &path, "").await.status, 204);
     assert_eq!(send(&postgres, "GET", &path, "").await.status, 404);
+}
+
+#[tokio::test]
+async fn a_write_the_data_api_may_have_run_is_never_sent_twice() {
+    // GIVEN the Data API answering 504 once after it ran the statement
+    let world = World::new().await;
+    let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
+    let data_api = world
+        .app(&[
+            ("DATABASE_URL", ""),
+            ("DB_SINK", "data-api"),
+            (
+                "DB_CLUSTER_ARN",
+                "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
+            ),
+            (
+                "DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+            ),
+            ("DB_NAME", world.db.name.as_str()),
+            ("AWS_ENDPOINT_URL_RDS_DATA", emulator.endpoint.as_str()),
+            ("API_TOKEN", TOKEN),
+        ])
+        .await;
+    emulator.inject(
+        Fault::new(Operation::ExecuteStatement, FaultError::DatabaseUnavailable).after_running(),
+    );
+
+    // WHEN a rule is created
+    let created = send(&data_api, "POST", "/api/alert-rules", BTC_ABOVE).await;
+
+    // THEN the answer is a 503 to retry, and the rule was inserted once, not twice
+    assert_eq!(created.status, 503, "{}", created.text());
+    assert!(created.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("may or may not have been made: read the rules before trying again"));
+    let rules = get_with_token(&data_api, "/api/alert-rules").await;
+    assert_eq!(rules["rules"].as_array().map(Vec::len), Some(1));
+    let id = rules["rules"][0]["id"].as_i64().expect("id");
+
+    // AND a delete answered the same way is not repeated into a 404
+    emulator.inject(
+        Fault::new(Operation::ExecuteStatement, FaultError::DatabaseUnavailable).after_running(),
+    );
+    let deleted = send(&data_api, "DELETE", &format!("/api/alert-rules/{id}"), "").await;
+    assert_eq!(deleted.status, 503, "{}", deleted.text());
+    assert_eq!(
+        get_with_token(&data_api, "/api/alert-rules").await["rules"],
+        json!([])
+    );
+
+    // AND a paused cluster, which refuses before running anything, is still waited for
+    emulator.inject(Fault::new(Operation::ExecuteStatement, FaultError::DatabaseResuming).times(2));
+    let created = send(&data_api, "POST", "/api/alert-rules", BTC_ABOVE).await;
+    assert_eq!(created.status, 201, "{}", created.text());
 }

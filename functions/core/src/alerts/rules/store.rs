@@ -135,7 +135,7 @@ pub async fn get(reader: &impl TextReader, id: i64) -> Result<Option<Rule>, Rule
 
 pub async fn create(reader: &impl TextReader, config: &RuleConfig) -> Result<Rule, RuleStoreError> {
     let given = parameters(config);
-    let rows = reader.query(&insert_sql(), &given.borrowed()).await?;
+    let rows = reader.write(&insert_sql(), &given.borrowed()).await?;
     let row = rows.first().ok_or_else(|| {
         MarketError::Unexpected("the insert of a rule returned no row".to_owned())
     })?;
@@ -152,14 +152,14 @@ pub async fn replace(
     let given = parameters(config);
     let mut parameters = given.borrowed();
     parameters.push(("id", &id));
-    let rows = reader.query(&replace_sql(), &parameters).await?;
+    let rows = reader.write(&replace_sql(), &parameters).await?;
     rows.first().map(|row| rule(row)).transpose()
 }
 
 /// Whether there was a rule `id`. Its events stay, with `rule_id` NULL (V9's foreign key).
 pub async fn delete(reader: &impl TextReader, id: i64) -> Result<bool, RuleStoreError> {
     let id = id.to_string();
-    let rows = reader.query(DELETE_SQL, &[("id", &id)]).await?;
+    let rows = reader.write(DELETE_SQL, &[("id", &id)]).await?;
     Ok(!rows.is_empty())
 }
 
