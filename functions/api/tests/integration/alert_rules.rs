@@ -718,3 +718,51 @@ async fn a_write_the_data_api_may_have_run_is_never_sent_twice() {
     let created = send(&data_api, "POST", "/api/alert-rules", BTC_ABOVE).await;
     assert_eq!(created.status, 201, "{}", created.text());
 }
+
+#[tokio::test]
+async fn a_refusal_for_lack_of_the_editor_role_reads_the_same_through_the_data_api() {
+    // GIVEN a database that refuses rule writes as PostgreSQL refuses a missing privilege
+    // (the Data API endpoint logs in as the owner, so the refusal is raised by a trigger
+    // with the same SQLSTATE, 42501)
+    let world = World::new().await;
+    world
+        .sql(
+            "CREATE FUNCTION refuse_rule_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'permission denied for table alert_rules' USING ERRCODE = '42501'; END $$;
+             CREATE TRIGGER refuse_rule_writes BEFORE INSERT OR UPDATE OR DELETE ON alert_rules
+             FOR EACH ROW EXECUTE FUNCTION refuse_rule_writes();",
+        )
+        .await;
+    let emulator = DataApiEmulator::start(&world.db.host, world.db.port).await;
+    let data_api = world
+        .app(&[
+            ("DATABASE_URL", ""),
+            ("DB_SINK", "data-api"),
+            (
+                "DB_CLUSTER_ARN",
+                "arn:aws:rds:us-east-1:123456789012:cluster:coinlake",
+            ),
+            (
+                "DB_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:db",
+            ),
+            ("DB_NAME", world.db.name.as_str()),
+            ("AWS_ENDPOINT_URL_RDS_DATA", emulator.endpoint.as_str()),
+            ("API_TOKEN", TOKEN),
+        ])
+        .await;
+
+    // WHEN a rule is created through the Data API
+    let answer = send(&data_api, "POST", "/api/alert-rules", BTC_ABOVE).await;
+
+    // THEN the answer names the missing role, and nothing of the database
+    assert_eq!(answer.status, 500, "{}", answer.text());
+    let message = answer.json()["error"].as_str().unwrap_or("").to_owned();
+    assert!(
+        message.contains("needs the coinlake_alert_editor role"),
+        "{message}"
+    );
+    for internal in ["permission denied", "42501", "alert_rules", "SQLState"] {
+        assert!(!message.contains(internal), "{internal}: {message}");
+    }
+}
