@@ -766,3 +766,30 @@ async fn a_refusal_for_lack_of_the_editor_role_reads_the_same_through_the_data_a
         assert!(!message.contains(internal), "{internal}: {message}");
     }
 }
+
+#[tokio::test]
+async fn the_sample_signed_event_creates_a_rule() {
+    // GIVEN events/api-alert-rule-create.json: a POST a Function URL with AWS_IAM auth
+    // verified, as `cargo lambda invoke api` sends it
+    let world = World::new().await;
+    let app = world.app(&[]).await;
+    let event = std::fs::read_to_string(
+        testkit::workspace_root().join("events/api-alert-rule-create.json"),
+    )
+    .expect("events/api-alert-rule-create.json");
+    let request = lambda_http::request::from_str(&event).expect("a Function URL event");
+
+    // WHEN the handler gets it as Lambda delivers it
+    let response = api::handle(&app, request).await.expect("an answer");
+
+    // THEN the rule is created
+    assert_eq!(response.status(), 201);
+    let lambda_http::Body::Text(body) = response.body() else {
+        panic!("a small JSON answer is sent as text");
+    };
+    let rule: Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(
+        (&rule["label"], &rule["threshold"], &rule["hysteresis"]),
+        (&json!("BTC above 70k"), &json!("70000"), &json!("0.5"))
+    );
+}
