@@ -5,7 +5,12 @@
 # Checks what a person would see (the prices table in rank order, a drawn price chart, a
 # fresh-data indicator, no error) and saves a screenshot to .local/dashboard.png; then adds a
 # day of Binance BTCUSDT minutes and checks the 1d chart draws them with its moving average
-# (.local/dashboard-klines.png).
+# (.local/dashboard-klines.png). The alerts panel is driven over the DevTools protocol
+# (scripts/dashboard-alerts.py): it must list the fired alerts of
+# functions/testkit/fixtures/sql/alerts.sql with their delivery, show the API's 400 message
+# for a bad rule and create a good one; a full-page screenshot goes to
+# .local/dashboard-alerts.png. The API runs with a shared token, as a public dashboard
+# whose rules may be edited would.
 # Run by scripts/test.sh; by hand it needs scripts/setup.sh first.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -28,19 +33,24 @@ url="postgres://postgres@127.0.0.1:$PGPORT/$database"
 say "migrating $database and loading 30 days of five coins"
 cargo build --quiet -p load --bin migrate
 DATABASE_URL="$url" "${CARGO_TARGET_DIR:-$ROOT/target}/debug/migrate" >/dev/null
-local_psql -d "$database" -v end="$(date -u +%FT%TZ)" -f functions/testkit/fixtures/sql/market_30d.sql >/dev/null
+end="$(date -u +%FT%TZ)"
+local_psql -d "$database" -v end="$end" -f functions/testkit/fixtures/sql/market_30d.sql >/dev/null
+local_psql -d "$database" -v end="$end" -f functions/testkit/fixtures/sql/alerts.sql >/dev/null
+token="e2e-token-$$-$(date +%s)"
 
 env_file="$LOCAL/e2e.env"
 cat >"$env_file" <<ENV
 DATABASE_URL=$url
 AWS_REGION=us-east-1
+API_TOKEN=$token
 ENV
 start_watch "$env_file"
-page="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
+api_base="http://127.0.0.1:$WATCH_PORT/lambda-url/api/"
+page="${api_base}#token=$token"
 # The first request builds and starts the function; Chromium's clock should not wait on it.
-say "warming the api function up at $page"
+say "warming the api function up at $api_base"
 for attempt in $(seq 1 120); do
-  if http_get "${page}api/health" >/dev/null 2>&1; then break; fi
+  if http_get "$api_base" >/dev/null 2>&1; then break; fi
   [ "$attempt" = 120 ] && { say "the api function did not answer (see $LOCAL/watch.log)"; exit 1; }
   sleep 2
 done
@@ -103,6 +113,10 @@ chrome --screenshot="$LOCAL/dashboard.png" "$page" >/dev/null
 check "$LOCAL/dashboard.html" cmc
 [ -s "$LOCAL/dashboard.png" ] || { say "no screenshot was written"; exit 1; }
 say "screenshot: $LOCAL/dashboard.png"
+
+say "driving the alerts panel and its rule form"
+"$VENV/bin/python" scripts/dashboard-alerts.py "$(command -v chromium)" "$page" "$api_base" "$token" "$LOCAL/dashboard-alerts.png"
+say "screenshot: $LOCAL/dashboard-alerts.png"
 
 say "adding a day of BTCUSDT minutes and loading the page again"
 local_psql -d "$database" >/dev/null <<'SQL'

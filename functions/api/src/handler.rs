@@ -2,6 +2,7 @@
 //! bad parameters a 400 naming the parameter, a database outage a 503 — never a Lambda
 //! error, which a Function URL would turn into a bare 502.
 
+use crate::alerts;
 use crate::app::App;
 use crate::dashboard;
 use crate::params::{self, ApiError, AssetRef, HistoryParams, KlineParams};
@@ -11,6 +12,7 @@ use coinlake::market::{Candle, HistoryQuery, KlineCandle, KlineQuery, MarketErro
 use constant_time_eq::constant_time_eq;
 use lambda_http::http::header::{ACCEPT_ENCODING, ALLOW, AUTHORIZATION};
 use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 
@@ -56,15 +58,18 @@ async fn answer(
     path: &str,
     now: DateTime<Utc>,
 ) -> Answer {
-    if method != Method::GET && method != Method::HEAD {
+    let route = Route::of(path);
+    let allowed = route.methods();
+    if !allowed.contains(method) {
+        let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
         let mut answer = Answer::error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are served",
+            &format!("{path} answers only {}", names.join(", ")),
         );
-        answer.headers.push((ALLOW, "GET, HEAD".to_owned()));
+        answer.headers.push((ALLOW, names.join(", ")));
         return answer;
     }
-    if path == "/" || path.is_empty() {
+    if route == Route::Page {
         return Answer::html(dashboard::PAGE);
     }
     if !path.starts_with("/api/") {
@@ -73,30 +78,86 @@ async fn answer(
     if let Err(error) = authorize(app, request) {
         return Answer::error(error.status, &error.message);
     }
+    let writes = *method != Method::GET && *method != Method::HEAD;
+    if writes {
+        if let Err(error) = authorize_write(app, request) {
+            return Answer::error(error.status, &error.message);
+        }
+    }
     let query = request.query_string_parameters();
-    let result = match path {
-        "/api/latest" => latest(app, &query, now).await,
-        "/api/history" => history(app, &query, now)
+    let result = match (route, path) {
+        (Route::AlertRules, _) if *method == Method::POST => alerts::create(app, request).await,
+        (Route::AlertRules, _) => alerts::list(app).await,
+        (Route::AlertRule(id), _) => match alerts::rule_id(id) {
+            Err(error) => Err(error),
+            Ok(id) if *method == Method::PUT => alerts::replace(app, request, id).await,
+            Ok(id) if *method == Method::DELETE => alerts::delete(app, id).await,
+            Ok(id) => alerts::get(app, id).await,
+        },
+        (_, "/api/alerts") => alerts::events(app, &query, now).await,
+        (_, "/api/latest") => latest(app, &query, now).await,
+        (_, "/api/history") => history(app, &query, now)
             .await
             .map(|(history, _)| Answer::json(StatusCode::OK, &history, SHORT_CACHE)),
-        "/api/history.csv" => history(app, &query, now)
+        (_, "/api/history.csv") => history(app, &query, now)
             .await
             .map(|(history, params)| history_csv(&history, &params)),
-        "/api/klines" => klines(app, &query, now)
+        (_, "/api/klines") => klines(app, &query, now)
             .await
             .map(|(klines, _)| Answer::json(StatusCode::OK, &klines, SHORT_CACHE)),
-        "/api/klines.csv" => klines(app, &query, now)
+        (_, "/api/klines.csv") => klines(app, &query, now)
             .await
             .map(|(klines, params)| klines_csv(&klines, &params)),
-        "/api/health" => health(app, now).await,
+        (_, "/api/health") => health(app, now).await,
         _ => Err(ApiError::not_found(not_found(path))),
     };
     result.unwrap_or_else(|error| Answer::error(error.status, &error.message))
 }
 
+/// What a path is, for the methods it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'a> {
+    Page,
+    /// `/api/alert-rules`: list and create.
+    AlertRules,
+    /// `/api/alert-rules/<id>`: read, replace, delete (the id not checked yet).
+    AlertRule(&'a str),
+    /// Everything else: read-only.
+    Other,
+}
+
+impl<'a> Route<'a> {
+    fn of(path: &'a str) -> Route<'a> {
+        if path == "/" || path.is_empty() {
+            return Route::Page;
+        }
+        if path == alerts::RULES_PATH {
+            return Route::AlertRules;
+        }
+        match path
+            .strip_prefix(alerts::RULES_PATH)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            Some(id) => Route::AlertRule(id),
+            None => Route::Other,
+        }
+    }
+
+    fn methods(self) -> &'static [Method] {
+        const READ: [Method; 2] = [Method::GET, Method::HEAD];
+        const LIST: [Method; 3] = [Method::GET, Method::HEAD, Method::POST];
+        const ONE: [Method; 4] = [Method::GET, Method::HEAD, Method::PUT, Method::DELETE];
+        match self {
+            Route::AlertRules => &LIST,
+            Route::AlertRule(_) => &ONE,
+            Route::Page | Route::Other => &READ,
+        }
+    }
+}
+
 fn not_found(path: &str) -> String {
     format!(
-        "no such page: {path}; try / (dashboard), /api/latest, /api/history, /api/history.csv, /api/klines, /api/klines.csv or /api/health"
+        "no such page: {path}; try / (dashboard), /api/latest, /api/history, /api/history.csv, /api/klines, /api/klines.csv, /api/health, /api/alerts or /api/alert-rules"
     )
 }
 
@@ -122,6 +183,32 @@ fn authorize(app: &App, request: &Request) -> Result<(), ApiError> {
             status: StatusCode::UNAUTHORIZED,
             message: "this API needs the shared token: send Authorization: Bearer <token> (the dashboard takes it as #token=… in its address)".to_owned(),
         }),
+    }
+}
+
+/// A write needs an identity: the shared token (checked by `authorize`), or a SigV4
+/// signature the Function URL verified (`AWS_IAM` auth puts the caller in the request
+/// context; a public URL never does). A public URL without a token serves its reads to
+/// anyone and its writes to no one.
+fn authorize_write(app: &App, request: &Request) -> Result<(), ApiError> {
+    if app.token.is_some() {
+        return Ok(());
+    }
+    let signed = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context
+            .authorizer
+            .as_ref()
+            .and_then(|authorizer| authorizer.iam.as_ref())
+            .is_some_and(|iam| iam.user_arn.is_some() || iam.caller_id.is_some()),
+        _ => false,
+    };
+    if signed {
+        Ok(())
+    } else {
+        Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: "changing alert rules needs the shared token or IAM auth, and this API has neither: its reads are public, its writes refused (set ApiTokenSecretArn, or ApiAuthType=AWS_IAM)".to_owned(),
+        })
     }
 }
 

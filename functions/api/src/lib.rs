@@ -1,6 +1,7 @@
 //! The `api` Lambda behind a Function URL: the market as JSON and CSV, the pipeline's
 //! freshness, and a dashboard page, all read from the database `load` fills.
 
+mod alerts;
 pub mod app;
 mod dashboard;
 pub mod handler;

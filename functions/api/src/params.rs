@@ -2,6 +2,7 @@
 //! parameter and what it accepts.
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use coinlake::alerts::recent::{EventQuery, MAX_EVENTS};
 use coinlake::config::is_currency_code;
 use coinlake::layout::is_pair_symbol;
 use coinlake::market::{Interval, KlineInterval, MAX_CANDLES, MAX_LATEST};
@@ -166,6 +167,44 @@ pub fn klines(query: &QueryMap, now: DateTime<Utc>) -> Result<KlineParams, ApiEr
         interval,
         from,
         to,
+    })
+}
+
+/// Events `alerts` lists when the request names no `limit`.
+pub const DEFAULT_EVENTS: u32 = 50;
+
+/// `/api/alerts`: `limit` (1–500), `since` (a date or an RFC 3339 time), `rule_id`.
+pub fn alert_events(query: &QueryMap) -> Result<EventQuery, ApiError> {
+    let limit = match query.first("limit") {
+        None | Some("") => DEFAULT_EVENTS,
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if (1..=MAX_EVENTS).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit={text:?} must be a whole number from 1 to {MAX_EVENTS}"
+                )))
+            }
+        },
+    };
+    let since = match query.first("since") {
+        None | Some("") => None,
+        Some(text) => Some(time("since", text, false)?),
+    };
+    let rule_id = match query.first("rule_id") {
+        None | Some("") => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(id) if id > 0 => Some(id),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "rule_id={text:?} must be a rule's id, a positive whole number"
+                )))
+            }
+        },
+    };
+    Ok(EventQuery {
+        limit,
+        since,
+        rule_id,
     })
 }
 
@@ -399,6 +438,35 @@ mod tests {
                 error.message
             );
         }
+        for (pairs, expected) in [
+            (
+                vec![("limit", "0")],
+                "limit=\"0\" must be a whole number from 1 to 500",
+            ),
+            (vec![("limit", "501")], "limit="),
+            (
+                vec![("since", "last week")],
+                "since=\"last week\" is not a date",
+            ),
+            (vec![("rule_id", "0")], "rule_id=\"0\" must be a rule's id"),
+            (vec![("rule_id", "x")], "rule_id="),
+        ] {
+            let error = alert_events(&query(&pairs)).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            assert!(
+                error.message.contains(expected),
+                "{pairs:?}: {}",
+                error.message
+            );
+        }
+        assert_eq!(
+            alert_events(&query(&[("since", "2024-06-01"), ("rule_id", "3")])).unwrap(),
+            EventQuery {
+                limit: DEFAULT_EVENTS,
+                since: Some("2024-06-01T00:00:00Z".parse().unwrap()),
+                rule_id: Some(3)
+            }
+        );
         for limit in ["0", "501", "ten"] {
             let error = latest(&query(&[("limit", limit)]), "USD").unwrap_err();
             assert!(error.message.contains("limit="), "{}", error.message);

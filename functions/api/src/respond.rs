@@ -45,6 +45,17 @@ impl Answer {
         answer
     }
 
+    /// An answer with no body (`204 No Content`).
+    pub fn empty(status: StatusCode) -> Answer {
+        Answer {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            cache_control: "no-store",
+            body: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
     pub fn csv(body: Vec<u8>, filename: &str, cache_control: &'static str) -> Answer {
         Answer {
             status: StatusCode::OK,

@@ -338,6 +338,30 @@ impl DataApiTarget {
         .await
     }
 
+    /// `ExecuteStatement` outside a transaction, of a statement that must not run twice (an
+    /// insert without a natural key, a delete whose answer says whether it found the row):
+    /// sent again only when the service refused it before it ran, never after a timeout or
+    /// a 504 that may have followed its commit.
+    pub async fn execute_once(
+        &self,
+        policy: RetryPolicy,
+        sql: &str,
+        parameters: Vec<SqlParameter>,
+    ) -> Result<ExecuteStatementOutput, DataApiError> {
+        call("ExecuteStatement", policy, None, true, || {
+            self.client
+                .execute_statement()
+                .resource_arn(&self.cluster_arn)
+                .secret_arn(&self.secret_arn)
+                .database(&self.database)
+                .sql(sql)
+                .set_parameters(Some(parameters.clone()))
+                .send()
+                .map_err(|e| DataApiError::from_sdk("ExecuteStatement", e))
+        })
+        .await
+    }
+
     /// `BatchExecuteStatement` in `transaction`: one statement, a parameter set per row.
     pub async fn batch(
         &self,

@@ -267,6 +267,18 @@ pub fn utc(text: &str) -> DateTime<Utc> {
 /// A GET as a Function URL delivers it (payload format 2.0), `target` a path with an
 /// optional query string.
 pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> lambda_http::Request {
+    request_with(method, target, headers, None, false)
+}
+
+/// `request` with a body, and with the caller a Function URL with `AWS_IAM` auth puts in
+/// the request context when `signed`.
+pub fn request_with(
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    signed: bool,
+) -> lambda_http::Request {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let mut parameters = serde_json::Map::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -281,7 +293,7 @@ pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> lambda_h
     for (name, value) in headers {
         header_map.insert(name.to_lowercase(), json!(value));
     }
-    let event = json!({
+    let mut event = json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": path,
@@ -302,6 +314,20 @@ pub fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> lambda_h
         },
         "isBase64Encoded": false
     });
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    if signed {
+        event["requestContext"]["authorizer"] = json!({
+            "iam": {
+                "accessKey": "AKIAEXAMPLE",
+                "accountId": "123456789012",
+                "callerId": "AIDAEXAMPLE",
+                "userArn": "arn:aws:iam::123456789012:user/editor",
+                "userId": "AIDAEXAMPLE"
+            }
+        });
+    }
     lambda_http::request::from_str(&event.to_string()).expect("a Function URL event")
 }
 
@@ -335,6 +361,38 @@ fn read(response: Response<Body>) -> Answer {
 
 pub async fn call(app: &App, method: &str, target: &str, headers: &[(&str, &str)]) -> Answer {
     let response = api::handler::handle_at(app, request(method, target, headers), utc(NOW))
+        .await
+        .expect("the handler always answers");
+    read(response)
+}
+
+/// A request with a JSON body (`Content-Type: application/json` unless `headers` say
+/// otherwise) and the shared token.
+pub async fn send(app: &App, method: &str, target: &str, body: &str) -> Answer {
+    send_with(
+        app,
+        method,
+        target,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &format!("Bearer {TOKEN}")),
+        ],
+        Some(body),
+        false,
+    )
+    .await
+}
+
+pub async fn send_with(
+    app: &App,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    signed: bool,
+) -> Answer {
+    let request = request_with(method, target, headers, body, signed);
+    let response = api::handler::handle_at(app, request, utc(NOW))
         .await
         .expect("the handler always answers");
     read(response)

@@ -1,6 +1,8 @@
 //! The api integration tests, one binary: every test gets its own database on the real
 //! PostgreSQL server and calls the handler with Function URL events.
 
+mod alert_events;
+mod alert_rules;
 mod common;
 mod health_and_auth;
 mod history;

@@ -74,7 +74,7 @@ async fn the_reader_role_serves_every_answer_and_can_write_nothing() {
 }
 
 /// Roles outlive databases: remove the test's login once its database is gone.
-async fn admin_cleanup(user: &str) {
+pub async fn admin_cleanup(user: &str) {
     let (host, port) = testkit::postgres::server();
     let (client, connection) = tokio_postgres::Config::new()
         .host(&host)

@@ -47,12 +47,37 @@ impl DbError {
     pub fn data_api(error: DataApiError) -> DbError {
         DbError::new(error_chain(&error), error)
     }
+
+    /// The SQLSTATE PostgreSQL answered with, directly or through the Data API; `None` when
+    /// the failure was not the database's answer (no connection, a timeout).
+    pub fn sqlstate(&self) -> Option<String> {
+        if let Some(error) = self.source.downcast_ref::<tokio_postgres::Error>() {
+            return error.as_db_error().map(|db| db.code().code().to_owned());
+        }
+        self.source
+            .downcast_ref::<DataApiError>()
+            .and_then(|error| crate::data_api::sqlstate(&error.to_string()).map(str::to_owned))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::error::Error;
+
+    #[test]
+    fn the_sqlstate_of_a_refusal_through_the_data_api_is_read_from_its_message() {
+        let refused = DbError::data_api(DataApiError::unexpected(
+            "ExecuteStatement",
+            "ERROR: permission denied for table alert_rules; SQLState: 42501".to_owned(),
+        ));
+        assert_eq!(refused.sqlstate().as_deref(), Some("42501"));
+        let unreachable = DbError::data_api(DataApiError::unexpected(
+            "ExecuteStatement",
+            "connection reset".to_owned(),
+        ));
+        assert_eq!(unreachable.sqlstate(), None);
+    }
 
     #[test]
     fn the_error_a_database_failure_came_from_stays_reachable() {

@@ -8,13 +8,25 @@ use crate::db::{Database, DbError, DbPool};
 use aws_sdk_rdsdata::types::{Field, SqlParameter};
 use std::future::Future;
 
-/// Runs one read-only statement with `:name` text parameters; every column is text.
+/// Runs one statement with `:name` text parameters; every column is text.
 pub trait TextReader: Send + Sync {
+    /// A read: sent again while the database is resuming, throttled or briefly away.
     fn query(
         &self,
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, MarketError>> + Send;
+
+    /// A statement that changes data (the API's alert rules) and must run at most once: never
+    /// sent again once it may have run. One statement on one connection, committed on its
+    /// own.
+    fn write(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> impl Future<Output = Result<Vec<Vec<Option<String>>>, MarketError>> + Send {
+        self.query(sql, parameters)
+    }
 }
 
 /// PostgreSQL over TCP (TLS `verify-full` outside loopback), from the shared pool.
@@ -71,13 +83,33 @@ impl TextReader for DataApiReader {
             .execute(self.retry, None, None, sql, parameters)
             .await
             .map_err(DbError::data_api)?;
-        output
-            .records
-            .unwrap_or_default()
-            .into_iter()
-            .map(|record| record.into_iter().map(text).collect())
-            .collect()
+        records(output.records)
     }
+
+    async fn write(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+        let parameters: Vec<SqlParameter> = parameters
+            .iter()
+            .map(|(name, value)| text_parameter(name, value))
+            .collect();
+        let output = self
+            .target
+            .execute_once(self.retry, sql, parameters)
+            .await
+            .map_err(DbError::data_api)?;
+        records(output.records)
+    }
+}
+
+fn records(records: Option<Vec<Vec<Field>>>) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+    records
+        .unwrap_or_default()
+        .into_iter()
+        .map(|record| record.into_iter().map(text).collect())
+        .collect()
 }
 
 /// A Data API field as text. The queries cast every column to text, so anything else is
@@ -118,6 +150,17 @@ impl TextReader for AnyReader {
         match self {
             AnyReader::Postgres(reader) => reader.query(sql, parameters).await,
             AnyReader::DataApi(reader) => reader.query(sql, parameters).await,
+        }
+    }
+
+    async fn write(
+        &self,
+        sql: &str,
+        parameters: &[(&str, &str)],
+    ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
+        match self {
+            AnyReader::Postgres(reader) => reader.write(sql, parameters).await,
+            AnyReader::DataApi(reader) => reader.write(sql, parameters).await,
         }
     }
 }

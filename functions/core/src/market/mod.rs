@@ -146,6 +146,11 @@ impl<R: TextReader> Market<R> {
         Market { reader }
     }
 
+    /// The reader underneath, for the queries that are not the market's (alerts).
+    pub fn reader(&self) -> &R {
+        &self.reader
+    }
+
     /// The newest quote per asset in `currency`, best rank first, at most `limit`.
     pub async fn latest(
         &self,
