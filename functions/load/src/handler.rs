@@ -192,6 +192,8 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 .alerting
                 .scheduled(at, delivery_deadline(deadline))
                 .await?;
+            app.metrics.alerts_fired(alerts.stale.fired.len() as u64);
+            record_delivery(app, &alerts.delivery);
             Ok(LoadResponse::Alerts { alerts })
         }
     }
@@ -212,13 +214,22 @@ async fn deliver_after_load(app: &App, deadline: Option<Instant>) -> Option<Aler
         return None;
     }
     match app.alerting.deliver(delivery_deadline(deadline)).await {
-        Ok(delivery) => Some(AlertDelivery::Done(delivery)),
+        Ok(delivery) => {
+            record_delivery(app, &delivery);
+            Some(AlertDelivery::Done(delivery))
+        }
         Err(error) => {
             tracing::error!(error = %error, "alert delivery after the load failed; the schedule retries it");
             Some(AlertDelivery::Failed {
                 delivery_error: error.to_string(),
             })
         }
+    }
+}
+
+fn record_delivery(app: &App, delivery: &Delivery) {
+    if let Delivery::Published(summary) = delivery {
+        app.metrics.alerts_delivered(summary.delivered.len() as u64);
     }
 }
 

@@ -5,7 +5,7 @@
 use crate::common::{quote, replay_event, s3_event, World};
 use chrono::Utc;
 use coinlake::metrics::Metrics;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn lines(captured: &coinlake::metrics::Captured) -> Vec<Value> {
     captured
@@ -92,4 +92,46 @@ async fn a_file_that_fails_to_load_writes_no_metrics() {
     // THEN the invocation fails, and no line claims rows were loaded
     assert!(result.is_err());
     assert!(captured.lines().is_empty(), "{:?}", captured.lines());
+}
+
+#[tokio::test]
+async fn the_alerts_event_writes_the_alerts_it_fired_and_delivered() {
+    // GIVEN a stale rule on a source that never sent anything, watching since an hour ago,
+    // and the load function with a topic and its metrics captured
+    let world = World::new().await;
+    world.migrate().await;
+    let topic = testkit::sns::TestTopic::new().await;
+    world
+        .scalar(
+            "INSERT INTO alert_rules (label, source, kind, window_minutes, evaluate_from) \
+             VALUES ('no CMC data', 'cmc', 'stale', 30, now() - interval '1 hour') RETURNING id",
+        )
+        .await;
+    let mut app = world
+        .app(&[
+            ("ALERT_TOPIC_ARN", topic.arn.as_str()),
+            ("AWS_ENDPOINT_URL_SNS", topic.endpoint.as_str()),
+        ])
+        .await;
+    let (metrics, captured) = Metrics::captured("coinlake-LoadFunction-Test");
+    app.metrics = metrics;
+
+    // WHEN the scheduled alerts event runs twice
+    for _ in 0..2 {
+        load::handle(&app, crate::common::invocation(json!({ "alerts": {} })))
+            .await
+            .unwrap();
+    }
+
+    // THEN the first run wrote one alert fired and one delivered, the second nothing
+    let lines = lines(&captured);
+    let value = |name: &str| -> Vec<u64> {
+        lines
+            .iter()
+            .filter_map(|l| l.get(name).and_then(Value::as_u64))
+            .collect()
+    };
+    assert_eq!(value("AlertsFired"), [1], "{lines:?}");
+    assert_eq!(value("AlertsDelivered"), [1], "{lines:?}");
+    assert_eq!(topic.published().await.len(), 1);
 }

@@ -162,9 +162,7 @@ fn the_environment_the_template_sets_is_what_the_functions_read() {
         ),
         (
             "LoadFunction",
-            // ALERT_TOPIC_ARN is read by alert delivery, whose configuration lists it in
-            // LOAD_VARIABLES; named here too until it does.
-            &[LOAD_VARIABLES, &["ALERT_TOPIC_ARN"]].concat()[..],
+            LOAD_VARIABLES,
             &["BUCKET_NAME", "DB_SINK", "DB_SECRET_ARN", "ALERT_TOPIC_ARN"][..],
         ),
         (
@@ -1974,6 +1972,15 @@ fn the_alerts_schedule_sends_load_the_agreed_event_every_five_minutes() {
     assert_eq!(
         serde_json::from_str::<Json>(&input).expect("Input is JSON"),
         json!({ "alerts": { "scheduled_time": "<aws.scheduler.scheduled-time>" } })
+    );
+    // What the Scheduler sends once it has put the time in.
+    let sent = input.replace("<aws.scheduler.scheduled-time>", "2024-06-02T01:05:00Z");
+    assert_eq!(
+        load::event::LoadEvent::parse(&serde_json::from_str(&sent).unwrap())
+            .expect("load accepts the alerts schedule's input"),
+        load::event::LoadEvent::Alerts {
+            at: Some("2024-06-02T01:05:00Z".parse().unwrap())
+        }
     );
     let template = deployed("vpc-postgres", &["--stack-name", "coinlake-prod"]);
     let alerts: Vec<&Json> = of_type(&template, "AWS::Scheduler::Schedule")
