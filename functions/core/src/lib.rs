@@ -3,6 +3,7 @@
 //! The binaries parse their events and call in here; the adapters (`cmc`, `store`) sit
 //! behind narrow types so the ingest flow can be driven from tests against real servers.
 
+pub mod alerts;
 pub mod aws;
 pub mod backfill;
 pub mod binance;

@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::event::{EventError, LoadEvent};
+use coinlake::alerts::evaluation::AlertMode;
 use coinlake::deadline::instant_of;
 use coinlake::load::{LoadError, LoadOutcome, ReplayError, ReplaySummary};
 use coinlake::maintain::{MaintainError, MaintenanceSummary};
@@ -94,10 +95,22 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 Err(HandlerError::Objects { total, failures })
             }
         }
-        LoadEvent::Replay { dataset, from, to } => {
+        LoadEvent::Replay {
+            dataset,
+            from,
+            to,
+            alerts,
+        } => {
             let summary = app
                 .loader
-                .replay(&app.bucket, dataset, from, to, deadline)
+                .replay(
+                    &app.bucket,
+                    dataset,
+                    from,
+                    to,
+                    deadline,
+                    AlertMode::of_replay(alerts),
+                )
                 .await?;
             let retryable: Vec<_> = summary
                 .failures
