@@ -778,3 +778,85 @@ async fn a_credit_notice_raises_one_operator_alert_per_period() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_quotes_loads_across_a_month_end_with_rules_neither_deadlock_nor_fire_twice() {
+    // GIVEN four snapshots of 40 coins across a month's end (a partition to create),
+    // each coin at 90 then 110 then 90 then 110, and a rule above 100 on eight of them
+    let alerts = Alerts::new(false).await;
+    let mut rules = Vec::new();
+    for coin in 1..=8 {
+        rules.push(
+            alerts
+                .rule(
+                    &format!("{RULE_COLUMNS}, cooldown_minutes"),
+                    &format!("'coin {coin}', 'cmc', {coin}, 'USD', 'price_above', 100, 0"),
+                )
+                .await,
+        );
+    }
+    let slots = [
+        "2024-06-30T23:50:00Z",
+        "2024-06-30T23:55:00Z",
+        "2024-07-01T00:00:00Z",
+        "2024-07-01T00:05:00Z",
+    ];
+    let mut keys = Vec::new();
+    let mut crossings = BTreeSet::new();
+    for (i, slot) in slots.iter().enumerate() {
+        let updated = utc(slot) - TimeDelta::minutes(1);
+        let price = if i % 2 == 0 { "90" } else { "110" };
+        if i % 2 == 1 {
+            crossings.insert(updated.format("%Y-%m-%d %H:%M:%S%.3f").to_string());
+        }
+        let rows: Vec<_> = (1..=40)
+            .map(|id| {
+                let updated = updated.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+                quote(id, &format!("C{id}"), price, &updated, slot)
+            })
+            .collect();
+        keys.push(alerts.world.put_snapshot(slot, &rows).await);
+    }
+    let mut apps = Vec::new();
+    for _ in 0..8 {
+        apps.push(alerts.another_app().await);
+    }
+
+    // WHEN eight functions each load every snapshot, in different orders, at once
+    let bucket = &alerts.world.bucket.name;
+    let loads = apps.iter().enumerate().map(|(i, app)| {
+        let mut order: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let files = order.len();
+        order.rotate_left(i % files);
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        async move {
+            let answer = load::handle(app, s3_event(bucket, &order)).await;
+            let answer = answer.unwrap_or_else(|e| panic!("function {i}: {e}"));
+            let results = serde_json::to_value(answer).expect("serialises")["results"].clone();
+            results
+                .as_array()
+                .expect("results")
+                .iter()
+                .map(|r| r["alerts_fired"].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        }
+    });
+    let fired: u64 = futures::future::join_all(loads).await.into_iter().sum();
+
+    // THEN every invocation succeeded, and each rule fired only crossings, none twice
+    let mut events = 0;
+    for rule in rules {
+        let at = alerts.fired_at(rule).await;
+        let distinct: BTreeSet<String> = at.iter().cloned().collect();
+        assert_eq!(distinct.len(), at.len(), "rule {rule}: {at:?}");
+        assert!(distinct.is_subset(&crossings), "rule {rule}: {at:?}");
+        events += at.len() as u64;
+    }
+    assert_eq!(fired, events);
+    assert_eq!(
+        alerts.world.scalar("SELECT count(*) FROM quotes").await,
+        160
+    );
+}
