@@ -209,3 +209,9 @@ COMMENT ON FUNCTION evaluate_quote_alerts(text, boolean) IS
     'Run by a quotes load after its rows are stored: locks the rules of the staged series in id order, evaluates them, inserts the events fired (none when quiet); returns how many fired.';
 COMMENT ON FUNCTION evaluate_kline_alerts(text, boolean) IS
     'Run by a klines load after its rows are stored: locks the rules of the staged pairs in id order, evaluates them, inserts the events fired (none when quiet); returns how many fired.';
+
+-- Only loads evaluate, as the owner (the user that migrates and loads); the reader and the
+-- rule editor may not move a rule's state or fire an alert.
+REVOKE EXECUTE ON FUNCTION evaluate_alert_rule(alert_rules, text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION evaluate_quote_alerts(text, boolean) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION evaluate_kline_alerts(text, boolean) FROM PUBLIC;

@@ -329,7 +329,8 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
     }
 
     /// Loads every snapshot of `dataset` from `from` to `to` (inclusive) in `bucket`.
-    /// `alerts`: a replay of old data is [`AlertMode::Quiet`] unless asked otherwise.
+    /// `alerts`: a replay of old data is [`AlertMode::Quiet`] unless asked otherwise; one
+    /// that fires loads its files one at a time in time order.
     pub async fn replay(
         &self,
         bucket: &str,
@@ -375,14 +376,23 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             );
             keys.extend(day_keys.into_iter().map(|k| (day, k)));
         }
-        tracing::info!(bucket, %from, %to, files = keys.len(), concurrency = self.concurrency, quiet = alerts.is_quiet(), "replay started");
+        // Alerts fire at crossings in time order, and an observation evaluated after a later
+        // one is late and skipped: a replay that fires loads its files one at a time, oldest
+        // key first (a key's name sorts by its slot). A quiet one fires nothing and may race.
+        let concurrency = if alerts.is_quiet() {
+            self.concurrency
+        } else {
+            keys.sort();
+            1
+        };
+        tracing::info!(bucket, %from, %to, files = keys.len(), concurrency, quiet = alerts.is_quiet(), "replay started");
 
         let mut results = futures::stream::iter(keys)
             .map(|(day, key)| async move {
                 let result = self.load_object_with(bucket, &key, deadline, alerts).await;
                 (day, key, result)
             })
-            .buffer_unordered(self.concurrency);
+            .buffer_unordered(concurrency);
         while let Some((day, key, result)) = results.next().await {
             let counts = summary.days.entry(day).or_default();
             match result {

@@ -598,15 +598,24 @@ async fn a_replay_is_quiet_and_moves_the_state_unless_it_asks_for_alerts() {
                 &format!("{BTC_ABOVE}, 0"),
             )
             .await;
+        // The second day swings across the threshold three times in half an hour.
         for day in ["2024-06-01", "2024-06-02"] {
-            alerts
-                .world
-                .put_btc(&format!("{day}T12:00:00Z"), "99000")
-                .await;
-            alerts
-                .world
-                .put_btc(&format!("{day}T12:05:00Z"), "101000")
-                .await;
+            for (minute, price) in [
+                ("00", "99000"),
+                ("05", "101000"),
+                ("10", "99000"),
+                ("15", "101000"),
+                ("20", "99000"),
+                ("25", "101000"),
+            ] {
+                if day == "2024-06-01" && minute > "05" {
+                    break;
+                }
+                alerts
+                    .world
+                    .put_btc(&format!("{day}T12:{minute}:00Z"), price)
+                    .await;
+            }
         }
 
         // WHEN the first day is replayed as a replay is by default
@@ -636,9 +645,17 @@ async fn a_replay_is_quiet_and_moves_the_state_unless_it_asks_for_alerts() {
         .expect("replay");
         let loud = serde_json::to_value(loud).unwrap();
 
-        // THEN its crossing fired (the rule re-armed at 99,000 that morning)
-        assert_eq!(loud["total"]["alerts_fired"], 1, "{loud}");
-        assert_eq!(alerts.fired_at(rule).await, ["2024-06-02 12:04:00.000"]);
+        // THEN each of its crossings fired, in time order as a live load would (the files
+        // load one at a time, oldest first: one evaluated after a later one would be late)
+        assert_eq!(loud["total"]["alerts_fired"], 3, "{loud}");
+        assert_eq!(
+            alerts.fired_at(rule).await,
+            [
+                "2024-06-02 12:04:00.000",
+                "2024-06-02 12:14:00.000",
+                "2024-06-02 12:24:00.000"
+            ]
+        );
     }
 }
 
@@ -858,5 +875,37 @@ async fn concurrent_quotes_loads_across_a_month_end_with_rules_neither_deadlock_
     assert_eq!(
         alerts.world.scalar("SELECT count(*) FROM quotes").await,
         160
+    );
+}
+
+#[tokio::test]
+async fn only_the_loading_owner_may_evaluate() {
+    // GIVEN the migrated database
+    let alerts = Alerts::new(false).await;
+
+    // WHEN the reader's and the rule editor's rights are asked
+    let rights = alerts
+        .world
+        .texts(
+            "SELECT format('%s:%s:%s', r.role, f.name, has_function_privilege(r.role, f.signature, 'EXECUTE')) \
+             FROM (VALUES ('coinlake_reader'), ('coinlake_alert_editor')) AS r (role), \
+                  (VALUES ('quote', 'evaluate_quote_alerts(text, boolean)'), \
+                          ('kline', 'evaluate_kline_alerts(text, boolean)'), \
+                          ('rule', 'evaluate_alert_rule(alert_rules, text, boolean)')) AS f (name, signature) \
+             ORDER BY 1",
+        )
+        .await;
+
+    // THEN neither may run an evaluation (which moves rule state and fires alerts)
+    assert_eq!(
+        rights,
+        [
+            "coinlake_alert_editor:kline:f",
+            "coinlake_alert_editor:quote:f",
+            "coinlake_alert_editor:rule:f",
+            "coinlake_reader:kline:f",
+            "coinlake_reader:quote:f",
+            "coinlake_reader:rule:f",
+        ]
     );
 }
