@@ -69,6 +69,10 @@ pub struct ReplayArgs {
     pub from: NaiveDate,
     #[arg(long)]
     pub to: NaiveDate,
+    /// Let the replay fire alerts at the crossings it finds; without it a replay moves the
+    /// rules' state quietly (old data is not news).
+    #[arg(long)]
+    pub alerts: bool,
     #[command(flatten)]
     pub target: Target,
 }

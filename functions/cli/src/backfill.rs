@@ -1,8 +1,10 @@
 //! `coinlake backfill`: the library's backfill against a bucket, with a progress bar and a
-//! summary, then a replay of the days into PostgreSQL.
+//! summary, then a replay of the days into PostgreSQL (quiet: a backfill is old data and
+//! fires no alert).
 
 use crate::args::BackfillArgs;
 use crate::bar::Bar;
+use coinlake::alerts::evaluation::AlertMode;
 use coinlake::backfill::{Backfill, BackfillRequest, BackfillSummary};
 use coinlake::binance::{ArchiveClient, RetryPolicy};
 use coinlake::layout::Dataset;
@@ -31,7 +33,14 @@ pub async fn run(args: BackfillArgs) -> Result<bool, Box<dyn Error>> {
 
     let load = !args.no_load && (args.load || std::env::var_os("DATABASE_URL").is_some());
     if load && !summary.written.is_empty() {
-        let replayed = crate::replay::replay(target, Dataset::Klines, args.from, args.to).await?;
+        let replayed = crate::replay::replay(
+            target,
+            Dataset::Klines,
+            args.from,
+            args.to,
+            AlertMode::Quiet,
+        )
+        .await?;
         crate::replay::print(&replayed, target.json)?;
         ok &= replayed.failures.is_empty();
     }

@@ -3,6 +3,7 @@
 
 use crate::args::{ReplayArgs, Target};
 use chrono::NaiveDate;
+use coinlake::alerts::evaluation::AlertMode;
 use coinlake::config::LoadConfig;
 use coinlake::db::Database;
 use coinlake::layout::Dataset;
@@ -12,18 +13,21 @@ use coinlake::store::S3Reader;
 use std::error::Error;
 
 pub async fn run(args: ReplayArgs) -> Result<bool, Box<dyn Error>> {
-    let summary = replay(&args.target, args.dataset, args.from, args.to).await?;
+    let alerts = AlertMode::of_replay(args.alerts);
+    let summary = replay(&args.target, args.dataset, args.from, args.to, alerts).await?;
     print(&summary, args.target.json)?;
     Ok(summary.failures.is_empty())
 }
 
 /// Loads `dataset`'s objects of `from..=to` with the load function's configuration
-/// (`DATABASE_URL` and the rest), the bucket and S3 endpoint taken from `target`.
+/// (`DATABASE_URL` and the rest), the bucket and S3 endpoint taken from `target`;
+/// `alerts` says whether crossings fire.
 pub async fn replay(
     target: &Target,
     dataset: Dataset,
     from: NaiveDate,
     to: NaiveDate,
+    alerts: AlertMode,
 ) -> Result<ReplaySummary, Box<dyn Error>> {
     let config = LoadConfig::from_lookup(|name| match name {
         "BUCKET_NAME" => Some(target.bucket.clone()),
@@ -38,7 +42,7 @@ pub async fn replay(
     ));
     let loader = Loader::new(objects, AnySink::new(database, true), config.concurrency);
     Ok(loader
-        .replay(&config.bucket, dataset, from, to, None)
+        .replay(&config.bucket, dataset, from, to, None, alerts)
         .await?)
 }
 
@@ -49,8 +53,8 @@ pub fn print(summary: &ReplaySummary, json: bool) -> Result<(), Box<dyn Error>> 
     }
     let t = &summary.total;
     println!(
-        "replayed {} {}..{}: {} files, {} loaded, {} rows ({} inserted, {} replaced, {} already present), {} failed",
-        summary.dataset, summary.from, summary.to, t.files, t.loaded, t.rows, t.inserted, t.replaced, t.already_present, t.failed
+        "replayed {} {}..{}: {} files, {} loaded, {} rows ({} inserted, {} replaced, {} already present), {} failed, {} alerts fired",
+        summary.dataset, summary.from, summary.to, t.files, t.loaded, t.rows, t.inserted, t.replaced, t.already_present, t.failed, t.alerts_fired
     );
     for failure in &summary.failures {
         println!(

@@ -1,6 +1,7 @@
 //! One ingest run: fetch every quote currency from CMC, normalize, encode one CSV, and
 //! write it at the slot's key. Either the whole snapshot is written or nothing is.
 
+use crate::alerts::credit_notice;
 use crate::cmc::{CmcClient, CmcError, Selection, SymbolResolver};
 use crate::csv_codec::{encode_quotes, EncodeError};
 use crate::layout::{object_key, Dataset};
@@ -31,6 +32,9 @@ pub struct IngestSummary {
     pub fetch_ms: u64,
     /// Time spent encoding the snapshot and writing it to S3, in milliseconds.
     pub write_ms: u64,
+    /// CoinMarketCap's credit notice as written to the object's `cmc-notice` metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmc_notice: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +99,7 @@ impl<S: ObjectStore> Ingest<S> {
         let mut rows = Vec::new();
         let mut skipped_coins = Vec::new();
         let (mut calls, mut credits) = (0, 0);
+        let mut notices: Vec<String> = Vec::new();
         for currency in &self.converts {
             let fetched = self
                 .cmc
@@ -107,6 +112,11 @@ impl<S: ObjectStore> Ingest<S> {
                 })?;
             calls += fetched.calls;
             credits += fetched.credits;
+            for notice in &fetched.notices {
+                if !notices.contains(notice) {
+                    notices.push(notice.clone());
+                }
+            }
             let normalized = normalize(&fetched, currency, slot, ingested_at);
             for skip in &normalized.skipped {
                 tracing::warn!(%slot, coin = skip.coin, quote_currency = skip.quote_currency, reason = skip.reason, "coin skipped");
@@ -132,15 +142,22 @@ impl<S: ObjectStore> Ingest<S> {
         let write_started = Instant::now();
         let body = encode_quotes(&rows).map_err(|source| IngestError::Encode { slot, source })?;
         let key = object_key(Dataset::Quotes, slot);
+        let mut metadata = vec![
+            ("slot".to_owned(), slot.to_string()),
+            ("rows".to_owned(), rows.len().to_string()),
+            ("skipped".to_owned(), skipped_coins.len().to_string()),
+            ("credits".to_owned(), credits.to_string()),
+            ("quote-currencies".to_owned(), self.converts.join(",")),
+        ];
+        // CMC's credit warning, for load to raise an operator alert from.
+        let notice = credit_notice::metadata_value(&notices.join(" | "));
+        if let Some(notice) = &notice {
+            tracing::warn!(%slot, notice, "CoinMarketCap sent a credit notice");
+            metadata.push((credit_notice::METADATA_KEY.to_owned(), notice.clone()));
+        }
         let meta = ObjectMeta {
             content_type: "text/csv; charset=utf-8",
-            metadata: vec![
-                ("slot".to_owned(), slot.to_string()),
-                ("rows".to_owned(), rows.len().to_string()),
-                ("skipped".to_owned(), skipped_coins.len().to_string()),
-                ("credits".to_owned(), credits.to_string()),
-                ("quote-currencies".to_owned(), self.converts.join(",")),
-            ],
+            metadata,
         };
         put_before(&self.store, &key, body, meta, deadline)
             .await
@@ -158,6 +175,7 @@ impl<S: ObjectStore> Ingest<S> {
             credits,
             fetch_ms,
             write_ms: write_started.elapsed().as_millis() as u64,
+            cmc_notice: notice,
         };
         tracing::info!(
             %slot,

@@ -23,11 +23,13 @@ pub enum LoadEvent {
     /// `ObjectCreated` records of an S3 notification, or one EventBridge `Object Created`
     /// event; other record and event types are dropped.
     Objects(Vec<ObjectRef>),
-    /// `{"replay": {"dataset": "quotes" or "klines", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`
+    /// `{"replay": {"dataset": "quotes" or "klines", "from": "YYYY-MM-DD", "to": "YYYY-MM-DD"}}`,
+    /// with `"alerts": true` to let the replay fire alerts (a replay is quiet by default).
     Replay {
         dataset: Dataset,
         from: NaiveDate,
         to: NaiveDate,
+        alerts: bool,
     },
     /// `{"maintain": {}}`, or from the schedule
     /// `{"maintain": {"scheduled_time": "<aws.scheduler.scheduled-time>"}}`: `today` is the
@@ -85,6 +87,8 @@ struct ReplayRequest {
     dataset: String,
     from: String,
     to: String,
+    #[serde(default)]
+    alerts: bool,
 }
 
 /// An S3 event notification: only what `load` reads.
@@ -134,7 +138,12 @@ impl LoadEvent {
                 serde_json::from_value(replay.clone()).map_err(EventError::MalformedReplay)?;
             let (dataset, from, to) = parse_day_range(&request.dataset, &request.from, &request.to)
                 .map_err(EventError::InvalidReplay)?;
-            return Ok(LoadEvent::Replay { dataset, from, to });
+            return Ok(LoadEvent::Replay {
+                dataset,
+                from,
+                to,
+                alerts: request.alerts,
+            });
         }
         if let Some(maintain) = object.get("maintain") {
             let request: MaintainRequest =
@@ -333,6 +342,41 @@ mod tests {
             serde_json::json!({ "bucket": { "name": "b" }, "object": { "key": KEY } }),
         );
         assert_eq!(objects(deleted), []);
+    }
+
+    #[test]
+    fn a_replay_is_quiet_unless_it_asks_for_alerts() {
+        let replay = |file: &str| -> LoadEvent {
+            let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).expect("sample event");
+            LoadEvent::parse(&serde_json::from_str(&text).expect("JSON")).expect("parses")
+        };
+        let day = NaiveDate::from_ymd_opt(2024, 6, 1).unwrap();
+        assert_eq!(
+            replay("replay.json"),
+            LoadEvent::Replay {
+                dataset: Dataset::Quotes,
+                from: day,
+                to: day,
+                alerts: false
+            }
+        );
+        assert_eq!(
+            replay("replay-alerts.json"),
+            LoadEvent::Replay {
+                dataset: Dataset::Quotes,
+                from: day,
+                to: day,
+                alerts: true
+            }
+        );
+        let error = refused(serde_json::json!({ "replay": {
+            "dataset": "quotes", "from": "2024-06-01", "to": "2024-06-01", "alerts": "yes"
+        }}));
+        assert!(
+            error.contains("invalid type: string \"yes\", expected a boolean"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use crate::app::App;
 use crate::event::{EventError, LoadEvent};
+use coinlake::alerts::evaluation::AlertMode;
 use coinlake::alerts::runner::{AlertsError, Delivery, ScheduledAlerts};
 use coinlake::deadline::instant_of;
 use coinlake::layout::{parse_archive_day_key, parse_object_key};
@@ -144,10 +145,22 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 Err(HandlerError::Objects { total, failures })
             }
         }
-        LoadEvent::Replay { dataset, from, to } => {
+        LoadEvent::Replay {
+            dataset,
+            from,
+            to,
+            alerts,
+        } => {
             let summary = app
                 .loader
-                .replay(&app.bucket, dataset, from, to, deadline)
+                .replay(
+                    &app.bucket,
+                    dataset,
+                    from,
+                    to,
+                    deadline,
+                    AlertMode::of_replay(alerts),
+                )
                 .await?;
             let retryable: Vec<_> = summary
                 .failures
@@ -161,6 +174,7 @@ pub async fn handle(app: &App, event: LambdaEvent<Value>) -> Result<LoadResponse
                 None,
                 None,
             );
+            app.metrics.alerts_fired(total.alerts_fired);
             if let Some(first) = retryable.first() {
                 deliver_after_load(app, deadline).await;
                 return Err(HandlerError::ReplayIncomplete {
@@ -241,6 +255,7 @@ fn record_loaded(app: &App, outcome: &LoadOutcome, took: std::time::Duration) {
     let LoadOutcome::Loaded { key, counts } = outcome else {
         return;
     };
+    app.metrics.alerts_fired(counts.alerts_fired);
     let Some((dataset, slot)) = parse_object_key(key) else {
         return;
     };

@@ -206,3 +206,68 @@ async fn replay_loads_a_days_quotes_into_postgresql() {
         .get(0);
     assert_eq!(count, 3);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_is_quiet_about_alerts_unless_asked_with_alerts() {
+    // GIVEN three days of quotes (every coin above 1,000 USD) and a migrated database
+    let bucket = TestBucket::new().await;
+    for day in ["2024-06-01", "2024-06-02", "2024-06-03"] {
+        let at: DateTime<Utc> = format!("{day}T12:35:00Z").parse().expect("a time");
+        bucket
+            .put_snapshot(at, &testkit::synthetic::snapshot(2, at))
+            .await;
+    }
+    let database = TestDatabase::new().await;
+    let replay = |from: &'static str, alerts: bool| {
+        let mut args = vec![
+            "replay",
+            "--dataset",
+            "quotes",
+            "--from",
+            from,
+            "--to",
+            from,
+        ];
+        if alerts {
+            args.push("--alerts");
+        }
+        let (bucket, database) = (&bucket, &database);
+        async move { coinlake(bucket, None, Some(database), &args).await }
+    };
+    assert!(replay("2024-06-01", false).await.status.success());
+    let client = database.client().await;
+    let add_rule = |cmc_id: i64| {
+        format!(
+            "INSERT INTO alert_rules (label, source, cmc_id, quote_currency, kind, threshold, evaluate_from) \
+             VALUES ('coin {cmc_id}', 'cmc', {cmc_id}, 'USD', 'price_above', 1000, '2024-01-01T00:00:00Z')"
+        )
+    };
+
+    // WHEN a rule on coin 1 sees a replay of the second day, and a rule on coin 2 a
+    // replay of the third with --alerts
+    client.batch_execute(&add_rule(1)).await.expect("rule 1");
+    let quiet = replay("2024-06-02", false).await;
+    client.batch_execute(&add_rule(2)).await.expect("rule 2");
+    let loud = replay("2024-06-03", true).await;
+
+    // THEN the quiet replay fired nothing (coin 1's rule is disarmed by it), the other
+    // fired coin 2's crossing
+    assert!(quiet.status.success(), "{quiet:?}");
+    assert!(
+        stdout(&quiet).contains("0 failed, 0 alerts fired"),
+        "{quiet:?}"
+    );
+    assert!(loud.status.success(), "{loud:?}");
+    assert!(
+        stdout(&loud).contains("0 failed, 1 alerts fired"),
+        "{loud:?}"
+    );
+    let events: Vec<String> = client
+        .query("SELECT label FROM alert_events ORDER BY id", &[])
+        .await
+        .expect("events")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(events, ["coin 2"]);
+}

@@ -32,12 +32,19 @@ pub struct Fetched {
     pub missing: Vec<String>,
     pub credits: i64,
     pub calls: u32,
+    /// The distinct `status.notice` texts the replies carried (CMC's credit warnings).
+    pub notices: Vec<String>,
 }
 
 impl Fetched {
     fn account(&mut self, reply: &Reply) {
         self.credits += reply.status.credit_count.unwrap_or(0);
         self.calls += 1;
+        if let Some(notice) = reply.status.notice.as_deref().map(str::trim) {
+            if !notice.is_empty() && !self.notices.iter().any(|n| n == notice) {
+                self.notices.push(notice.to_owned());
+            }
+        }
     }
 }
 

@@ -7,6 +7,8 @@ mod csv_rows;
 
 pub use csv_rows::{CsvRow, CsvRows};
 
+use crate::alerts::credit_notice::{self, METADATA_KEY};
+use crate::alerts::evaluation::AlertMode;
 use crate::binance::Kline;
 use crate::csv_codec::DecodeError;
 use crate::db::DbError;
@@ -135,6 +137,13 @@ pub struct DayCounts {
     pub replaced: u64,
     pub already_present: u64,
     pub failed: u64,
+    /// Alerts fired; left out of the JSON when none did (a quiet replay fires none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_fired: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -187,12 +196,24 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
 
     /// Loads one object. Keys this layout does not write are ignored; a file with any
     /// invalid row is rejected whole and recorded in `ingest_runs`. `deadline`: when the
-    /// invocation ends (retries inside the sink stop before it).
+    /// invocation ends (retries inside the sink stop before it). Alerts fire.
     pub async fn load_object(
         &self,
         bucket: &str,
         key: &str,
         deadline: Option<Instant>,
+    ) -> Result<LoadOutcome, LoadError> {
+        self.load_object_with(bucket, key, deadline, AlertMode::Fire)
+            .await
+    }
+
+    /// [`Loader::load_object`], its alert evaluation in `alerts` mode.
+    pub async fn load_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        deadline: Option<Instant>,
+        alerts: AlertMode,
     ) -> Result<LoadOutcome, LoadError> {
         let Some((dataset, slot)) = parse_object_key(key) else {
             tracing::info!(bucket, key, "not a coinlake snapshot key; ignored");
@@ -207,6 +228,8 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             credits: None,
             started_at: Utc::now(),
             deadline,
+            alerts,
+            cmc_notice: None,
         };
         let opened = match self.objects.open(bucket, key).await {
             Ok(opened) => opened,
@@ -218,6 +241,13 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             Err(error) => return Err(LoadError::Read(error)),
         };
         file.credits = opened.metadata.get("credits").and_then(|c| c.parse().ok());
+        if dataset == Dataset::Quotes {
+            // Written by ingest already sanitised; cleaned again, as anyone can write metadata.
+            file.cmc_notice = opened
+                .metadata
+                .get(METADATA_KEY)
+                .and_then(|notice| credit_notice::metadata_value(notice));
+        }
         let loaded = match dataset {
             Dataset::Quotes => {
                 let mut rows = CsvRows::<_, QuoteRow>::new(opened.body);
@@ -237,6 +267,9 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     inserted = counts.inserted,
                     replaced = counts.replaced,
                     already_present = counts.already_present,
+                    alerts_fired = counts.alerts_fired,
+                    quiet = file.alerts.is_quiet(),
+                    cmc_notice = file.cmc_notice.as_deref(),
                     "file loaded"
                 );
                 Ok(LoadOutcome::Loaded {
@@ -296,6 +329,8 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
     }
 
     /// Loads every snapshot of `dataset` from `from` to `to` (inclusive) in `bucket`.
+    /// `alerts`: a replay of old data is [`AlertMode::Quiet`] unless asked otherwise; one
+    /// that fires loads its files one at a time in time order.
     pub async fn replay(
         &self,
         bucket: &str,
@@ -303,6 +338,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
         from: NaiveDate,
         to: NaiveDate,
         deadline: Option<Instant>,
+        alerts: AlertMode,
     ) -> Result<ReplaySummary, ReplayError> {
         let days = (to - from).num_days() + 1;
         if days < 1 {
@@ -340,14 +376,23 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             );
             keys.extend(day_keys.into_iter().map(|k| (day, k)));
         }
-        tracing::info!(bucket, %from, %to, files = keys.len(), concurrency = self.concurrency, "replay started");
+        // Alerts fire at crossings in time order, and an observation evaluated after a later
+        // one is late and skipped: a replay that fires loads its files one at a time, oldest
+        // key first (a key's name sorts by its slot). A quiet one fires nothing and may race.
+        let concurrency = if alerts.is_quiet() {
+            self.concurrency
+        } else {
+            keys.sort();
+            1
+        };
+        tracing::info!(bucket, %from, %to, files = keys.len(), concurrency, quiet = alerts.is_quiet(), "replay started");
 
         let mut results = futures::stream::iter(keys)
             .map(|(day, key)| async move {
-                let result = self.load_object(bucket, &key, deadline).await;
+                let result = self.load_object_with(bucket, &key, deadline, alerts).await;
                 (day, key, result)
             })
-            .buffer_unordered(self.concurrency);
+            .buffer_unordered(concurrency);
         while let Some((day, key, result)) = results.next().await {
             let counts = summary.days.entry(day).or_default();
             match result {
@@ -357,6 +402,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
                     counts.inserted += loaded.inserted;
                     counts.replaced += loaded.replaced;
                     counts.already_present += loaded.already_present;
+                    counts.alerts_fired += loaded.alerts_fired;
                 }
                 Ok(LoadOutcome::Ignored { .. }) => {}
                 Err(error) => {
@@ -378,6 +424,7 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
             total.replaced += day.replaced;
             total.already_present += day.already_present;
             total.failed += day.failed;
+            total.alerts_fired += day.alerts_fired;
         }
         summary.failures.sort_by(|a, b| a.key.cmp(&b.key));
         tracing::info!(bucket, %from, %to, total = ?summary.total, "replay finished");

@@ -7,9 +7,11 @@
 //! rejects the file; a commit whose outcome is unknown is checked before it is reported.
 
 use super::sql::INSERT_RUN;
+use super::{alerts_fired, credit_notice};
 use super::{
     ContentRefused, FileInfo, LoadCounts, LoadRow, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
+use crate::alerts::credit_notice::{INSERT_CREDIT_NOTICE, LABEL};
 use crate::csv_codec::format_timestamp;
 use crate::data_api::{
     parameter, text_parameter, DataApiError, DataApiTarget, ErrorClass, RetryPolicy,
@@ -164,7 +166,42 @@ impl DataApiSink {
             Some(sql) => store(sql).await?,
             None => 0,
         };
-        let counts = LoadCounts::new(total, inserted, replaced);
+        let mut counts = LoadCounts::new(total, inserted, replaced);
+        // After every row write: the evaluation locks rules, which must come after rows.
+        if inserted > 0 {
+            let output = self
+                .execute(
+                    Some(tx),
+                    tx.until,
+                    statements.evaluate,
+                    vec![
+                        text_parameter("s3_key", &file.key),
+                        parameter("quiet", Value::BooleanValue(file.alerts.is_quiet()), None),
+                    ],
+                )
+                .await
+                .map_err(failure)?;
+            let answer = first_text(&output);
+            counts.alerts_fired = alerts_fired(answer.as_deref()).map_err(|detail| {
+                DbError::data_api(DataApiError::unexpected("ExecuteStatement", detail))
+            })?;
+        }
+        if let Some(notice) = credit_notice(file) {
+            self.execute(
+                Some(tx),
+                tx.until,
+                INSERT_CREDIT_NOTICE,
+                vec![
+                    text_parameter("label", LABEL),
+                    timestamp("observed_at", notice.observed_at),
+                    text_parameter("message", &notice.message),
+                    text_parameter("dedupe_key", &notice.dedupe_key),
+                    text_parameter("s3_key", &file.key),
+                ],
+            )
+            .await
+            .map_err(failure)?;
+        }
         self.execute(
             Some(tx),
             tx.until,
@@ -299,6 +336,15 @@ impl Sink for DataApiSink {
             return Err(DbError::data_api(error).into());
         }
         Ok(())
+    }
+}
+
+/// The first field of the first record, as text (a count may come back as a number).
+fn first_text(output: &ExecuteStatementOutput) -> Option<String> {
+    match output.records().first().and_then(|record| record.first()) {
+        Some(Value::StringValue(text)) => Some(text.clone()),
+        Some(Value::LongValue(number)) => Some(number.to_string()),
+        _ => None,
     }
 }
 

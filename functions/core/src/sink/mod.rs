@@ -12,6 +12,8 @@ mod sql;
 pub use data_api::DataApiSink;
 pub use postgres::PostgresSink;
 
+use crate::alerts::credit_notice::CreditNotice;
+use crate::alerts::evaluation::AlertMode;
 use crate::csv_codec::DecodeError;
 use crate::db::{Database, DbError};
 use crate::layout::Dataset;
@@ -33,6 +35,11 @@ pub struct FileInfo {
     pub started_at: DateTime<Utc>,
     /// When the invocation ends: retries stop in time to record the outcome.
     pub deadline: Option<Instant>,
+    /// Whether the load's alert evaluation may fire (a replay is quiet unless asked).
+    pub alerts: AlertMode,
+    /// CoinMarketCap's credit notice from the object's metadata (`cmc-notice`), quotes
+    /// only; it raises one operator alert per period.
+    pub cmc_notice: Option<String>,
 }
 
 /// What loading one file did: `rows` = `inserted` + `replaced` + `already_present`.
@@ -48,6 +55,14 @@ pub struct LoadCounts {
     /// Rows whose CMC update was already stored for their day from this or an earlier slot
     /// (a reload, or an earlier slot of the day saw it).
     pub already_present: u64,
+    /// Market alerts the load's evaluation fired (inserted into `alert_events`); left out
+    /// of the JSON when none did.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub alerts_fired: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl LoadCounts {
@@ -59,6 +74,7 @@ impl LoadCounts {
             inserted,
             replaced,
             already_present: rows.saturating_sub(inserted + replaced),
+            alerts_fired: 0,
         }
     }
 }
@@ -143,6 +159,10 @@ pub struct Statements {
     /// Replaces stored rows with staged ones, after `insert`; takes `:s3_key`; affects the
     /// replaced rows. `None` where the first load of a row wins.
     pub replace: Option<String>,
+    /// Evaluates the alert rules of the staged series after the rows are stored (migration
+    /// V10); takes `:s3_key` and `:quiet`, answers the number fired as text. Run only when
+    /// the file stored a new row.
+    pub evaluate: &'static str,
 }
 
 /// Rows of one file, in batches, read as the sink asks for them so a file never has to
@@ -167,6 +187,23 @@ pub trait Sink: Send + Sync {
 
     /// Records a load that did not commit.
     fn record_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), SinkError>> + Send;
+}
+
+/// The number of alerts the evaluation answered (as text), or why the answer is not one.
+fn alerts_fired(answer: Option<&str>) -> Result<u64, String> {
+    answer
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| format!("the alert evaluation answered {answer:?}, not a count"))
+}
+
+/// The operator alert of the file's CoinMarketCap credit notice, unless the load is quiet.
+fn credit_notice(file: &FileInfo) -> Option<CreditNotice> {
+    if file.alerts.is_quiet() || file.dataset != Dataset::Quotes {
+        return None;
+    }
+    file.cmc_notice
+        .as_deref()
+        .map(|notice| CreditNotice::new(notice, file.slot.start()))
 }
 
 /// The sink chosen at start-up (`DB_SINK`).

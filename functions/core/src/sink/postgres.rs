@@ -3,9 +3,11 @@
 //! `INSERT … SELECT`s, all in one transaction.
 
 use super::sql::INSERT_RUN;
+use super::{alerts_fired, credit_notice};
 use super::{
     ContentRefused, FileInfo, LoadCounts, LoadRow, RowSource, RunRecord, RunStatus, Sink, SinkError,
 };
+use crate::alerts::credit_notice::{INSERT_CREDIT_NOTICE, LABEL};
 use crate::csv_codec::encode_rows_into;
 use crate::db::sql::numbered;
 use crate::db::{migrate, DbError, DbPool};
@@ -105,7 +107,36 @@ impl Sink for PostgresSink {
                 .map_err(failure)?,
             None => 0,
         };
-        let counts = LoadCounts::new(total, inserted, replaced);
+        let mut counts = LoadCounts::new(total, inserted, replaced);
+        // After every row write: the evaluation locks rules, which must come after rows.
+        if inserted > 0 {
+            let quiet = file.alerts.is_quiet();
+            let row = tx
+                .query_one(&numbered(statements.evaluate), &[&file.key, &quiet])
+                .await
+                .map_err(failure)?;
+            counts.alerts_fired = alerts_fired(row.get::<_, Option<String>>(0).as_deref())
+                .map_err(|detail| {
+                    DbError::new(
+                        format!("PostgreSQL: {detail}"),
+                        std::io::Error::other(detail),
+                    )
+                })?;
+        }
+        if let Some(notice) = credit_notice(file) {
+            tx.execute(
+                &numbered(INSERT_CREDIT_NOTICE),
+                &[
+                    &LABEL,
+                    &notice.observed_at,
+                    &notice.message,
+                    &notice.dedupe_key,
+                    &file.key,
+                ],
+            )
+            .await
+            .map_err(failure)?;
+        }
         insert_run(&*tx, file, RunStatus::Loaded, Some(counts), None).await?;
         tx.commit().await.map_err(DbError::postgres)?;
         Ok(counts)

@@ -1,6 +1,7 @@
 //! The SQL both sinks run, derived from the one column list of each dataset in `schema`.
 
 use super::{LoadRow, Statements};
+use crate::alerts::evaluation::{EVALUATE_KLINE_ALERTS, EVALUATE_QUOTE_ALERTS};
 use crate::binance::Kline;
 use crate::quote::QuoteRow;
 use crate::schema::{Column, ColumnType, Row, KLINE_COLUMNS, QUOTE_COLUMNS};
@@ -68,6 +69,7 @@ impl LoadRow for QuoteRow {
             prepare: &[UPSERT_ASSETS, ENSURE_PARTITIONS],
             insert: insert_quotes(),
             replace: Some(replace_quotes()),
+            evaluate: EVALUATE_QUOTE_ALERTS,
         }
     }
 }
@@ -85,6 +87,7 @@ impl LoadRow for Kline {
             prepare: &[],
             insert: insert_klines(),
             replace: None,
+            evaluate: EVALUATE_KLINE_ALERTS,
         }
     }
 }

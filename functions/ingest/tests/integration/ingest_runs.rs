@@ -442,3 +442,45 @@ async fn a_missing_or_misshapen_secret_stops_the_cold_start_with_a_clear_error()
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_credit_notice_in_the_reply_is_kept_in_the_objects_metadata() {
+    // GIVEN CMC answering the first poll with a credit notice in its status (with a line
+    // break and a non-ASCII dash, which S3 metadata cannot carry), the next without
+    let world = World::with_api(coinlake::cmc::QuotesApi::V2).await;
+    let data = json!({ "1": coin(1, "BTC", "Bitcoin", Some(1), &[("USD", json!(67000.5))]) });
+    let mut status = testkit::cmc::status_ok(1);
+    status["notice"] =
+        json!("You have used 95% of your plan's daily credit limit.\n Upgrade — or wait.");
+    Mock::given(method("GET"))
+        .and(any_quotes_path())
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({ "status": status, "data": data })),
+        )
+        .up_to_n_times(1)
+        .mount(&world.cmc)
+        .await;
+    world.serve_quotes(quotes_ok(data.clone(), 1)).await;
+    let app = world.app(&[("CMC_IDS", "1")]).await;
+
+    // WHEN two slots are ingested
+    let noticed = ingest::handle(&app, schedule("2024-06-01T12:35:00Z"))
+        .await
+        .unwrap();
+    let quiet = ingest::handle(&app, schedule("2024-06-01T12:40:00Z"))
+        .await
+        .unwrap();
+
+    // THEN the first object carries the notice as US-ASCII, the second none
+    let expected = "You have used 95% of your plan's daily credit limit. Upgrade ? or wait.";
+    let object = world.bucket.get(&noticed.key).await;
+    assert_eq!(
+        object.metadata.get("cmc-notice").map(String::as_str),
+        Some(expected)
+    );
+    assert_eq!(noticed.cmc_notice.as_deref(), Some(expected));
+    let object = world.bucket.get(&quiet.key).await;
+    assert_eq!(object.metadata.get("cmc-notice"), None);
+    assert_eq!(quiet.cmc_notice, None);
+}

@@ -1,6 +1,7 @@
 //! The load integration tests, one binary: each module is one area of behaviour, and
 //! every test builds its own world (bucket, database, stand-ins) so they run in parallel.
 
+mod alerts;
 mod alerts_delivery;
 mod common;
 mod concurrency;
