@@ -10,13 +10,15 @@
 -- take turns on a rule and a crossing fires once.
 
 -- A number as an alert message shows it: thousands separated, no trailing zeros
--- (100250.1200 -> '100,250.12').
+-- (100250.1200 -> '100,250.12'); beyond what the pattern holds, as plain text.
 CREATE FUNCTION alert_number(value numeric) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT AS $$
-    SELECT CASE WHEN value < 0 THEN '-' ELSE '' END
+    SELECT CASE WHEN abs(value) >= 1e36 THEN CAST(trim_scale(value) AS text) ELSE
+           CASE WHEN value < 0 THEN '-' ELSE '' END
         || to_char(trunc(abs(value)), 'FM999,999,999,999,999,999,999,999,999,999,990')
         || CASE WHEN trim_scale(abs(value) - trunc(abs(value))) = 0 THEN ''
                 ELSE substr(CAST(trim_scale(abs(value) - trunc(abs(value))) AS text), 2)
+           END
            END
 $$;
 
@@ -42,6 +44,11 @@ DECLARE
     since        timestamptz := greatest(coalesce(ar.evaluated_through, '-infinity'),
                                          ar.evaluate_from - interval '1 microsecond');
     kline_close  constant interval := interval '59.999 seconds';
+    -- How much older than now - window a change_pct reference may be: two CMC slots. An
+    -- older one means the data has a gap, and a move over the gap is not a move "in the
+    -- window".
+    reference_slack constant interval := interval '10 minutes';
+    window_start timestamptz;
     series       text;
     message      text;
     inserted     integer;
@@ -72,17 +79,21 @@ BEGIN
         EXIT WHEN NOT FOUND;
         through := observed;
         IF ar.kind = 'change_pct' THEN
-            -- The latest stored price at or before now - window; without one (or with a
-            -- price of zero) there is no change to measure and the observation is passed.
+            -- The latest stored price at or before now - window, and no more than
+            -- `reference_slack` before it; without one (a gap in the data) or with a price
+            -- of zero there is no change to measure and the observation is passed.
+            window_start := observed - make_interval(mins => ar.window_minutes);
             IF ar.source = 'cmc' THEN
                 SELECT q.price INTO reference FROM quotes q
                 WHERE q.cmc_id = ar.cmc_id AND q.quote_currency = ar.quote_currency
-                  AND q.last_updated <= observed - make_interval(mins => ar.window_minutes)
+                  AND q.last_updated <= window_start
+                  AND q.last_updated >= window_start - reference_slack
                 ORDER BY q.last_updated DESC LIMIT 1;
             ELSE
                 SELECT k.close INTO reference FROM klines_1m k
                 WHERE k.symbol = ar.pair
-                  AND k.open_time <= observed - make_interval(mins => ar.window_minutes) - kline_close
+                  AND k.open_time <= window_start - kline_close
+                  AND k.open_time >= window_start - kline_close - reference_slack
                 ORDER BY k.open_time DESC LIMIT 1;
             END IF;
             IF NOT FOUND OR reference <= 0 THEN
@@ -107,39 +118,51 @@ BEGIN
             END IF;
         END IF;
 
-        IF is_armed AND crossed THEN
+        IF is_armed AND crossed AND p_quiet THEN
+            -- A quiet evaluation (a replay of old data) moves the state as a live one
+            -- would, and sends nothing.
             is_armed := false;
-            -- Within the cooldown of the last alert (by observation time) the crossing
-            -- disarms the rule but is not sent; a quiet evaluation sends nothing.
-            IF NOT p_quiet
-               AND (last_fired IS NULL
-                    OR observed >= last_fired + make_interval(mins => ar.cooldown_minutes)) THEN
-                series := CASE ar.source
-                              WHEN 'cmc' THEN format('%s (%s) %s', symbol, ar.cmc_id, ar.quote_currency)
-                              ELSE ar.pair
-                          END;
-                message := CASE ar.kind
-                    WHEN 'price_above' THEN format('%s %s rose above %s', series,
-                                                   alert_number(price), alert_number(ar.threshold))
-                    WHEN 'price_below' THEN format('%s %s fell below %s', series,
-                                                   alert_number(price), alert_number(ar.threshold))
-                    ELSE format('%s %s %s %% in %s minutes, from %s to %s', series,
-                                CASE WHEN value >= 0 THEN 'rose' ELSE 'fell' END,
-                                alert_number(round(abs(value), 2)), ar.window_minutes,
-                                alert_number(reference), alert_number(price))
-                END || format(' (rule %L)', ar.label);
-                INSERT INTO alert_events (rule_id, audience, kind, label, source, cmc_id,
-                                          quote_currency, pair, observed_at, value, threshold,
-                                          message, dedupe_key, s3_key)
-                VALUES (ar.id, 'market', ar.kind, ar.label, ar.source, ar.cmc_id,
-                        ar.quote_currency, ar.pair, observed, value, ar.threshold,
-                        message,
-                        format('rule:%s:%s', ar.id,
-                               CAST(floor(extract(epoch FROM observed) * 1000) AS bigint)),
-                        p_s3_key)
-                ON CONFLICT (dedupe_key) DO NOTHING;
-                GET DIAGNOSTICS inserted = ROW_COUNT;
-                fired := fired + inserted;
+        ELSIF is_armed AND crossed
+              AND last_fired IS NOT NULL
+              AND observed < last_fired + make_interval(mins => ar.cooldown_minutes) THEN
+            -- Within the cooldown of the last alert (by observation time) nothing is sent
+            -- and the rule stays armed: the first observation after the cooldown at which
+            -- the condition still holds fires, so a condition that stays true is reported.
+            NULL;
+        ELSIF is_armed AND crossed THEN
+            is_armed := false;
+            series := CASE ar.source
+                          WHEN 'cmc' THEN format('%s (%s) %s', symbol, ar.cmc_id, ar.quote_currency)
+                          ELSE ar.pair
+                      END;
+            message := CASE ar.kind
+                WHEN 'price_above' THEN format('%s %s rose above %s', series,
+                                               alert_number(price), alert_number(ar.threshold))
+                WHEN 'price_below' THEN format('%s %s fell below %s', series,
+                                               alert_number(price), alert_number(ar.threshold))
+                ELSE format('%s %s %s %% in %s minutes, from %s to %s', series,
+                            CASE WHEN value >= 0 THEN 'rose' ELSE 'fell' END,
+                            alert_number(round(abs(value), 2)), ar.window_minutes,
+                            alert_number(reference), alert_number(price))
+            END || format(' (rule %L)', ar.label);
+            INSERT INTO alert_events (rule_id, audience, kind, label, source, cmc_id,
+                                      quote_currency, pair, observed_at, value, threshold,
+                                      message, dedupe_key, s3_key)
+            VALUES (ar.id, 'market', ar.kind, ar.label, ar.source, ar.cmc_id,
+                    ar.quote_currency, ar.pair, observed, value, ar.threshold,
+                    message,
+                    -- The rule's start is part of the key: a rule started over (a
+                    -- changed condition) may fire again for an observation it fired
+                    -- for before.
+                    format('rule:%s:%s:%s', ar.id,
+                           CAST(floor(extract(epoch FROM ar.evaluate_from) * 1000) AS bigint),
+                           CAST(floor(extract(epoch FROM observed) * 1000) AS bigint)),
+                    p_s3_key)
+            ON CONFLICT (dedupe_key) DO NOTHING;
+            GET DIAGNOSTICS inserted = ROW_COUNT;
+            fired := fired + inserted;
+            -- The cooldown runs from an alert that exists, not from a dropped duplicate.
+            IF inserted > 0 THEN
                 last_fired := observed;
             END IF;
         ELSIF NOT is_armed AND rearmed THEN
@@ -210,8 +233,9 @@ COMMENT ON FUNCTION evaluate_quote_alerts(text, boolean) IS
 COMMENT ON FUNCTION evaluate_kline_alerts(text, boolean) IS
     'Run by a klines load after its rows are stored: locks the rules of the staged pairs in id order, evaluates them, inserts the events fired (none when quiet); returns how many fired.';
 
--- Only loads evaluate, as the owner (the user that migrates and loads); the reader and the
--- rule editor may not move a rule's state or fire an alert.
+-- Only loads evaluate, as the owner (the user that migrates and loads): neither the reader
+-- nor the rule editor can run an evaluation or fire an alert. (The editor may write a
+-- rule's state columns, which the API does only to start a changed rule over.)
 REVOKE EXECUTE ON FUNCTION evaluate_alert_rule(alert_rules, text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION evaluate_quote_alerts(text, boolean) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION evaluate_kline_alerts(text, boolean) FROM PUBLIC;

@@ -15,8 +15,9 @@
 --
 -- The data is stale when `at` is more than `window_minutes` after the newest observation
 -- (after `evaluate_from` when nothing was ever stored). As for the other kinds, an armed
--- rule fires once and disarms; within `cooldown_minutes` of its last alert it disarms
--- without an event; it re-arms once the data is fresh again. Rules are locked in id order,
+-- rule fires once and disarms; within `cooldown_minutes` of its last alert it sends
+-- nothing and stays armed (the first check after the cooldown that finds the data still
+-- stale fires); it re-arms once the data is fresh again. Rules are locked in id order,
 -- so two checks at once take turns, and a check at or before the rule's
 -- `evaluated_through` is late and changes nothing. The event's dedupe key names the newest
 -- observation: one stale episode is one event, however often it is checked.
@@ -108,8 +109,11 @@ BEGIN
         IF stale_rule.armed AND is_stale THEN
             IF stale_rule.last_fired_at IS NOT NULL
                AND check_at < stale_rule.last_fired_at + make_interval(mins => stale_rule.cooldown_minutes) THEN
+                -- Nothing sent and the rule stays armed: the first check after the
+                -- cooldown that still finds the data stale fires, so an outage that
+                -- outlasts the cooldown is reported.
                 outcome := 'cooldown';
-                UPDATE alert_rules SET armed = false, evaluated_through = check_at
+                UPDATE alert_rules SET evaluated_through = check_at
                 WHERE id = stale_rule.id;
             ELSE
                 seen := CASE WHEN newest IS NULL
@@ -126,13 +130,19 @@ BEGIN
                         stale_rule.window_minutes,
                         format('%s: %s has had no new data for %s minutes (%s; stale after %s minutes)',
                                stale_rule.label, series, age_minutes, seen, stale_rule.window_minutes),
-                        format('rule:%s:stale:%s', stale_rule.id,
+                        -- The rule's start is part of the key: a rule started over may
+                        -- report an episode it reported before.
+                        format('rule:%s:%s:stale:%s', stale_rule.id,
+                               CAST(floor(extract(epoch FROM stale_rule.evaluate_from) * 1000) AS bigint),
                                CAST(floor(extract(epoch FROM basis) * 1000) AS bigint)))
                 ON CONFLICT (dedupe_key) DO NOTHING
                 RETURNING id INTO event_id;
                 outcome := CASE WHEN event_id IS NULL THEN 'duplicate' ELSE 'fired' END;
+                -- The cooldown runs from an alert that exists, not from a dropped duplicate.
                 UPDATE alert_rules
-                SET armed = false, last_fired_at = check_at, evaluated_through = check_at
+                SET armed = false,
+                    last_fired_at = CASE WHEN event_id IS NULL THEN last_fired_at ELSE check_at END,
+                    evaluated_through = check_at
                 WHERE id = stale_rule.id;
             END IF;
         ELSIF NOT stale_rule.armed AND NOT is_stale THEN

@@ -30,7 +30,8 @@ CREATE TABLE alert_rules (
     -- How far back past the threshold the condition must go before the rule re-arms:
     -- percent of the threshold for prices, percentage points for change_pct.
     hysteresis         numeric     NOT NULL DEFAULT 0 CHECK (hysteresis >= 0 AND hysteresis < 100),
-    -- A crossing this soon after the last alert is not sent (and still disarms the rule).
+    -- Nothing is sent this soon after the last alert; the rule stays armed, so a condition
+    -- still true when the cooldown ends fires then.
     cooldown_minutes   integer     NOT NULL DEFAULT 60 CHECK (cooldown_minutes BETWEEN 0 AND 10080),
     enabled            boolean     NOT NULL DEFAULT true,
     evaluate_from      timestamptz NOT NULL DEFAULT now(),

@@ -66,6 +66,9 @@ pub async fn get(app: &App, id: i64) -> Result<Answer, ApiError> {
 
 pub async fn create(app: &App, request: &Request) -> Result<Answer, ApiError> {
     let config = config(request, None)?;
+    config
+        .check_start(None, Utc::now())
+        .map_err(ApiError::bad_request)?;
     let rule = store::create(app.market.reader(), &config)
         .await
         .map_err(|e| failed(e, true))?;
@@ -83,6 +86,17 @@ pub async fn create(app: &App, request: &Request) -> Result<Answer, ApiError> {
 
 pub async fn replace(app: &App, request: &Request, id: i64) -> Result<Answer, ApiError> {
     let config = config(request, Some(id))?;
+    if config.evaluate_from.is_some() {
+        // A start sent back as the rule has it is kept however old; only a new one is
+        // bounded.
+        let stored = store::get(app.market.reader(), id)
+            .await
+            .map_err(|e| failed(e, false))?
+            .ok_or_else(|| no_rule(id))?;
+        config
+            .check_start(stored.config.evaluate_from, Utc::now())
+            .map_err(ApiError::bad_request)?;
+    }
     match store::replace(app.market.reader(), id, &config)
         .await
         .map_err(|e| failed(e, true))?

@@ -188,13 +188,16 @@ async fn replacing_a_rule_keeps_its_state_unless_the_condition_changes() {
             "UPDATE alert_rules SET enabled = false, armed = false, evaluated_through = '2024-06-01T13:00:00Z' WHERE id = {id}"
         ))
         .await;
+    let start = (chrono::Utc::now() - chrono::TimeDelta::days(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     let enabled = send(
         &app,
         "PUT",
         &path,
         &same_condition
             .replace("\"70000.5\"", "71000")
-            .replace("}", ", \"evaluate_from\": \"2024-06-02T00:00:00Z\"}"),
+            .replace("}", &format!(", \"evaluate_from\": \"{start}\"}}")),
     )
     .await
     .json();
@@ -206,12 +209,7 @@ async fn replacing_a_rule_keeps_its_state_unless_the_condition_changes() {
             &enabled["evaluated_through"],
             &enabled["evaluate_from"]
         ),
-        (
-            &json!(true),
-            &json!(true),
-            &Value::Null,
-            &json!("2024-06-02T00:00:00Z")
-        )
+        (&json!(true), &json!(true), &Value::Null, &json!(start))
     );
 
     // GIVEN a fired rule read back whole, its start stored finer than the answer shows it
@@ -792,4 +790,51 @@ async fn the_sample_signed_event_creates_a_rule() {
         (&rule["label"], &rule["threshold"], &rule["hysteresis"]),
         (&json!("BTC above 70k"), &json!("70000"), &json!("0.5"))
     );
+}
+
+#[tokio::test]
+async fn a_start_further_back_than_a_week_is_refused_and_an_old_one_sent_back_is_kept() {
+    // GIVEN the api with a token, and a rule that has watched since June 2024
+    let world = World::new().await;
+    let app = token_app(&world).await;
+    let too_old = BTC_ABOVE.replace("}", ", \"evaluate_from\": \"2024-06-01T00:00:00Z\"}");
+
+    // WHEN a rule is created to start then
+    let refused = send(&app, "POST", "/api/alert-rules", &too_old).await;
+    // THEN it is refused, saying why, and nothing is stored
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused
+            .text()
+            .contains("evaluate_from must be within the last 7 days, not 2024-06-01T00:00:00Z"),
+        "{}",
+        refused.text()
+    );
+    assert_eq!(
+        get_with_token(&app, "/api/alert-rules").await["rules"],
+        json!([])
+    );
+
+    // WHEN a rule whose start is that old (set by hand) is read and sent back, and then
+    // sent with another start as old
+    let id = send(&app, "POST", "/api/alert-rules", BTC_ABOVE)
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    world
+        .sql(&format!(
+            "UPDATE alert_rules SET evaluate_from = '2024-06-01T00:00:00Z' WHERE id = {id}"
+        ))
+        .await;
+    let path = format!("/api/alert-rules/{id}");
+    let mut whole = get_with_token(&app, &path).await;
+    let kept = send(&app, "PUT", &path, &whole.to_string()).await;
+    whole["evaluate_from"] = json!("2024-05-01T00:00:00Z");
+    let moved = send(&app, "PUT", &path, &whole.to_string()).await;
+
+    // THEN its own start is kept; another as old is refused
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    assert_eq!(kept.json()["evaluate_from"], "2024-06-01T00:00:00Z");
+    assert_eq!(moved.status, 400, "{}", moved.text());
 }

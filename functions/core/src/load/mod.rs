@@ -12,7 +12,7 @@ use crate::alerts::evaluation::AlertMode;
 use crate::binance::Kline;
 use crate::csv_codec::DecodeError;
 use crate::db::DbError;
-use crate::layout::{day_prefix, parse_object_key, Dataset};
+use crate::layout::{day_prefix, parse_archive_day_key, parse_object_key, Dataset};
 use crate::quote::QuoteRow;
 use crate::sink::{
     ContentRefused, FileInfo, LoadCounts, RunRecord, RunStatus, Sink, SinkError, SourceError,
@@ -196,15 +196,21 @@ impl<O: ObjectReader, S: Sink> Loader<O, S> {
 
     /// Loads one object. Keys this layout does not write are ignored; a file with any
     /// invalid row is rejected whole and recorded in `ingest_runs`. `deadline`: when the
-    /// invocation ends (retries inside the sink stop before it). Alerts fire.
+    /// invocation ends (retries inside the sink stop before it). Alerts fire, but for an
+    /// archive day: a backfill writes history, which is evaluated quietly like a replay's
+    /// (its files load in any order, and days-old crossings are no news).
     pub async fn load_object(
         &self,
         bucket: &str,
         key: &str,
         deadline: Option<Instant>,
     ) -> Result<LoadOutcome, LoadError> {
-        self.load_object_with(bucket, key, deadline, AlertMode::Fire)
-            .await
+        let alerts = if parse_archive_day_key(key).is_some() {
+            AlertMode::Quiet
+        } else {
+            AlertMode::Fire
+        };
+        self.load_object_with(bucket, key, deadline, alerts).await
     }
 
     /// [`Loader::load_object`], its alert evaluation in `alerts` mode.

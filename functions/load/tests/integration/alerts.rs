@@ -219,7 +219,8 @@ async fn price_above_fires_at_each_crossing_and_rearms_only_past_the_hysteresis(
         assert_eq!(
             event,
             [format!(
-                "market|price_above|cmc|1|USD|100000|rule:{rule}:{}|t",
+                "market|price_above|cmc|1|USD|100000|rule:{rule}:{}:{}|t",
+                utc("2024-01-01T00:00:00Z").timestamp_millis(),
                 utc("2024-06-01T12:04:00Z").timestamp_millis()
             )]
         );
@@ -319,7 +320,7 @@ async fn price_below_and_change_pct_fire_exactly_at_their_crossings() {
 }
 
 #[tokio::test]
-async fn a_cooldown_suppresses_a_crossing_too_soon_after_the_last_alert() {
+async fn a_cooldown_holds_alerts_back_and_a_condition_still_true_after_it_fires() {
     // GIVEN a rule with a 30-minute cooldown and no hysteresis
     let alerts = Alerts::new(false).await;
     let rule = alerts
@@ -329,15 +330,20 @@ async fn a_cooldown_suppresses_a_crossing_too_soon_after_the_last_alert() {
         )
         .await;
 
-    // WHEN BTC crosses at 12:04, 12:14 (10 minutes later) and 12:39 (35 minutes later)
+    // WHEN BTC crosses at 12:04 (fires), falls back, crosses again at 12:14 within the
+    // cooldown and stays above until 12:34, when the cooldown has passed; then falls back
+    // and crosses once more at 12:44, within the cooldown of the 12:34 alert, and falls
     let mut fired = Vec::new();
     for (slot, price) in [
         ("12:00", "99000"),
         ("12:05", "101000"),
         ("12:10", "99000"),
         ("12:15", "101000"),
-        ("12:20", "99000"),
-        ("12:40", "101000"),
+        ("12:20", "101500"),
+        ("12:35", "101200"),
+        ("12:40", "99000"),
+        ("12:45", "101000"),
+        ("12:50", "99000"),
     ] {
         let key = alerts
             .world
@@ -346,15 +352,77 @@ async fn a_cooldown_suppresses_a_crossing_too_soon_after_the_last_alert() {
         fired.push(alerts.load(&key).await);
     }
 
-    // THEN the second crossing disarmed the rule without an alert; the third fired
-    assert_eq!(fired, [0, 1, 0, 0, 0, 1]);
+    // THEN the crossings within a cooldown sent nothing and left the rule armed: the
+    // condition still true once the first cooldown ended fired at 12:34; the last crossing
+    // never fired, the price fell before its cooldown ended
+    assert_eq!(fired, [0, 1, 0, 0, 0, 1, 0, 0, 0]);
     assert_eq!(
         alerts.fired_at(rule).await,
-        ["2024-06-01 12:04:00.000", "2024-06-01 12:39:00.000"]
+        ["2024-06-01 12:04:00.000", "2024-06-01 12:34:00.000"]
     );
     assert_eq!(
         alerts.state(rule).await,
-        "disarmed|2024-06-01 12:39:00.000|2024-06-01 12:39:00.000"
+        "armed|2024-06-01 12:49:00.000|2024-06-01 12:34:00.000"
+    );
+}
+
+#[tokio::test]
+async fn a_change_over_a_gap_in_the_data_is_not_a_change_in_the_window() {
+    // GIVEN a rule on a rise of 5 % in 60 minutes, and BTC at 100 on June 1
+    let alerts = Alerts::new(false).await;
+    let rule = alerts
+        .rule(
+            &format!("{RULE_COLUMNS}, window_minutes, cooldown_minutes"),
+            "'up 5 in 1h', 'cmc', 1, 'USD', 'change_pct', 5, 60, 0",
+        )
+        .await;
+    let mut fired = Vec::new();
+    // WHEN nothing is stored for three days, then BTC is at 106 and 107, and an hour
+    // after the first of those at 113
+    for (slot, price) in [
+        ("2024-06-01T00:05:00Z", "100"),
+        ("2024-06-04T00:05:00Z", "106"),
+        ("2024-06-04T00:10:00Z", "107"),
+        ("2024-06-04T01:05:00Z", "113"),
+    ] {
+        let key = alerts.world.put_btc(slot, price).await;
+        fired.push(alerts.load(&key).await);
+    }
+
+    // THEN the rise over the gap fired nothing: the price an hour before was not stored
+    // (the one before it is days older); the rise within the hour after it did
+    assert_eq!(fired, [0, 0, 0, 1]);
+    assert_eq!(alerts.fired_at(rule).await, ["2024-06-04 01:04:00.000"]);
+}
+
+#[tokio::test]
+async fn an_archive_day_a_backfill_wrote_loads_quietly() {
+    // GIVEN a rule on BTCUSDT above 100, and an archive day of its minutes crossing it,
+    // as a backfill writes it
+    let alerts = Alerts::new(false).await;
+    let rule = alerts
+        .rule(
+            "label, source, pair, kind, threshold, cooldown_minutes",
+            "'above 100', 'binance', 'BTCUSDT', 'price_above', 100, 0",
+        )
+        .await;
+    let key = coinlake::layout::archive_day_key(
+        chrono::NaiveDate::from_ymd_opt(2024, 6, 1).unwrap(),
+        "BTCUSDT",
+    );
+    let klines = path("BTCUSDT", "2024-06-01T12:00:00Z", &["99", "101", "99"]);
+    let text = String::from_utf8(encode_klines(&klines).expect("encode")).expect("UTF-8");
+    alerts.world.bucket.put_object(&key, &text).await;
+
+    // WHEN its S3 notification is handled
+    let fired = alerts.load(&key).await;
+
+    // THEN the day is stored and evaluated quietly: the state moved over it, no alert
+    assert_eq!(fired, 0);
+    assert_eq!(alerts.events().await, Vec::<String>::new());
+    assert_eq!(
+        alerts.state(rule).await,
+        format!("armed|{}|-", closed("2024-06-01T12:02:00Z"))
     );
 }
 

@@ -718,21 +718,21 @@ async fn stale_rules_fire_once_stay_quiet_while_stale_and_rearm_on_fresh_data() 
     assert_eq!(
         keys,
         [
-            format!("rule:{}:stale:1717243200000", r[0]),
-            format!("rule:{}:stale:1717243200000", r[1]),
-            format!("rule:{}:stale:1717243200000", r[2]),
-            format!("rule:{}:stale:1717243200000", r[3]),
-            format!("rule:{}:stale:1717243199999", r[4]),
-            format!("rule:{}:stale:1717243199999", r[5]),
-            format!("rule:{}:stale:1717246200000", r[0]),
-            format!("rule:{}:stale:1717246200000", r[2]),
-            format!("rule:{}:stale:1717246199999", r[5]),
+            format!("rule:{}:1717243200000:stale:1717243200000", r[0]),
+            format!("rule:{}:1717243200000:stale:1717243200000", r[1]),
+            format!("rule:{}:1717243200000:stale:1717243200000", r[2]),
+            format!("rule:{}:1717243200000:stale:1717243200000", r[3]),
+            format!("rule:{}:1717243200000:stale:1717243199999", r[4]),
+            format!("rule:{}:1717243200000:stale:1717243199999", r[5]),
+            format!("rule:{}:1717243200000:stale:1717246200000", r[0]),
+            format!("rule:{}:1717243200000:stale:1717246200000", r[2]),
+            format!("rule:{}:1717243200000:stale:1717246199999", r[5]),
         ]
     );
 }
 
 #[tokio::test]
-async fn a_stale_rule_within_its_cooldown_disarms_without_an_event() {
+async fn a_stale_rule_within_its_cooldown_waits_and_fires_if_the_outage_outlasts_it() {
     // GIVEN a whole-source rule with a two-hour cooldown that fired at 12:40
     let world = World::new().await;
     world.migrate().await;
@@ -747,15 +747,29 @@ async fn a_stale_rule_within_its_cooldown_disarms_without_an_event() {
     kline(&world, "BTCUSDT", "2024-06-01T11:59:00Z").await;
     assert_eq!(check(&app, "2024-06-01T12:40:00Z").await, ["fired"]);
 
-    // WHEN data comes back, stops again and goes stale within the cooldown, then after it
+    // WHEN data comes back, stops again and goes stale within the cooldown and stays stale
+    // past its end; then comes back, and a short outage within the next cooldown ends
+    // before it does
     kline(&world, "BTCUSDT", "2024-06-01T12:44:00Z").await;
     assert_eq!(check(&app, "2024-06-01T12:50:00Z").await, ["rearmed"]);
     assert_eq!(check(&app, "2024-06-01T13:20:00Z").await, ["cooldown"]);
-    kline(&world, "BTCUSDT", "2024-06-01T14:00:00Z").await;
-    assert_eq!(check(&app, "2024-06-01T14:05:00Z").await, ["rearmed"]);
+    assert_eq!(check(&app, "2024-06-01T14:35:00Z").await, ["cooldown"]);
     assert_eq!(check(&app, "2024-06-01T14:45:00Z").await, ["fired"]);
+    assert_eq!(check(&app, "2024-06-01T14:50:00Z").await, ["still_stale"]);
+    kline(&world, "BTCUSDT", "2024-06-01T14:55:00Z").await;
+    assert_eq!(check(&app, "2024-06-01T15:00:00Z").await, ["rearmed"]);
+    assert_eq!(check(&app, "2024-06-01T15:30:00Z").await, ["cooldown"]);
+    kline(&world, "BTCUSDT", "2024-06-01T15:35:00Z").await;
+    assert_eq!(check(&app, "2024-06-01T15:40:00Z").await, ["fresh"]);
 
-    // THEN the episode within the cooldown left no event
+    // THEN the outage that outlasted the cooldown was reported once, when the cooldown
+    // ended; the one within it never
+    assert_eq!(
+        world
+            .scalar("SELECT count(*) FROM alert_events WHERE observed_at = '2024-06-01T14:45:00Z'")
+            .await,
+        1
+    );
     assert_eq!(world.scalar("SELECT count(*) FROM alert_events").await, 2);
 }
 

@@ -136,14 +136,49 @@ fn the_compact_function_is_built_and_sized_as_its_contract_says() {
         text(variables.get("COMPACT_OBJECTS_IN_PARALLEL").unwrap()),
         "16"
     );
-    // Its log level is the others': Globals' LoggingConfig (AWS_LAMBDA_LOG_LEVEL).
-    assert_eq!(
-        text(at(
-            &template,
-            "Globals.Function.LoggingConfig.ApplicationLogLevel"
-        )),
-        "LogLevel"
+}
+
+/// Every function filters its own logs by `RUST_LOG`, from `LogLevel`. Lambda's own
+/// filter (`ApplicationLogLevel`) would count the metric lines, which carry no level, as
+/// INFO and drop them at WARN or ERROR.
+#[test]
+fn the_log_level_reaches_every_function_as_its_own_filter_and_lambda_filters_nothing() {
+    let source = template();
+    assert!(
+        untag(at(&source, "Globals.Function.LoggingConfig"))
+            .get("ApplicationLogLevel")
+            .is_none(),
+        "Lambda's log-level filter would drop the EMF lines"
     );
+    let levels: Vec<String> = at(&source, "Parameters.LogLevel.AllowedValues")
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    for level in &levels {
+        assert_eq!(
+            text(at(&source, &format!("Mappings.LogFilters.{level}.RustLog"))),
+            level.to_ascii_lowercase()
+        );
+    }
+    let deployed = deployed("vpc-postgres", &["LogLevel=WARN"]);
+    let functions = of_type(&deployed, "AWS::Lambda::Function");
+    assert!(functions.len() >= 5);
+    for (name, function) in functions {
+        assert_eq!(
+            function["Properties"]["Environment"]["Variables"]["RUST_LOG"],
+            // The transform puts the parameter's value in; CloudFormation maps it.
+            json!({ "Fn::FindInMap": ["LogFilters", "WARN", "RustLog"] }),
+            "{name}"
+        );
+        assert!(
+            function["Properties"]["LoggingConfig"]
+                .get("ApplicationLogLevel")
+                .is_none(),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -125,6 +125,39 @@ pub struct RuleConfig {
     pub evaluate_from: Option<DateTime<Utc>>,
 }
 
+/// How far back a rule may be started. The first load after the start evaluates every
+/// stored observation since, inside that load's transaction: years of a pair's minutes
+/// would outrun the Data API's 45-second statement limit, and the load would fail the same
+/// way on every retry.
+pub const MAX_START_DAYS: i64 = 7;
+
+impl RuleConfig {
+    /// Refuses an `evaluate_from` more than [`MAX_START_DAYS`] before `now`, unless it is
+    /// `stored`, the rule's own start (to the millisecond an answer shows): a rule read and
+    /// sent back keeps its start however old.
+    pub fn check_start(
+        &self,
+        stored: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        let Some(start) = self.evaluate_from else {
+            return Ok(());
+        };
+        if stored.is_some_and(|stored| (stored - start).num_milliseconds().abs() < 1) {
+            return Ok(());
+        }
+        if start < now - chrono::TimeDelta::days(MAX_START_DAYS) {
+            return Err(format!(
+                "rule {:?}: evaluate_from must be within the last {MAX_START_DAYS} days, not {}: \
+                 a start further back would evaluate all that history inside one load",
+                self.label,
+                start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A stored rule: its configuration and the state evaluation keeps on it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {

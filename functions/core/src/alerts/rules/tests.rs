@@ -167,3 +167,33 @@ fn a_body_that_is_not_a_json_object_is_refused_as_such() {
         );
     }
 }
+
+#[test]
+fn a_start_further_back_than_a_week_is_refused_unless_it_is_the_rules_own() {
+    let now: DateTime<Utc> = "2026-12-01T12:00:00Z".parse().unwrap();
+    let mut config = RuleConfig::from_json(
+        br#"{"label": "r", "source": "cmc", "cmc_id": 1, "quote_currency": "USD",
+             "kind": "price_above", "threshold": "1"}"#,
+        None,
+    )
+    .unwrap();
+    assert_eq!(config.check_start(None, now), Ok(()));
+    config.evaluate_from = Some("2026-11-24T12:00:00Z".parse().unwrap());
+    assert_eq!(config.check_start(None, now), Ok(()));
+    let old: DateTime<Utc> = "2026-11-24T11:59:59Z".parse().unwrap();
+    config.evaluate_from = Some(old);
+    assert_eq!(
+        config.check_start(None, now),
+        Err(
+            "rule \"r\": evaluate_from must be within the last 7 days, not \
+             2026-11-24T11:59:59Z: a start further back would evaluate all that history \
+             inside one load"
+                .to_owned()
+        )
+    );
+    assert_eq!(config.check_start(Some(old), now), Ok(()));
+    let stored_finer = old + chrono::TimeDelta::microseconds(123);
+    assert_eq!(config.check_start(Some(stored_finer), now), Ok(()));
+    let other = old - chrono::TimeDelta::days(30);
+    assert!(config.check_start(Some(other), now).is_err());
+}
