@@ -333,13 +333,15 @@ fn change_at(series: &[(DateTime<Utc>, f64)], index: usize, window: TimeDelta) -
 /// Every price or change event of `rule` is a real crossing of the stored series: the
 /// condition true at its observation with the value the event names, at or after the
 /// day's start, and between two events of the rule the condition went false by the
-/// hysteresis at some stored observation. Returns how many events the rule has.
+/// hysteresis at some stored observation. Returns the crossings the whole stored day has,
+/// evaluated in time order: the most the rule can have fired (a crossing whose
+/// observations all reached the database after a later one had been evaluated is late).
 pub async fn assert_crossings(
     client: &Client,
     rule: &Rule,
     events: &[&Event],
     day_start: DateTime<Utc>,
-) -> usize {
+) -> Vec<DateTime<Utc>> {
     let series = stored_series(client, rule.series).await;
     let window = TimeDelta::minutes(rule.window_minutes);
     let value_at = |index: usize| -> Option<f64> {
@@ -401,7 +403,27 @@ pub async fn assert_crossings(
         }
         previous = Some(index);
     }
-    events.len()
+    let mut armed = true;
+    let mut crossings = Vec::new();
+    for (index, (at, _)) in series.iter().enumerate() {
+        let Some(value) = value_at(index).filter(|_| *at >= day_start) else {
+            continue;
+        };
+        if armed && rule.crossed(value) {
+            armed = false;
+            crossings.push(*at);
+        } else if !armed && rule.rearmed(value) {
+            armed = true;
+        }
+    }
+    assert!(
+        events.len() <= crossings.len(),
+        "{}: {} events, the stored day has {} crossings",
+        rule.label,
+        events.len(),
+        crossings.len()
+    );
+    crossings
 }
 
 /// Each message the topic received is one event: every `event_id` once, every row
