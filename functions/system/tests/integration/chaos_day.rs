@@ -14,6 +14,12 @@
 //! it meets, a ban whose `Retry-After` outlasts the invocation in
 //! `BinanceWaitPastDeadline` and a write by Lambda's retry, …
 //!
+//! Alert rules watch the day (`chaos_alerts.rs`): the load function evaluates them in its
+//! transactions and on its scheduled alerts event each slot, and delivers to an SNS topic
+//! behind a proxy with an outage of its own. Every event must be a real crossing of the
+//! stored series, delivered exactly once; the replays fire nothing; the stale rules fire
+//! exactly where the test's model of the check says the stored data was stale.
+//!
 //! Run `cargo nextest run -p system chaos_day --no-capture` to see the figures.
 
 use crate::chaos_alerts::{self, Deliveries, StaleModel};
