@@ -459,7 +459,7 @@ fn object_rows(text: &str, columns: [usize; 3]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
+async fn a_day_of_faults_loses_nothing_duplicates_nothing_and_delivers_each_alert_once() {
     let mut rng = Rng(SEED);
     let mut krng = Rng(KLINES_SEED);
     let mut faults: BTreeMap<Fault, u64> = BTreeMap::new();
