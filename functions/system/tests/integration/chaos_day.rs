@@ -14,8 +14,15 @@
 //! it meets, a ban whose `Retry-After` outlasts the invocation in
 //! `BinanceWaitPastDeadline` and a write by Lambda's retry, …
 //!
+//! Alert rules watch the day (`chaos_alerts.rs`): the load function evaluates them in its
+//! transactions and on its scheduled alerts event each slot, and delivers to an SNS topic
+//! behind a proxy with an outage of its own. Every event must be a real crossing of the
+//! stored series, delivered exactly once; the replays fire nothing; the stale rules fire
+//! exactly where the test's model of the check says the stored data was stale.
+//!
 //! Run `cargo nextest run -p system chaos_day --no-capture` to see the figures.
 
+use crate::chaos_alerts::{self, Deliveries, StaleModel};
 use chrono::{DateTime, TimeDelta, Utc};
 use coinlake::config::{IngestConfig, KlinesConfig, LoadConfig};
 use coinlake::klines_run::{KlineGap, KlinesSummary};
@@ -28,6 +35,7 @@ use testkit::binance::{self as binance_standin, KlineMarket, KLINES_PATH};
 use testkit::cluster::EphemeralCluster;
 use testkit::cmc::{coin, error, ok, QUOTES_PATH};
 use testkit::proxy::FlakyProxy;
+use testkit::sns::TestTopic;
 use testkit::{invocation, TestBucket};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -201,7 +209,13 @@ fn market(at: DateTime<Utc>, slot: i64) -> Value {
         (1027, "ETH", "Ethereum", 3700.0),
         (5426, "SOL", "Solana", 160.0),
     ] {
-        let price = base + (slot as f64) * 0.25;
+        // SOL runs a triangle between 160 and 166 every two hours, for the alert rules
+        // that cross it up and down; BTC and ETH rise 0.25 a slot.
+        let price = if id == 5426 {
+            base + 0.5 * ((slot % 24) - 12).abs() as f64
+        } else {
+            base + (slot as f64) * 0.25
+        };
         let mut c = coin(id, symbol, name, Some(id), &[("USD", json!(price))]);
         c["last_updated"] = json!(updated);
         c["quote"]["USD"]["last_updated"] = json!(updated);
@@ -245,6 +259,8 @@ struct Loads {
     dead_letters: Vec<(String, String)>,
     invocations: u64,
     retries: u64,
+    /// The alert deliveries that ran after the loads that stored something.
+    deliveries: Deliveries,
 }
 
 impl Loads {
@@ -272,6 +288,7 @@ impl Loads {
                 Ok(response) => {
                     let response = serde_json::to_value(&response).unwrap();
                     let inserted = response["results"][0]["inserted"].as_u64().unwrap();
+                    self.deliveries.count(&response["alerts"]);
                     self.inserts_per_key.entry(key).or_default().push(inserted);
                 }
                 Err(e) => {
@@ -312,6 +329,15 @@ impl Loads {
                 dead_keys.contains(key)
             );
         }
+    }
+
+    /// The slot of the newest object a load has stored so far.
+    fn newest_stored(&self, slot_of: &BTreeMap<String, i64>) -> Option<i64> {
+        self.inserts_per_key
+            .iter()
+            .filter(|(_, inserts)| inserts.iter().any(|&n| n > 0))
+            .filter_map(|(key, _)| slot_of.get(key).copied())
+            .max()
     }
 
     /// The rows the replay must insert: those of the dead-lettered objects no load stored.
@@ -433,13 +459,16 @@ fn object_rows(text: &str, columns: [usize; 3]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
+async fn a_day_of_faults_loses_nothing_duplicates_nothing_and_delivers_each_alert_once() {
     let mut rng = Rng(SEED);
     let mut krng = Rng(KLINES_SEED);
     let mut faults: BTreeMap<Fault, u64> = BTreeMap::new();
     let mut klines_faults: BTreeMap<Fault, u64> = BTreeMap::new();
     let bucket = TestBucket::new().await;
     let s3 = FlakyProxy::start(bucket.endpoint.trim_start_matches("http://")).await;
+    // The alerts topic, behind a proxy of its own for its outage.
+    let topic = TestTopic::new().await;
+    let sns = FlakyProxy::start(topic.endpoint.trim_start_matches("http://")).await;
     let cluster = EphemeralCluster::start(None);
     let cmc = MockServer::start().await;
     let stand_in = Scripted::default();
@@ -455,10 +484,27 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
                                // meets an unreachable S3 on the load side too (S3ReadFailed), not only on ingest's.
     let s3_down = 121..124;
     let postgres_down = 150..160; // loads attempted while these slots are ingested fail
+                                  // SNS unreachable from the slot whose minute 16:00 a load fires the ETHUSDT rule on:
+                                  // that event waits in the outbox through loads and schedules until it is back.
+    let sns_down = 193..198;
     let first = DateTime::parse_from_rfc3339("2024-06-01T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc);
     let slot_at = |slot: i64| first + TimeDelta::minutes(5 * slot);
+
+    // The day's alert rules, in place before the first slot (the schema first, as the load
+    // function's first call would apply it).
+    let rules = {
+        let mut client = cluster.admin().await;
+        coinlake::db::migrate(&mut client)
+            .await
+            .expect("migrations apply");
+        chaos_alerts::create_rules(&client, first).await
+    };
+    let mut cmc_stale = StaleModel::new(first);
+    let mut binance_stale = StaleModel::new(first);
+    let mut scheduled = Deliveries::default();
+    let mut alerts_events_failed: BTreeMap<i64, String> = BTreeMap::new();
 
     // Binance's schedule is drawn up front: the gaps are part of the market it serves. The
     // shared outages hit klines as they hit quotes; a revoked CMC key does not (Binance's
@@ -530,6 +576,8 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
         ("BUCKET_NAME", bucket.name.clone()),
         ("DATABASE_URL", cluster.url("127.0.0.1")),
         ("AWS_ENDPOINT_URL_S3", s3.url()),
+        ("ALERT_TOPIC_ARN", topic.arn.clone()),
+        ("AWS_ENDPOINT_URL_SNS", sns.url()),
     ]))
     .unwrap();
     let load_app = load::App::new(load_config, &bucket.sdk).await.unwrap();
@@ -541,6 +589,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
     let mut ingest_retries = 0;
     let mut scripted_429s = 0u64;
     let mut klines_written: BTreeMap<String, KlinesSummary> = BTreeMap::new();
+    let mut klines_slot_of: BTreeMap<String, i64> = BTreeMap::new();
     let mut klines_dead_letters: Vec<(i64, String)> = Vec::new();
     let mut klines_tallies: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut klines_loads = Loads::default();
@@ -577,6 +626,12 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
         }
         if slot == postgres_down.end {
             cluster.start_again();
+        }
+        if slot == sns_down.start {
+            sns.go_down();
+        }
+        if slot == sns_down.end {
+            sns.come_back();
         }
         if let Some(fault) = slot_fault {
             *faults.entry(fault).or_default() += 1;
@@ -691,6 +746,7 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
                 assert!(summary.written, "slot {slot}: klines fetched, none written");
                 let key = summary.key.clone();
                 klines_written.insert(key.clone(), summary);
+                klines_slot_of.insert(key.clone(), slot);
                 klines_loads.pending.push_back((key.clone(), 0));
                 if krng.below(100) < 10 {
                     *klines_faults
@@ -723,8 +779,35 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
                 ),
             );
         }
+
+        // The load function's five-minute schedule: the stale check at the slot's time,
+        // then delivery of what is unsent. The model checks the same time against the
+        // newest object the test saw a load store.
+        let event = invocation(
+            json!({ "alerts": { "scheduled_time": at.to_rfc3339() } }),
+            Duration::from_secs(60),
+        );
+        match load::handle(&load_app, event).await {
+            Ok(response) => {
+                let response = serde_json::to_value(&response).unwrap();
+                scheduled.count(&response["alerts"]["delivery"]);
+                cmc_stale.check(at, quotes_loads.newest_stored(&written).map(slot_at));
+                binance_stale.check(
+                    at,
+                    klines_loads
+                        .newest_stored(&klines_slot_of)
+                        .map(|k| slot_at(k) - TimeDelta::milliseconds(1)),
+                );
+            }
+            Err(e) => {
+                alerts_events_failed.insert(slot, Diagnostic::from(e).error_type);
+            }
+        }
     }
     s3.come_back();
+    sns.come_back();
+    let alerts_client = cluster.admin().await;
+    let events_before_replays = chaos_alerts::events(&alerts_client).await.len();
 
     // The operator's recovery: replay the day, each dataset.
     let replay = |dataset: &str| {
@@ -745,6 +828,43 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
             .expect("the klines replay succeeds"),
     )
     .unwrap();
+
+    // The replays are quiet: they fired nothing (what they delivered is counted).
+    let mut replay_deliveries = Deliveries::default();
+    for (dataset, summary) in [("quotes", &summary), ("klines", &klines_summary)] {
+        // Left out of the summary when none fired.
+        assert_eq!(
+            summary["total"].get("alerts_fired"),
+            None,
+            "{dataset}: the replay fired alerts"
+        );
+        replay_deliveries.count(&summary["alerts"]);
+    }
+    assert_eq!(
+        chaos_alerts::events(&alerts_client).await.len(),
+        events_before_replays,
+        "the replays added events"
+    );
+    // One last scheduled alerts event, at the end of the day, delivers what is left.
+    let day_end = slot_at(SLOTS);
+    let last = load::handle(
+        &load_app,
+        invocation(
+            json!({ "alerts": { "scheduled_time": day_end.to_rfc3339() } }),
+            Duration::from_secs(60),
+        ),
+    )
+    .await
+    .expect("the last alerts event succeeds");
+    scheduled.count(&serde_json::to_value(&last).unwrap()["alerts"]["delivery"]);
+    cmc_stale.check(day_end, written.values().max().map(|&s| slot_at(s)));
+    binance_stale.check(
+        day_end,
+        klines_slot_of
+            .values()
+            .max()
+            .map(|&k| slot_at(k) - TimeDelta::milliseconds(1)),
+    );
 
     // Every answered slot has exactly one object, and nothing else was written.
     let keys: BTreeSet<String> = bucket.keys().await.into_iter().collect();
@@ -1270,4 +1390,174 @@ async fn a_day_of_faults_loses_nothing_and_duplicates_nothing() {
         (calm.slots, pairs * calm.slots, &BTreeMap::new()),
         "klines slots without a fault"
     );
+    // Alerts: every event delivered exactly once, each a real crossing, the stale rules
+    // firing where the stored data says they must.
+    let events = chaos_alerts::events(&alerts_client).await;
+    let published = topic.published().await;
+    let mut reported = Deliveries::default();
+    for deliveries in [
+        &quotes_loads.deliveries,
+        &klines_loads.deliveries,
+        &scheduled,
+        &replay_deliveries,
+    ] {
+        for (&id, &n) in &deliveries.delivered {
+            *reported.delivered.entry(id).or_default() += n;
+        }
+        reported.failed_publishes += deliveries.failed_publishes;
+        reported.delivery_errors += deliveries.delivery_errors;
+    }
+    let slot_of_time = |t: DateTime<Utc>| (t - first).num_minutes().div_euclid(5);
+    let mut alerts_table = String::from(
+        "| alert rule | kind | crossings in the stored day | fired | delivered | publishes failed, then retried | duplicates |\n|---|---|---|---|---|---|---|\n",
+    );
+    let mut late: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    let mut total_fired = 0;
+    let mut fired_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut stale_slots: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
+    for rule in &rules {
+        let of_rule: Vec<&chaos_alerts::Event> = events
+            .iter()
+            .filter(|e| e.rule_id == Some(rule.id))
+            .collect();
+        let mut crossings = String::from("-");
+        if rule.kind == "stale" {
+            let model = if rule.label.starts_with("CMC") {
+                &cmc_stale
+            } else {
+                &binance_stale
+            };
+            let fired_at: Vec<DateTime<Utc>> = of_rule.iter().map(|e| e.observed_at).collect();
+            assert_eq!(
+                fired_at, model.fired,
+                "{}: the stale events are the checks at which the stored data was stale",
+                rule.label
+            );
+            stale_slots.insert(
+                rule.label,
+                fired_at.iter().map(|&t| slot_of_time(t)).collect(),
+            );
+        } else {
+            let in_order =
+                chaos_alerts::assert_crossings(&alerts_client, rule, &of_rule, first).await;
+            crossings = in_order.len().to_string();
+            // The crossings the loads' order skipped as late, by slot, for the printout.
+            let missed: Vec<i64> = in_order
+                .iter()
+                .filter(|&&t| {
+                    !of_rule
+                        .iter()
+                        .any(|e| (e.observed_at - t).abs() < TimeDelta::minutes(20))
+                })
+                .map(|&t| slot_of_time(t))
+                .collect();
+            if !missed.is_empty() {
+                late.insert(rule.label, missed);
+            }
+        }
+        let delivered = of_rule
+            .iter()
+            .filter(|e| reported.delivered.get(&e.id) == Some(&1))
+            .count();
+        let retried: i32 = of_rule.iter().map(|e| e.delivery_attempts - 1).sum();
+        total_fired += of_rule.len();
+        *fired_by_kind.entry(rule.kind).or_default() += of_rule.len();
+        alerts_table.push_str(&format!(
+            "| {} | `{}` | {crossings} | {} | {delivered} | {retried} | 0 |\n",
+            rule.label,
+            rule.kind,
+            of_rule.len()
+        ));
+    }
+    let delivered_once = reported.delivered.values().filter(|&&n| n == 1).count();
+    alerts_table.push_str(&format!(
+        "| total | | | {total_fired} | {delivered_once} | {} | 0 |\n",
+        reported.failed_publishes
+    ));
+    print!(
+        "alerts: fired by kind {fired_by_kind:?}; stale events at slots {stale_slots:?}; \
+         crossings skipped as late, by slot {late:?}; \
+         {} messages at the topic; scheduled alerts events {} (failed: {alerts_events_failed:?}); \
+         deliveries that could not run {}\n{alerts_table}",
+        published.len(),
+        SLOTS + 1,
+        reported.delivery_errors,
+    );
+
+    // Every event is a rule's (no operator alert was raised: the stand-in sends no notice).
+    assert_eq!(total_fired, events.len(), "events without a day's rule");
+    // Delivered exactly once: each row at the topic once, with its attributes, and each
+    // reported delivered once by the handler that published it.
+    chaos_alerts::assert_published_once(&events, &published);
+    assert_eq!(
+        reported.delivered.keys().copied().collect::<Vec<_>>(),
+        events.iter().map(|e| e.id).collect::<Vec<_>>(),
+        "the handlers reported delivering exactly the outbox's rows"
+    );
+    assert_eq!(
+        delivered_once,
+        events.len(),
+        "an event reported delivered twice"
+    );
+    // Every failed publish was an attempt the outbox counted, and was retried: each row's
+    // attempts are its failed publishes plus the one that delivered it.
+    let attempts: i64 = events.iter().map(|e| i64::from(e.delivery_attempts)).sum();
+    assert_eq!(
+        attempts,
+        events.len() as i64 + reported.failed_publishes as i64,
+        "delivery attempts = deliveries + failed publishes"
+    );
+    assert!(
+        reported.failed_publishes > 0,
+        "the SNS outage failed no publish: nothing was retried"
+    );
+    // The scheduled alerts event fails exactly while the database is down.
+    assert_eq!(
+        alerts_events_failed,
+        postgres_down
+            .clone()
+            .map(|slot| (slot, "AlertsFailed".to_owned()))
+            .collect::<BTreeMap<_, _>>(),
+        "scheduled alerts events that failed"
+    );
+    // Each price rule fired; the oscillating series' rules, again and again.
+    for rule in rules.iter().filter(|r| r.kind != "stale") {
+        let fired = events.iter().filter(|e| e.rule_id == Some(rule.id)).count();
+        let least = if rule.label.starts_with("BTC above") {
+            1
+        } else {
+            5
+        };
+        assert!(
+            fired >= least,
+            "{}: fired {fired} times, expected at least {least}",
+            rule.label
+        );
+    }
+    // The stale rules fired in the outages that kept their source's data from the
+    // database, and only there (never for a ban, a gap or a lone dead-lettered slot): the
+    // revoked key (CMC), the S3 outage (Binance: its loads met S3 down and the retry came
+    // after the check; CMC's data was 25 minutes old, not more), the database outage (both,
+    // at the first check it answers). An outage's silence is noticed up to the delivery lag
+    // (three slots) after it ends.
+    let in_outage = |slot: i64, outages: &[&std::ops::Range<i64>]| {
+        outages.iter().any(|o| (o.start..o.end + 3).contains(&slot))
+    };
+    let outages = [&unauthorized, &s3_down, &postgres_down];
+    for (label, must) in [
+        ("CMC stale", vec![&unauthorized, &postgres_down]),
+        ("Binance stale", vec![&s3_down, &postgres_down]),
+    ] {
+        let slots = &stale_slots[label];
+        assert!(
+            slots.iter().all(|&slot| in_outage(slot, &outages)),
+            "{label}: fired outside the outages: {slots:?}"
+        );
+        for outage in must {
+            assert!(
+                slots.iter().any(|&slot| in_outage(slot, &[outage])),
+                "{label}: the outage {outage:?} did not fire it: {slots:?}"
+            );
+        }
+    }
 }
