@@ -318,15 +318,21 @@ fn near(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
 }
 
+/// How much older than its time minus the window a `change_pct` reference may be (V10).
+const REFERENCE_SLACK: TimeDelta = TimeDelta::minutes(10);
+
 /// The change in percent at `index` against the latest stored price at or before its time
-/// minus the window, as evaluation measures it; `None` without such a price.
+/// minus the window, as evaluation measures it; `None` without such a price, or with one
+/// across a gap (older than the window by more than [`REFERENCE_SLACK`]).
 fn change_at(series: &[(DateTime<Utc>, f64)], index: usize, window: TimeDelta) -> Option<f64> {
     let (at, price) = series[index];
-    let reference = series[..=index]
+    let (when, reference) = *series[..=index]
         .iter()
         .rev()
-        .find(|(t, _)| *t <= at - window)?
-        .1;
+        .find(|(t, _)| *t <= at - window)?;
+    if when < at - window - REFERENCE_SLACK {
+        return None;
+    }
     Some((price - reference) / reference * 100.0)
 }
 

@@ -1476,7 +1476,7 @@ async fn a_day_of_faults_loses_nothing_duplicates_nothing_and_delivers_each_aler
     ));
     print!(
         "alerts: fired by kind {fired_by_kind:?}; stale events at slots {stale_slots:?}; \
-         crossings skipped as late, by slot {late:?}; \
+         crossings not fired (late), by slot {late:?}; \
          {} messages at the topic; scheduled alerts events {} (failed: {alerts_events_failed:?}); \
          deliveries that could not run {}\n{alerts_table}",
         published.len(),
