@@ -12,4 +12,3 @@ pub mod recent;
 pub mod rules;
 pub mod runner;
 pub mod stale;
-mod text_row;

@@ -1,6 +1,6 @@
 //! Reading back what fired: the newest `alert_events`, with how far delivery got.
 
-use super::text_row::Columns;
+use crate::market::text_row::Columns;
 use crate::market::{MarketError, TextReader};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

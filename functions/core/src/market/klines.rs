@@ -5,7 +5,8 @@
 //! averages, the 98 minutes before it), which on a month of five pairs is the difference
 //! between 300 ms and 7 ms (docs/database.md, "Klines views").
 
-use super::{Market, MarketError, Row, TextReader, MAX_CANDLES};
+use super::text_row::Columns;
+use super::{Market, MarketError, TextReader, MAX_CANDLES};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -194,7 +195,7 @@ impl<R: TextReader> Market<R> {
         let rows = self.reader.query(sql, &parameters).await?;
         rows.iter()
             .map(|row| {
-                let row = Row(row);
+                let row = Columns(row);
                 Ok(KlineCandle {
                     t: row.time(0)?,
                     open: row.text(1)?,

@@ -6,6 +6,7 @@
 mod backend;
 mod klines;
 mod sql;
+pub(crate) mod text_row;
 
 pub use backend::{AnyReader, DataApiReader, PostgresReader, TextReader};
 pub use klines::{
@@ -15,6 +16,7 @@ pub use klines::{
 use crate::db::DbError;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
+use text_row::Columns;
 
 /// Most assets `latest` answers with; listings mode can hold thousands.
 pub const MAX_LATEST: u32 = 500;
@@ -164,7 +166,7 @@ impl<R: TextReader> Market<R> {
             .await?;
         rows.iter()
             .map(|row| {
-                let row = Row(row);
+                let row = Columns(row);
                 Ok(LatestQuote {
                     cmc_id: row.integer(0)?,
                     symbol: row.text(1)?,
@@ -191,7 +193,7 @@ impl<R: TextReader> Market<R> {
             .await?;
         match rows.first() {
             Some(row) => {
-                let row = Row(row);
+                let row = Columns(row);
                 Ok(Some((row.integer(0)?, row.text(1)?)))
             }
             None => Ok(None),
@@ -219,7 +221,7 @@ impl<R: TextReader> Market<R> {
             .await?;
         rows.iter()
             .map(|row| {
-                let row = Row(row);
+                let row = Columns(row);
                 Ok(Candle {
                     t: row.time(0)?,
                     open: row.text(1)?,
@@ -238,54 +240,10 @@ impl<R: TextReader> Market<R> {
         let row = rows.first().ok_or_else(|| {
             MarketError::Unexpected("the freshness query returned no row".to_owned())
         })?;
-        let row = Row(row);
+        let row = Columns(row);
         Ok(Freshness {
             newest_snapshot: row.optional_time(0)?,
             newest_load: row.optional_time(1)?,
         })
-    }
-}
-
-/// One text row, with the conversions the queries' columns need.
-struct Row<'a>(&'a [Option<String>]);
-
-impl Row<'_> {
-    fn optional(&self, index: usize) -> Option<String> {
-        self.0.get(index).cloned().flatten()
-    }
-
-    fn text(&self, index: usize) -> Result<String, MarketError> {
-        self.optional(index)
-            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
-    }
-
-    fn optional_integer(&self, index: usize) -> Result<Option<i64>, MarketError> {
-        self.optional(index)
-            .map(|text| {
-                text.parse().map_err(|_| {
-                    MarketError::Unexpected(format!("column {index}: {text:?} is not an integer"))
-                })
-            })
-            .transpose()
-    }
-
-    fn integer(&self, index: usize) -> Result<i64, MarketError> {
-        self.optional_integer(index)?
-            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
-    }
-
-    fn optional_time(&self, index: usize) -> Result<Option<DateTime<Utc>>, MarketError> {
-        self.optional_integer(index)?
-            .map(|millis| {
-                DateTime::from_timestamp_millis(millis).ok_or_else(|| {
-                    MarketError::Unexpected(format!("column {index}: {millis} is out of range"))
-                })
-            })
-            .transpose()
-    }
-
-    fn time(&self, index: usize) -> Result<DateTime<Utc>, MarketError> {
-        self.optional_time(index)?
-            .ok_or_else(|| MarketError::Unexpected(format!("column {index} is unexpectedly null")))
     }
 }

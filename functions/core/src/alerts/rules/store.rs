@@ -3,7 +3,7 @@
 //! empty), every column cast to text on the way out.
 
 use super::{Kind, Rule, RuleConfig, Source};
-use crate::alerts::text_row::Columns;
+use crate::market::text_row::Columns;
 use crate::market::{MarketError, TextReader};
 
 /// Why a rule could not be read or written.

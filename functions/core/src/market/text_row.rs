@@ -1,5 +1,6 @@
-//! One text row of an alerts query, with the conversions its columns need: every column
-//! comes back as text on both readers, times as epoch milliseconds.
+//! One text row of a [`TextReader`](super::TextReader) query, with the conversions its
+//! columns need: every column comes back as text on both readers, times as epoch
+//! milliseconds. The market's reads and the alerts' share it.
 
 use crate::market::MarketError;
 use chrono::{DateTime, Utc};
