@@ -74,13 +74,9 @@ impl TextReader for DataApiReader {
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
-        let parameters: Vec<SqlParameter> = parameters
-            .iter()
-            .map(|(name, value)| text_parameter(name, value))
-            .collect();
         let output = self
             .target
-            .execute(self.retry, None, None, sql, parameters)
+            .execute(self.retry, None, None, sql, text_parameters(parameters))
             .await
             .map_err(DbError::data_api)?;
         records(output.records)
@@ -91,17 +87,20 @@ impl TextReader for DataApiReader {
         sql: &str,
         parameters: &[(&str, &str)],
     ) -> Result<Vec<Vec<Option<String>>>, MarketError> {
-        let parameters: Vec<SqlParameter> = parameters
-            .iter()
-            .map(|(name, value)| text_parameter(name, value))
-            .collect();
         let output = self
             .target
-            .execute_once(self.retry, sql, parameters)
+            .execute_once(self.retry, sql, text_parameters(parameters))
             .await
             .map_err(DbError::data_api)?;
         records(output.records)
     }
+}
+
+fn text_parameters(parameters: &[(&str, &str)]) -> Vec<SqlParameter> {
+    parameters
+        .iter()
+        .map(|(name, value)| text_parameter(name, value))
+        .collect()
 }
 
 fn records(records: Option<Vec<Vec<Field>>>) -> Result<Vec<Vec<Option<String>>>, MarketError> {
